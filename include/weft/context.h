@@ -1,0 +1,77 @@
+/*
+ * Contexts: the process-wide handle that owns the configuration snapshot,
+ * the transports, the progress engine, the bootstrap link and the
+ * topology. One context per process and job is the usual case; several
+ * are allowed (each is a separate job membership).
+ */
+#ifndef WEFT_CONTEXT_H
+#define WEFT_CONTEXT_H
+
+#include <stdint.h>
+#include <weft/version.h>
+#include <weft/status.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct weft_context weft_context_t;
+
+/* Bits of weft_context_params_t.field_mask: which fields are set. */
+enum {
+    WEFT_CONTEXT_PARAM_RANK = 1u << 0,
+    WEFT_CONTEXT_PARAM_SIZE = 1u << 1,
+    WEFT_CONTEXT_PARAM_RENDEZVOUS = 1u << 2,
+    WEFT_CONTEXT_PARAM_JOB_KEY = 1u << 3,
+    WEFT_CONTEXT_PARAM_TIMEOUT = 1u << 4
+};
+
+/*
+ * Explicit start-up, for frameworks that launch their own processes (as
+ * with ncclCommInitRank). Fields whose bit is not in field_mask come from
+ * the environment (WEFT_RANK, WEFT_SIZE, WEFT_RENDEZVOUS, WEFT_JOB_KEY or
+ * WEFT_JOB_KEY_FILE, WEFT_TIMEOUT). When rank, size and rendezvous are all
+ * given here, rank 0 serves the bootstrap store at `rendezvous` and the
+ * other ranks connect to it; every rank must pass the same job key.
+ * New fields are only ever appended.
+ */
+typedef struct weft_context_params {
+    uint64_t field_mask;    /* WEFT_CONTEXT_PARAM_* bits of the set fields */
+    int rank;               /* this process's rank in [0, size) */
+    int size;               /* number of ranks in the job, >= 1 */
+    const char *rendezvous; /* "host:port" of the bootstrap store */
+    const char *job_key;    /* shared secret: >= 32 hex digits (16 bytes) */
+    double timeout_s;       /* default deadline of every blocking call */
+} weft_context_params_t;
+
+/*
+ * Join the job. params == NULL reads everything from the environment that
+ * weftrun sets (a process started without any of it is a job of size 1).
+ * Blocks until every rank has joined or WEFT_INIT_TIMEOUT passes. Errors:
+ * WEFT_ERR_INVALID_ARG (a bad parameter or WEFT_* variable, named in
+ * weft_last_error()), WEFT_ERR_AUTH (wrong job key), WEFT_ERR_TIMED_OUT,
+ * WEFT_ERR_PEER_LOST, WEFT_ERR_SYSTEM.
+ */
+WEFT_API weft_status_t weft_context_create(const weft_context_params_t *params,
+                                           weft_context_t **ctx_p);
+
+/* Leave the job and free everything, including communicators the caller
+ * did not destroy; pending requests are cancelled. Accepts NULL. Waits
+ * for peers at most WEFT_TEARDOWN_TIMEOUT. */
+WEFT_API void weft_context_destroy(weft_context_t *ctx);
+
+/* Advance every pending operation once without blocking; returns the
+ * number of events handled (0 when there was nothing to do, or ctx is
+ * NULL). Blocking calls and weft_wait() progress by themselves; call this
+ * from a compute loop that polls nonblocking requests. */
+WEFT_API int weft_progress(weft_context_t *ctx);
+
+/* This process's rank in the job and the job size (-1 for NULL). */
+WEFT_API int weft_context_rank(const weft_context_t *ctx);
+WEFT_API int weft_context_size(const weft_context_t *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* WEFT_CONTEXT_H */

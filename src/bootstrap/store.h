@@ -1,0 +1,97 @@
+/*
+ * The bootstrap store: a small key-value service every rank of a job
+ * reaches during start-up (put, get with a deadline, fence, allgather)
+ * and keeps a link to afterwards, so that job-wide events (a rank lost,
+ * a communicator aborted) reach every rank even when it has no data link
+ * to the rank where the event started.
+ *
+ * Backends: tcp (served by weftrun, or by rank 0 when there is no
+ * launcher: see server.h) and env (a job of one rank; nothing to serve).
+ * PMIx comes with the cluster issue.
+ */
+#ifndef WEFT_STORE_H
+#define WEFT_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <weft/status.h>
+
+#define WEFT_STORE_KEY_MAX 255        /* bytes of a key */
+#define WEFT_STORE_VALUE_MAX 65536    /* bytes of a value or contribution */
+#define WEFT_STORE_REASON_MAX 256     /* bytes of an event reason, with NUL */
+#define WEFT_STORE_ALL_COMMS 0xffffffffu /* an event for the whole job */
+
+typedef enum weft__store_event_kind {
+    WEFT_STORE_EVENT_ABORT = 1 /* a fatal error on a comm or the job */
+} weft__store_event_kind_t;
+
+typedef struct weft__store_event {
+    int kind;              /* weft__store_event_kind_t */
+    int origin;            /* job rank where it started; -1: the launcher */
+    int failed_rank;       /* the rank that died, or -1 */
+    uint32_t comm_id;      /* the communicator, or WEFT_STORE_ALL_COMMS */
+    weft_status_t status;  /* WEFT_ERR_PEER_LOST, WEFT_ERR_ABORTED, ... */
+    char reason[WEFT_STORE_REASON_MAX];
+} weft__store_event_t;
+
+typedef struct weft__store weft__store_t;
+
+typedef struct weft__store_ops {
+    const char *name;
+    /* Publish key = value (a key may be written once per job; writing it
+     * again with another value is WEFT_ERR_INVALID_ARG). */
+    weft_status_t (*put)(weft__store_t *s, const char *key, const void *val,
+                         size_t len);
+    /* Wait until key exists (or the deadline) and copy its value; a value
+     * longer than cap is WEFT_ERR_TRUNCATED. */
+    weft_status_t (*get)(weft__store_t *s, const char *key, void *buf,
+                         size_t cap, size_t *len_p, double deadline);
+    /* Wait until every rank of the job entered the fence of that name. */
+    weft_status_t (*fence)(weft__store_t *s, const char *name,
+                           double deadline);
+    /* Every rank contributes len bytes (the same len on every rank);
+     * `all` receives nranks * len bytes in rank order. */
+    weft_status_t (*allgather)(weft__store_t *s, const char *name,
+                               const void *mine, size_t len, void *all,
+                               double deadline);
+    /* Tell every rank of the job about ev (delivered to all, including
+     * the sender, and to ranks that connect later). */
+    weft_status_t (*abort)(weft__store_t *s, const weft__store_event_t *ev);
+    /* An fd that becomes readable when an event may be waiting (-1: the
+     * backend has none). */
+    int (*event_fd)(weft__store_t *s);
+    /* Nonblocking: WEFT_OK and *ev filled when an event is waiting,
+     * WEFT_INPROGRESS when none, an error when the link to the store
+     * broke (WEFT_ERR_PEER_LOST naming the store's address). */
+    weft_status_t (*poll_event)(weft__store_t *s, weft__store_event_t *ev);
+    /* Say goodbye (so the server does not report us lost) and free. */
+    void (*destroy)(weft__store_t *s);
+} weft__store_ops_t;
+
+struct weft__store {
+    const weft__store_ops_t *ops;
+    int rank;
+    int nranks;
+};
+
+/*
+ * Connect to the store served at addr ("host:port"), authenticate with
+ * the store key (weft__auth_derive(job_key, WEFT_AUTH_LABEL_STORE)) and
+ * check in as rank/nranks. Connection refused is retried until the
+ * deadline (the server may start after us). Errors: WEFT_ERR_AUTH,
+ * WEFT_ERR_TIMED_OUT, WEFT_ERR_INVALID_ARG (bad addr), WEFT_ERR_SYSTEM;
+ * each logged once with the address.
+ *
+ * Blocking calls (get, fence, allgather) fail with the event's status
+ * when an abort event arrives while they wait (the event also stays
+ * queued for poll_event). A fence or allgather that times out names the
+ * ranks that had not arrived (asked from the server before giving up).
+ */
+weft_status_t weft__store_tcp_create(const char *addr, const uint8_t *key,
+                                     int rank, int nranks, double deadline,
+                                     weft__store_t **store_p);
+
+/* A job of one rank: put/get on a local table, fences return at once. */
+weft_status_t weft__store_env_create(weft__store_t **store_p);
+
+#endif /* WEFT_STORE_H */

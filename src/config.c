@@ -1,0 +1,282 @@
+/*
+ * The ONE table of WEFT_* variables. Nothing else in the tree reads the
+ * environment (tests/check_getenv.sh enforces it). The table is parsed
+ * once per context into an immutable weft_config_t.
+ */
+#include "build_config.h"
+#include "config.h"
+
+#include <float.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errmsg.h"
+#include "log.h"
+
+extern char **environ;
+
+#define CFG(_field) offsetof(weft_config_t, _field)
+#define NOLIM 0, 0
+#define SZ_MAX ((double)(1ull << 40))
+#define LAUNCH WEFT_PARAM_F_LAUNCH
+
+/* clang-format off */
+static const weft_param_t config_params[] = {
+    /* ---- job: set by weftrun (or the framework that launches ranks) */
+    {"RANK", WEFT_PARAM_INT, "-1", CFG(rank), LAUNCH, NULL, -1, INT_MAX,
+     "rank of this process in the job (-1: not launched, a job of one)"},
+    {"SIZE", WEFT_PARAM_INT, "0", CFG(size), LAUNCH, NULL, 0, INT_MAX,
+     "number of ranks in the job (0: not launched, a job of one)"},
+    {"LOCAL_RANK", WEFT_PARAM_INT, "-1", CFG(local_rank), LAUNCH, NULL, -1,
+     INT_MAX, "rank among the ranks on this node (for the application)"},
+    {"LOCAL_SIZE", WEFT_PARAM_INT, "0", CFG(local_size), LAUNCH, NULL, 0,
+     INT_MAX, "number of ranks on this node (for the application)"},
+    {"RENDEZVOUS", WEFT_PARAM_STR, "", CFG(rendezvous), LAUNCH, NULL, NOLIM,
+     "host:port of the bootstrap store"},
+    {"RENDEZVOUS_SERVER", WEFT_PARAM_ENUM, "launcher", CFG(rendezvous_server),
+     0, "launcher|rank0", NOLIM,
+     "who serves the bootstrap store: the launcher (weftrun), or rank 0 of "
+     "the job for ranks started by other means"},
+    {"JOB_KEY", WEFT_PARAM_STR, "", CFG(job_key),
+     LAUNCH | WEFT_PARAM_F_SECRET, NULL, NOLIM,
+     "job key, >= 32 hex digits, shared by every rank (never printed)"},
+    {"JOB_KEY_FILE", WEFT_PARAM_STR, "", CFG(job_key_file), 0, NULL, NOLIM,
+     "file holding the job key in hex; must be mode 0600 and ours"},
+    {"NODE_ID", WEFT_PARAM_STR, "", CFG(node_id), 0, NULL, NOLIM,
+     "identity of this node (default: hostname and boot id); ranks with "
+     "the same id share a node"},
+    /* ---- deadlines */
+    {"TIMEOUT", WEFT_PARAM_TIME, "300s", CFG(timeout), 0, NULL, 1e-3,
+     7 * 86400.0,
+     "deadline of every blocking operation; passing it is fatal to the "
+     "communicator"},
+    {"INIT_TIMEOUT", WEFT_PARAM_TIME, "120s", CFG(init_timeout), 0, NULL,
+     1e-3, 86400.0, "deadline for every rank to join the job"},
+    {"HANDSHAKE_TIMEOUT", WEFT_PARAM_TIME, "5s", CFG(handshake_timeout), 0,
+     NULL, 1e-3, 3600.0,
+     "deadline for a new connection to authenticate"},
+    {"TEARDOWN_TIMEOUT", WEFT_PARAM_TIME, "5s", CFG(teardown_timeout), 0,
+     NULL, 0, 3600.0, "longest wait for peers when shutting down"},
+    /* ---- logging */
+    {"LOG_LEVEL", WEFT_PARAM_ENUM, "warn", CFG(log_level), 0,
+     "error|warn|info|debug|trace", NOLIM, "how much weft logs (to stderr)"},
+    {"LOG_SUBSYS", WEFT_PARAM_FLAGS, "all", CFG(log_subsys), 0,
+     "core|boot|tl|coll|topo|mem|ml", NOLIM,
+     "subsystems to log, comma list; ^name drops one (^tl)"},
+    /* ---- progress */
+    {"TL", WEFT_PARAM_LIST, "self,tcp", CFG(tl), 0, NULL, NOLIM,
+     "transports to use, in priority order (self,tcp)"},
+    {"SPIN", WEFT_PARAM_TIME, "20us", CFG(spin), 0, NULL, 0, 1.0,
+     "busy-poll this long before yielding the core"},
+    {"YIELD_COUNT", WEFT_PARAM_INT, "8", CFG(yield_count), 0, NULL, 0, 100000,
+     "sched_yield() rounds before blocking on the transports' fds"},
+    /* ---- transports */
+    {"SELF_EAGER_LIMIT", WEFT_PARAM_SIZE, "64KiB", CFG(self.eager_limit), 0,
+     NULL, 0, SZ_MAX,
+     "messages to self up to this size are copied at once; larger ones "
+     "wait for the receive"},
+    {"TCP_IFNAME", WEFT_PARAM_STR, "", CFG(tcp.ifname), 0, NULL, NOLIM,
+     "comma list of interfaces for tcp (default: every IPv4 interface that "
+     "is up; loopback reaches ranks on the same node)"},
+    {"TCP_EAGER_LIMIT", WEFT_PARAM_SIZE, "64KiB", CFG(tcp.eager_limit), 0,
+     NULL, 0, 16.0 * 1024 * 1024,
+     "tcp messages up to this size are sent at once; larger ones wait for "
+     "the receiver (rendezvous)"},
+    {"TCP_CHUNK", WEFT_PARAM_SIZE, "1MiB", CFG(tcp.chunk), 0, NULL, 4096,
+     64.0 * 1024 * 1024,
+     "tcp rendezvous data goes in frames of this size, interleaved with "
+     "other messages"},
+    {"TCP_SOCKBUF", WEFT_PARAM_SIZE, "0", CFG(tcp.sockbuf), 0, NULL, 0,
+     SZ_MAX, "SO_SNDBUF/SO_RCVBUF of tcp links (0: kernel autotuning)"},
+    {"TCP_MAX_PENDING", WEFT_PARAM_INT, "64", CFG(tcp.max_pending), 0, NULL,
+     1, 65536,
+     "unauthenticated tcp connections kept at once (oldest dropped first)"},
+    {"BOOT_MAX_PENDING", WEFT_PARAM_INT, "64", CFG(boot.max_pending), 0, NULL,
+     1, 65536,
+     "unauthenticated bootstrap connections kept at once (oldest dropped "
+     "first)"},
+    {NULL, 0, NULL, 0, 0, NULL, 0, 0, NULL}
+};
+/* clang-format on */
+
+const weft_param_t *
+weft__config_table(void)
+{
+    return config_params;
+}
+
+const weft_param_t *
+weft__config_find(const char *name)
+{
+    for (const weft_param_t *p = config_params; p->name != NULL; p++) {
+        if (strcmp(p->name, name) == 0) {
+            return p;
+        }
+    }
+    return NULL;
+}
+
+const char *const *
+weft__config_environ(void)
+{
+    return (const char *const *)environ;
+}
+
+/* "WEFT_NAME=value" -> value if NAME matches p->name. */
+static const char *
+config_match(const char *entry, const char *name)
+{
+    size_t n = strlen(name);
+
+    if (strncmp(entry, "WEFT_", 5) != 0 || strncmp(entry + 5, name, n) != 0 ||
+        entry[5 + n] != '=') {
+        return NULL;
+    }
+    return entry + 5 + n + 1;
+}
+
+const char *
+weft__config_source(const char *const *envp, const weft_param_t *p)
+{
+    const char *value = NULL;
+
+    for (; envp != NULL && *envp != NULL; envp++) {
+        const char *v = config_match(*envp, p->name);
+
+        if (v != NULL) {
+            value = v; /* the last one wins, as getenv's first would */
+            break;
+        }
+    }
+    return value;
+}
+
+/* Warn once per process and name about WEFT_* variables nobody reads. */
+static void
+config_warn_unknown(const char *entry)
+{
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static char *warned[64];
+    static size_t nwarned;
+    const char *eq = strchr(entry, '=');
+    size_t len = eq ? (size_t)(eq - entry) : strlen(entry);
+    int seen = 0;
+
+    pthread_mutex_lock(&lock);
+    for (size_t i = 0; i < nwarned; i++) {
+        if (strlen(warned[i]) == len && strncmp(warned[i], entry, len) == 0) {
+            seen = 1;
+        }
+    }
+    if (!seen && nwarned < WEFT_ARRAY_SIZE(warned)) {
+        warned[nwarned] = strndup(entry, len);
+        if (warned[nwarned] != NULL) {
+            nwarned++;
+        }
+    }
+    pthread_mutex_unlock(&lock);
+    if (!seen) {
+        weft__log_warn(WEFT_SUB_CORE,
+                       "%.*s is not a weft variable (a typo?); weft-info -c "
+                       "lists them",
+                       (int)len, entry);
+    }
+}
+
+void
+weft__config_free(weft_config_t *cfg)
+{
+    for (const weft_param_t *p = config_params; p->name != NULL; p++) {
+        void *field = (char *)cfg + p->offset;
+
+        if (p->type == WEFT_PARAM_STR) {
+            char **s = field;
+
+            if (*s != NULL && (p->flags & WEFT_PARAM_F_SECRET)) {
+                weft__memzero(*s, strlen(*s));
+            }
+            free(*s);
+            *s = NULL;
+        } else if (p->type == WEFT_PARAM_LIST) {
+            weft__strlist_free(field);
+        }
+    }
+}
+
+weft_status_t
+weft__config_parse(const char *const *envp, weft_config_t *cfg)
+{
+    char why[256];
+    weft_status_t st;
+
+    memset(cfg, 0, sizeof(*cfg));
+    for (const weft_param_t *p = config_params; p->name != NULL; p++) {
+        void *field = (char *)cfg + p->offset;
+        const char *text = weft__config_source(envp, p);
+
+        st = weft__param_parse(p, p->def, field, why, sizeof(why));
+        if (st != WEFT_OK) {
+            weft__config_free(cfg);
+            return weft__error(WEFT_ERR_INTERNAL, WEFT_SUB_CORE,
+                               "default of WEFT_%s does not parse: %s",
+                               p->name, why);
+        }
+        if (text == NULL) {
+            continue;
+        }
+        st = weft__param_parse(p, text, field, why, sizeof(why));
+        if (st != WEFT_OK) {
+            weft__config_free(cfg);
+            if (p->flags & WEFT_PARAM_F_SECRET) {
+                return weft__error(st, WEFT_SUB_CORE,
+                                   "WEFT_%s has a bad value", p->name);
+            }
+            return weft__error(st, WEFT_SUB_CORE, "WEFT_%s: %s", p->name,
+                               why);
+        }
+    }
+    for (; envp != NULL && *envp != NULL; envp++) {
+        const char *entry = *envp;
+        int known = 0;
+
+        if (strncmp(entry, "WEFT_", 5) != 0) {
+            continue;
+        }
+        for (const weft_param_t *p = config_params; p->name != NULL; p++) {
+            if (config_match(entry, p->name) != NULL) {
+                known = 1;
+                break;
+            }
+        }
+        if (!known) {
+            config_warn_unknown(entry);
+        }
+    }
+    return WEFT_OK;
+}
+
+weft_status_t
+weft__config_load(weft_config_t *cfg)
+{
+    return weft__config_parse(weft__config_environ(), cfg);
+}
+
+const char *
+weft__config_get_text(const weft_config_t *cfg, const char *name, char *buf,
+                      size_t size)
+{
+    const weft_param_t *p = weft__config_find(name);
+
+    if (p == NULL) {
+        return NULL;
+    }
+    if (p->flags & WEFT_PARAM_F_SECRET) {
+        buf[0] = '\0';
+        return buf;
+    }
+    weft__param_format(p, (const char *)cfg + p->offset, 1, buf, size);
+    return buf;
+}

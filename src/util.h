@@ -1,0 +1,37 @@
+/* Small helpers: hex, string lists, bounded copies. */
+#ifndef WEFT_UTIL_H
+#define WEFT_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <weft/status.h>
+
+#define WEFT_ARRAY_SIZE(_a) (sizeof(_a) / sizeof((_a)[0]))
+#define weft__container_of(_ptr, _type, _member)                               \
+    ((_type *)((char *)(_ptr) - offsetof(_type, _member)))
+
+typedef struct weft__strlist {
+    size_t n;
+    char **items;
+} weft__strlist_t;
+
+/* Split "a,b,,c" on commas (empty items dropped, blanks trimmed). */
+weft_status_t weft__strlist_split(const char *text, weft__strlist_t *list);
+void weft__strlist_free(weft__strlist_t *list);
+/* Index of name in list, or -1. */
+int weft__strlist_find(const weft__strlist_t *list, const char *name);
+
+/* Lowercase hex of len bytes into out (2 * len + 1 bytes). */
+void weft__hex_encode(const void *buf, size_t len, char *out);
+/* Decode hex text (even length, no prefix) into buf; WEFT_ERR_INVALID_ARG
+ * on a bad digit, odd length or more than cap bytes. */
+weft_status_t weft__hex_decode(const char *text, void *buf, size_t cap,
+                               size_t *len_p);
+
+/* strncpy that always terminates; returns strlen(src). */
+size_t weft__strlcpy(char *dst, const char *src, size_t size);
+
+/* Overwrite secrets so the compiler cannot drop the stores. */
+void weft__memzero(void *buf, size_t len);
+
+#endif /* WEFT_UTIL_H */
