@@ -1,0 +1,461 @@
+/*
+ * Communicators: world, split, dup, destroy, abort, and the sticky error
+ * (fail-stop per communicator).
+ */
+#include "build_config.h"
+#include "comm.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "context.h"
+#include "errmsg.h"
+#include "log.h"
+#include "p2p/p2p.h"
+#include "progress.h"
+#include "util.h"
+
+/* Destroyed comms kept (marked dead) so a later use is reported instead
+ * of reading freed memory. */
+#define COMM_GRAVEYARD_MAX 64
+
+int
+weft__comm_rank_of(const weft_comm_t *comm, int job_rank)
+{
+    if (comm->ranks == NULL) {
+        return job_rank < comm->size ? job_rank : -1;
+    }
+    for (int i = 0; i < comm->size; i++) {
+        if (comm->ranks[i] == job_rank) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+weft_status_t
+weft__comm_check(const weft_comm_t *comm, const char *fn)
+{
+    if (comm == NULL) {
+        return weft__error(WEFT_ERR_INVALID_ARG, WEFT_SUB_CORE,
+                           "%s: comm is NULL", fn);
+    }
+    if (comm->magic == WEFT_COMM_DEAD) {
+        return weft__error(WEFT_ERR_INVALID_ARG, WEFT_SUB_CORE,
+                           "%s: comm was destroyed", fn);
+    }
+    if (comm->magic != WEFT_COMM_MAGIC) {
+        return weft__error(WEFT_ERR_INVALID_ARG, WEFT_SUB_CORE,
+                           "%s: comm is not a communicator", fn);
+    }
+    return WEFT_OK;
+}
+
+weft_status_t
+weft__comm_error_return(const weft_comm_t *comm, const char *fn)
+{
+    weft__error_set("%s: %s", fn, comm->error_msg);
+    return comm->error;
+}
+
+static weft_comm_t *
+comm_alloc(weft_context_t *ctx, uint32_t id, int rank, int size, int *ranks)
+{
+    weft_comm_t *comm = calloc(1, sizeof(*comm));
+
+    if (comm == NULL) {
+        return NULL;
+    }
+    comm->magic = WEFT_COMM_MAGIC;
+    comm->id = id;
+    comm->ctx = ctx;
+    comm->rank = rank;
+    comm->size = size;
+    comm->ranks = ranks;
+    comm->error_origin = -1;
+    /* append to the context's list */
+    comm->next = NULL;
+    if (ctx->comms == NULL) {
+        ctx->comms = comm;
+    } else {
+        weft_comm_t *last = ctx->comms;
+
+        while (last->next != NULL) {
+            last = last->next;
+        }
+        last->next = comm;
+        comm->prev = last;
+    }
+    return comm;
+}
+
+weft_status_t
+weft__comm_create_world(weft_context_t *ctx, weft_comm_t **comm_p)
+{
+    weft_comm_t *comm = comm_alloc(ctx, 0, ctx->rank, ctx->size, NULL);
+
+    if (comm == NULL) {
+        return weft__error(WEFT_ERR_NO_MEMORY, WEFT_SUB_CORE,
+                           "out of memory for the world communicator");
+    }
+    comm->is_world = 1;
+    ctx->next_comm_id = 1;
+    *comm_p = comm;
+    return WEFT_OK;
+}
+
+void
+weft__comm_fail(weft_comm_t *comm, weft_status_t status, int origin,
+                const char *fmt, ...)
+{
+    va_list ap;
+
+    if (comm->error != WEFT_OK) {
+        return; /* the first error stays */
+    }
+    comm->error = status;
+    comm->error_origin = origin;
+    va_start(ap, fmt);
+    vsnprintf(comm->error_msg, sizeof(comm->error_msg), fmt, ap);
+    va_end(ap);
+    weft__log_debug(WEFT_SUB_CORE, "comm %u failed (%s): %s", comm->id,
+                    weft_status_string(status), comm->error_msg);
+    while (comm->pending != NULL) {
+        weft__req_cancel(comm->pending, status);
+    }
+}
+
+static void
+comm_unlink(weft_comm_t *comm)
+{
+    weft_context_t *ctx = comm->ctx;
+
+    if (comm->prev != NULL) {
+        comm->prev->next = comm->next;
+    } else {
+        ctx->comms = comm->next;
+    }
+    if (comm->next != NULL) {
+        comm->next->prev = comm->prev;
+    }
+    comm->next = comm->prev = NULL;
+}
+
+void
+weft__comm_free(weft_comm_t *comm)
+{
+    weft_context_t *ctx = comm->ctx;
+
+    while (comm->pending != NULL) {
+        weft__req_cancel(comm->pending, WEFT_ERR_ABORTED);
+    }
+    comm_unlink(comm);
+    free(comm->ranks);
+    comm->ranks = NULL;
+    comm->magic = WEFT_COMM_DEAD;
+    if (ctx->destroying) {
+        free(comm);
+        return;
+    }
+    /* keep the husk a while: a use after destroy is then reported */
+    comm->next = ctx->graveyard;
+    ctx->graveyard = comm;
+    if (++ctx->ngraveyard > COMM_GRAVEYARD_MAX) {
+        weft_comm_t *c = ctx->graveyard;
+
+        while (c->next->next != NULL) {
+            c = c->next;
+        }
+        free(c->next);
+        c->next = NULL;
+        ctx->ngraveyard--;
+    }
+}
+
+/* ---- split and dup --------------------------------------------------- */
+
+typedef struct comm_split_entry {
+    int32_t color;
+    int32_t key;
+    uint32_t next_id;
+} comm_split_entry_t;
+
+/* Everyone's (color, key, next id) at everyone, through parent rank 0. */
+static weft_status_t
+comm_split_exchange(weft_comm_t *parent, const comm_split_entry_t *mine,
+                    comm_split_entry_t *all)
+{
+    uint32_t seq = parent->mgmt_seq++;
+    uint32_t tag_up = seq * 2, tag_down = seq * 2 + 1;
+    size_t table = (size_t)parent->size * sizeof(*all);
+    weft_request_t *req;
+    weft_status_t st;
+
+    if (parent->rank != 0) {
+        WEFT_CHECK(weft__p2p_start(parent, WEFT_REQ_SEND, (void *)mine,
+                                   sizeof(*mine), 0, WEFT_TAG_KIND_MGMT,
+                                   tag_up, &req));
+        st = weft__req_wait(req);
+        weft__req_release(req);
+        WEFT_CHECK(st);
+        WEFT_CHECK(weft__p2p_start(parent, WEFT_REQ_RECV, all, table, 0,
+                                   WEFT_TAG_KIND_MGMT, tag_down, &req));
+        st = weft__req_wait(req);
+        weft__req_release(req);
+        return st;
+    }
+    all[0] = *mine;
+    for (int r = 1; r < parent->size; r++) {
+        WEFT_CHECK(weft__p2p_start(parent, WEFT_REQ_RECV, &all[r],
+                                   sizeof(*all), r, WEFT_TAG_KIND_MGMT,
+                                   tag_up, &req));
+        st = weft__req_wait(req);
+        weft__req_release(req);
+        WEFT_CHECK(st);
+    }
+    for (int r = 1; r < parent->size; r++) {
+        WEFT_CHECK(weft__p2p_start(parent, WEFT_REQ_SEND, all, table, r,
+                                   WEFT_TAG_KIND_MGMT, tag_down, &req));
+        st = weft__req_wait(req);
+        weft__req_release(req);
+        WEFT_CHECK(st);
+    }
+    return WEFT_OK;
+}
+
+typedef struct comm_member {
+    int32_t key;
+    int parent_rank;
+} comm_member_t;
+
+static int
+comm_member_cmp(const void *a, const void *b)
+{
+    const comm_member_t *x = a, *y = b;
+
+    if (x->key != y->key) {
+        return x->key < y->key ? -1 : 1;
+    }
+    return x->parent_rank - y->parent_rank;
+}
+
+static weft_status_t
+comm_split_locked(weft_comm_t *parent, int color, int key,
+                  weft_comm_t **newcomm_p)
+{
+    weft_context_t *ctx = parent->ctx;
+    comm_split_entry_t mine = {color, key, ctx->next_comm_id};
+    comm_split_entry_t *all;
+    comm_member_t *members = NULL;
+    int *ranks = NULL;
+    int n = 0, my_rank = -1;
+    uint32_t id = 0;
+    weft_status_t st;
+
+    if (parent->error != WEFT_OK) {
+        return weft__comm_error_return(parent, "weft_comm_split");
+    }
+    all = calloc((size_t)parent->size, sizeof(*all));
+    if (all == NULL) {
+        return weft__error(WEFT_ERR_NO_MEMORY, WEFT_SUB_CORE,
+                           "weft_comm_split: out of memory for %d ranks",
+                           parent->size);
+    }
+    st = comm_split_exchange(parent, &mine, all);
+    if (st != WEFT_OK) {
+        goto out;
+    }
+    for (int r = 0; r < parent->size; r++) {
+        id = all[r].next_id > id ? all[r].next_id : id;
+    }
+    if (id > WEFT_COMM_ID_MAX) {
+        st = weft__error(WEFT_ERR_NO_MEMORY, WEFT_SUB_CORE,
+                         "weft_comm_split: out of communicator ids");
+        goto out;
+    }
+    ctx->next_comm_id = id + 1;
+    if (color < 0) {
+        *newcomm_p = NULL;
+        goto out;
+    }
+    members = calloc((size_t)parent->size, sizeof(*members));
+    if (members == NULL) {
+        st = WEFT_ERR_NO_MEMORY;
+        goto out;
+    }
+    for (int r = 0; r < parent->size; r++) {
+        if (all[r].color == color) {
+            members[n].key = all[r].key;
+            members[n].parent_rank = r;
+            n++;
+        }
+    }
+    qsort(members, (size_t)n, sizeof(*members), comm_member_cmp);
+    ranks = malloc((size_t)n * sizeof(*ranks));
+    if (ranks == NULL) {
+        st = WEFT_ERR_NO_MEMORY;
+        goto out;
+    }
+    for (int i = 0; i < n; i++) {
+        ranks[i] = weft__comm_job_rank(parent, members[i].parent_rank);
+        if (members[i].parent_rank == parent->rank) {
+            my_rank = i;
+        }
+    }
+    *newcomm_p = comm_alloc(ctx, id, my_rank, n, ranks);
+    if (*newcomm_p == NULL) {
+        free(ranks);
+        st = WEFT_ERR_NO_MEMORY;
+        goto out;
+    }
+    weft__log_debug(WEFT_SUB_CORE,
+                    "comm %u: rank %d of %d (split of comm %u, color %d)", id,
+                    my_rank, n, parent->id, color);
+out:
+    if (st == WEFT_ERR_NO_MEMORY) {
+        weft__error_set("weft_comm_split: out of memory");
+    }
+    free(members);
+    free(all);
+    return st;
+}
+
+weft_status_t
+weft_comm_world(weft_context_t *ctx, weft_comm_t **comm_p)
+{
+    WEFT_CHECK(weft__ctx_check(ctx, "weft_comm_world"));
+    WEFT_ARG_CHECK(comm_p != NULL, "weft_comm_world: comm_p is NULL");
+    *comm_p = ctx->world;
+    return WEFT_OK;
+}
+
+weft_status_t
+weft_comm_split(weft_comm_t *comm, int color, int key, weft_comm_t **newcomm_p)
+{
+    weft_status_t st;
+
+    WEFT_CHECK(weft__comm_check(comm, "weft_comm_split"));
+    WEFT_ARG_CHECK(newcomm_p != NULL, "weft_comm_split: newcomm_p is NULL");
+    pthread_mutex_lock(&comm->ctx->lock);
+    st = comm_split_locked(comm, color < 0 ? -1 : color, key, newcomm_p);
+    pthread_mutex_unlock(&comm->ctx->lock);
+    return st;
+}
+
+weft_status_t
+weft_comm_dup(weft_comm_t *comm, weft_comm_t **newcomm_p)
+{
+    weft_status_t st;
+
+    WEFT_CHECK(weft__comm_check(comm, "weft_comm_dup"));
+    WEFT_ARG_CHECK(newcomm_p != NULL, "weft_comm_dup: newcomm_p is NULL");
+    pthread_mutex_lock(&comm->ctx->lock);
+    st = comm_split_locked(comm, 0, comm->rank, newcomm_p);
+    pthread_mutex_unlock(&comm->ctx->lock);
+    return st;
+}
+
+weft_status_t
+weft_comm_destroy(weft_comm_t *comm)
+{
+    weft_context_t *ctx;
+    int pending = 0;
+
+    WEFT_CHECK(weft__comm_check(comm, "weft_comm_destroy"));
+    WEFT_ARG_CHECK(!comm->is_world,
+                   "weft_comm_destroy: the world communicator belongs to "
+                   "the context (weft_context_destroy frees it)");
+    ctx = comm->ctx;
+    pthread_mutex_lock(&ctx->lock);
+    for (weft_request_t *r = comm->pending; r != NULL; r = r->next) {
+        pending++;
+    }
+    if (pending > 0) {
+        pthread_mutex_unlock(&ctx->lock);
+        return weft__error(WEFT_ERR_INVALID_ARG, WEFT_SUB_CORE,
+                           "weft_comm_destroy: %d requests on comm %u are "
+                           "still pending (wait for or free them first)",
+                           pending, comm->id);
+    }
+    weft__comm_free(comm);
+    pthread_mutex_unlock(&ctx->lock);
+    return WEFT_OK;
+}
+
+weft_status_t
+weft_comm_abort(weft_comm_t *comm, weft_status_t reason)
+{
+    weft_context_t *ctx;
+    weft__store_event_t ev;
+    int first;
+
+    WEFT_CHECK(weft__comm_check(comm, "weft_comm_abort"));
+    WEFT_ARG_CHECK(reason < 0 && reason > WEFT_ERR_LAST,
+                   "weft_comm_abort: reason %d is not an error status",
+                   (int)reason);
+    ctx = comm->ctx;
+    pthread_mutex_lock(&ctx->lock);
+    first = comm->error == WEFT_OK;
+    weft__comm_fail(comm, reason, comm->rank,
+                    "aborted by rank %d of comm %u (weft_comm_abort: %s)",
+                    comm->rank, comm->id, weft_status_string(reason));
+    if (first && ctx->store != NULL && !ctx->store_lost) {
+        memset(&ev, 0, sizeof(ev));
+        ev.kind = WEFT_STORE_EVENT_ABORT;
+        ev.origin = ctx->rank;
+        ev.failed_rank = -1;
+        ev.comm_id = comm->id;
+        ev.status = reason;
+        weft__strlcpy(ev.reason, comm->error_msg, sizeof(ev.reason));
+        if (ctx->store->ops->abort(ctx->store, &ev) != WEFT_OK) {
+            weft__log_warn(WEFT_SUB_CORE,
+                           "comm %u: could not tell the other ranks about "
+                           "the abort through the bootstrap store",
+                           comm->id);
+        }
+    }
+    pthread_mutex_unlock(&ctx->lock);
+    weft__progress_wake(ctx);
+    return WEFT_OK;
+}
+
+int
+weft_comm_rank(const weft_comm_t *comm)
+{
+    return comm != NULL && comm->magic == WEFT_COMM_MAGIC ? comm->rank : -1;
+}
+
+int
+weft_comm_size(const weft_comm_t *comm)
+{
+    return comm != NULL && comm->magic == WEFT_COMM_MAGIC ? comm->size : -1;
+}
+
+weft_status_t
+weft_comm_error(const weft_comm_t *comm, int *origin_rank_p,
+                const char **message_p)
+{
+    weft_status_t st = weft__comm_check(comm, "weft_comm_error");
+
+    if (st != WEFT_OK) {
+        if (origin_rank_p != NULL) {
+            *origin_rank_p = -1;
+        }
+        if (message_p != NULL) {
+            *message_p = "";
+        }
+        return st;
+    }
+    pthread_mutex_lock(&comm->ctx->lock);
+    if (origin_rank_p != NULL) {
+        *origin_rank_p = comm->error == WEFT_OK ? -1 : comm->error_origin;
+    }
+    if (message_p != NULL) {
+        *message_p = comm->error == WEFT_OK ? "" : comm->error_msg;
+    }
+    st = comm->error;
+    pthread_mutex_unlock(&comm->ctx->lock);
+    return st;
+}

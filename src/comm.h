@@ -1,0 +1,81 @@
+/*
+ * Communicators: ranks, the id that keeps their messages apart, the
+ * pending requests, and the sticky error (fail-stop per communicator).
+ *
+ * Wire tag of every message (64 bits, matched exactly by transports):
+ *   bits 63..40  communicator id (agreed by every member at creation;
+ *                never reused within a context)
+ *   bits 39..32  kind of traffic (WEFT_TAG_KIND_*)
+ *   bits 31..0   user tag (p2p) or internal sequence (management)
+ */
+#ifndef WEFT_COMM_INTERNAL_H
+#define WEFT_COMM_INTERNAL_H
+
+#include <stdint.h>
+#include <weft/comm.h>
+#include "request.h"
+
+#define WEFT_COMM_MAGIC 0x436f4d6du
+#define WEFT_COMM_DEAD 0x44656164u
+#define WEFT_COMM_ID_MAX 0xffffffu
+#define WEFT_COMM_MSG_MAX 320
+
+enum {
+    WEFT_TAG_KIND_P2P = 0,  /* weft_send / weft_recv */
+    WEFT_TAG_KIND_COLL = 1, /* collectives (sequence-numbered) */
+    WEFT_TAG_KIND_MGMT = 2  /* split, dup */
+};
+
+struct weft_comm {
+    uint32_t magic;
+    uint32_t id;
+    weft_context_t *ctx;
+    int rank;
+    int size;
+    int *ranks; /* comm rank -> job rank; NULL: identity (world) */
+    int is_world;
+    uint32_t mgmt_seq;           /* split/dup calls on this comm */
+    weft_request_t *pending;     /* requests not yet complete */
+    weft_status_t error;         /* sticky; WEFT_OK when healthy */
+    int error_origin;            /* comm rank, -1 unknown */
+    char error_msg[WEFT_COMM_MSG_MAX];
+    struct weft_comm *next, *prev; /* the context's list */
+};
+
+static inline uint64_t
+weft__comm_tag(const weft_comm_t *comm, unsigned kind, uint32_t tag)
+{
+    return (uint64_t)comm->id << 40 | (uint64_t)(kind & 0xff) << 32 | tag;
+}
+
+static inline int
+weft__comm_job_rank(const weft_comm_t *comm, int rank)
+{
+    return comm->ranks ? comm->ranks[rank] : rank;
+}
+
+/* Comm rank of a job rank, or -1 when it is not a member. */
+int weft__comm_rank_of(const weft_comm_t *comm, int job_rank);
+
+/* Validate a public handle (NULL, destroyed, context going away). */
+weft_status_t weft__comm_check(const weft_comm_t *comm, const char *fn);
+
+/* The world communicator of a context being created. Lock held. */
+weft_status_t weft__comm_create_world(weft_context_t *ctx,
+                                      weft_comm_t **comm_p);
+/* Free a comm: cancels pending requests. Lock held. */
+void weft__comm_free(weft_comm_t *comm);
+
+/* Make status the sticky error (first error wins), with the comm rank
+ * where it started and a message; completes every pending request with
+ * it. Lock held. */
+void weft__comm_fail(weft_comm_t *comm, weft_status_t status, int origin,
+                     const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Return the sticky error and record its message as this thread's last
+ * error. */
+weft_status_t weft__comm_error_return(const weft_comm_t *comm,
+                                      const char *fn);
+
+#endif /* WEFT_COMM_INTERNAL_H */

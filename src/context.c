@@ -1,0 +1,772 @@
+/*
+ * Contexts: join the job (bootstrap store, topology, transports, address
+ * exchange), route peers to transports, apply job events, leave.
+ */
+#include "build_config.h"
+#include "context.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bootstrap/auth.h"
+#include "clock.h"
+#include "comm.h"
+#include "errmsg.h"
+#include "log.h"
+#include "request.h"
+#include "tl_registry.h"
+#include "util.h"
+
+#define CTX_REC_TLS 4 /* transports published per rank */
+
+/* What every rank publishes at start-up (fixed size: one allgather). */
+typedef struct ctx_record {
+    weft__topo_rec_t topo;
+    uint32_t ntl;
+    struct {
+        char name[16];
+        uint32_t len;
+        uint8_t addr[WEFT_TL_ADDR_MAX];
+    } tl[CTX_REC_TLS];
+} ctx_record_t;
+
+/* ---- host services handed to transports ----------------------------- */
+
+static const char *
+ctx_tl_config_get(void *host, const char *name)
+{
+    weft_context_t *ctx = host;
+
+    return weft__config_get_text(&ctx->cfg, name, ctx->cfg_buf,
+                                 sizeof(ctx->cfg_buf));
+}
+
+static void
+ctx_tl_log(void *host, weft_log_level_t level, const char *fmt, ...)
+{
+    va_list ap;
+
+    if ((int)level > weft__log_level || !(weft__log_subsys & WEFT_SUB_TL)) {
+        return;
+    }
+    va_start(ap, fmt);
+    weft__log_vemit(level, WEFT_SUB_TL, NULL, 0, fmt, ap);
+    va_end(ap);
+}
+
+/* Called from inside a transport's progress: queue it, apply later. */
+static void
+ctx_tl_peer_failed(void *host, int peer, weft_status_t status,
+                   const char *reason)
+{
+    weft_context_t *ctx = host;
+    weft__ctx_event_t *ev = calloc(1, sizeof(*ev));
+
+    if (ev == NULL) {
+        return; /* the failed ops already carry the status */
+    }
+    ev->peer = peer;
+    ev->status = status;
+    weft__strlcpy(ev->reason, reason ? reason : "", sizeof(ev->reason));
+    /* in order: the first failure is the one every comm keeps */
+    *ctx->events_tail = ev;
+    ctx->events_tail = &ev->next;
+}
+
+/* ---- events ------------------------------------------------------------ */
+
+void
+weft__ctx_peer_failed(weft_context_t *ctx, int peer, weft_status_t status,
+                      const char *reason)
+{
+    if (peer < 0 || peer >= ctx->size || ctx->peers[peer].failed != WEFT_OK) {
+        return;
+    }
+    ctx->peers[peer].failed = status;
+    if (!ctx->destroying) {
+        weft__log_error(WEFT_SUB_CORE, "rank %d lost (%s): %s", peer,
+                        weft_status_string(status), reason);
+    }
+    for (weft_comm_t *c = ctx->comms; c != NULL; c = c->next) {
+        int r = weft__comm_rank_of(c, peer);
+
+        if (r >= 0) {
+            weft__comm_fail(c, status, r, "rank %d lost: %s", r, reason);
+        }
+    }
+}
+
+void
+weft__ctx_apply_events(weft_context_t *ctx)
+{
+    while (ctx->events != NULL) {
+        weft__ctx_event_t *ev = ctx->events;
+
+        ctx->events = ev->next;
+        if (ctx->events == NULL) {
+            ctx->events_tail = &ctx->events;
+        }
+        weft__ctx_peer_failed(ctx, ev->peer, ev->status, ev->reason);
+        free(ev);
+    }
+}
+
+static void
+ctx_fail_all(weft_context_t *ctx, weft_status_t status, int origin,
+             const char *reason)
+{
+    for (weft_comm_t *c = ctx->comms; c != NULL; c = c->next) {
+        weft__comm_fail(c, status,
+                        origin >= 0 ? weft__comm_rank_of(c, origin) : -1,
+                        "%s", reason);
+    }
+}
+
+static void
+ctx_apply_store_event(weft_context_t *ctx, const weft__store_event_t *ev)
+{
+    if (ev->comm_id == WEFT_STORE_ALL_COMMS) {
+        if (ev->failed_rank >= 0) {
+            weft__ctx_peer_failed(ctx, ev->failed_rank, ev->status,
+                                  ev->reason);
+        } else {
+            weft__log_error(WEFT_SUB_CORE, "job aborted: %s", ev->reason);
+            ctx_fail_all(ctx, ev->status, ev->origin, ev->reason);
+        }
+        return;
+    }
+    /* ids are shared by the disjoint groups of one split: the event is for
+     * the group its origin belongs to */
+    for (weft_comm_t *c = ctx->comms; c != NULL; c = c->next) {
+        int origin = weft__comm_rank_of(c, ev->origin);
+
+        if (c->id == ev->comm_id && origin >= 0) {
+            if (c->error == WEFT_OK && ev->origin != ctx->rank) {
+                weft__log_error(WEFT_SUB_CORE, "comm %u: %s", c->id,
+                                ev->reason);
+            }
+            weft__comm_fail(c, ev->status, origin, "%s", ev->reason);
+        }
+    }
+}
+
+void
+weft__ctx_poll_store(weft_context_t *ctx)
+{
+    weft__store_event_t ev;
+    weft_status_t st;
+
+    if (ctx->store == NULL || ctx->store_lost) {
+        return;
+    }
+    for (;;) {
+        st = ctx->store->ops->poll_event(ctx->store, &ev);
+        if (st == WEFT_INPROGRESS) {
+            return;
+        }
+        if (st != WEFT_OK) {
+            ctx->store_lost = 1;
+            if (!ctx->destroying) {
+                weft__log_error(WEFT_SUB_CORE,
+                                "lost the bootstrap store (%s); failing "
+                                "every communicator",
+                                weft_last_error());
+                ctx_fail_all(ctx, WEFT_ERR_PEER_LOST, -1,
+                             "the bootstrap store (the launcher, or rank 0) "
+                             "is gone");
+            }
+            return;
+        }
+        ctx_apply_store_event(ctx, &ev);
+    }
+}
+
+/* ---- peers ------------------------------------------------------------- */
+
+static const ctx_record_t *
+ctx_record(const weft_context_t *ctx, int rank)
+{
+    return &((const ctx_record_t *)ctx->records)[rank];
+}
+
+static int
+ctx_record_find_tl(const ctx_record_t *rec, const char *name)
+{
+    for (uint32_t i = 0; i < rec->ntl && i < CTX_REC_TLS; i++) {
+        if (strncmp(rec->tl[i].name, name, sizeof(rec->tl[i].name)) == 0) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+static void
+ctx_peer_info(const weft_context_t *ctx, int rank, const char *tl_name,
+              weft_tl_peer_t *info)
+{
+    const ctx_record_t *rec = ctx_record(ctx, rank);
+    int i = ctx_record_find_tl(rec, tl_name);
+
+    info->rank = rank;
+    info->node_id = rec->topo.node_id;
+    info->same_node = strcmp(rec->topo.node_id, ctx->topo.node_id) == 0;
+    info->addr = i >= 0 ? rec->tl[i].addr : NULL;
+    info->addr_len = i >= 0 ? rec->tl[i].len : 0;
+}
+
+/* Pick the first transport (in WEFT_TL order) that reaches each peer. */
+static weft_status_t
+ctx_route_peers(weft_context_t *ctx)
+{
+    for (int r = 0; r < ctx->size; r++) {
+        weft__peer_t *p = &ctx->peers[r];
+
+        p->topo = ctx_record(ctx, r)->topo;
+        p->tl = -1;
+        if (r == ctx->rank) {
+            p->tl = ctx->self_tl;
+            continue;
+        }
+        for (int i = 0; i < ctx->ntls && p->tl < 0; i++) {
+            weft_tl_peer_t info;
+
+            if (i == ctx->self_tl) {
+                continue;
+            }
+            ctx_peer_info(ctx, r, ctx->tls[i].ops->name, &info);
+            if (info.addr != NULL &&
+                ctx->tls[i].ops->reachable(ctx->tls[i].tl, &info)) {
+                p->tl = i;
+            }
+        }
+        if (p->tl < 0) {
+            char list[256];
+            const weft_param_t *param = weft__config_find("TL");
+
+            weft__param_format(param, &ctx->cfg.tl, 0, list, sizeof(list));
+            return weft__error(WEFT_ERR_UNSUPPORTED, WEFT_SUB_CORE,
+                               "no transport reaches rank %d on node %s "
+                               "(WEFT_TL=%s)",
+                               r, p->topo.node_id, list);
+        }
+        weft__log_debug(WEFT_SUB_CORE, "rank %d via %s", r,
+                        ctx->tls[p->tl].ops->name);
+    }
+    return WEFT_OK;
+}
+
+weft_status_t
+weft__ctx_ep(weft_context_t *ctx, int job_rank, int *tl_p,
+             weft_tl_ep_t **ep_p)
+{
+    weft__peer_t *p = &ctx->peers[job_rank];
+
+    if (p->failed != WEFT_OK) {
+        return weft__error_at(p->failed, WEFT_LOG_DEBUG, WEFT_SUB_CORE,
+                              "rank %d is lost (%s)", job_rank,
+                              weft_status_string(p->failed));
+    }
+    if (p->ep == NULL) {
+        weft__ctx_tl_t *t = &ctx->tls[p->tl];
+        weft_tl_peer_t info;
+
+        ctx_peer_info(ctx, job_rank, t->ops->name, &info);
+        WEFT_CHECK(t->ops->ep_create(t->tl, &info, &p->ep));
+    }
+    *tl_p = p->tl;
+    *ep_p = p->ep;
+    return WEFT_OK;
+}
+
+/* ---- start-up ---------------------------------------------------------- */
+
+static weft_status_t
+ctx_params_apply(const weft_context_params_t *params, weft_config_t *cfg,
+                 int *explicit_p)
+{
+    const uint64_t known = WEFT_CONTEXT_PARAM_RANK | WEFT_CONTEXT_PARAM_SIZE |
+                           WEFT_CONTEXT_PARAM_RENDEZVOUS |
+                           WEFT_CONTEXT_PARAM_JOB_KEY |
+                           WEFT_CONTEXT_PARAM_TIMEOUT;
+    uint64_t m;
+
+    *explicit_p = 0;
+    if (params == NULL) {
+        return WEFT_OK;
+    }
+    m = params->field_mask;
+    WEFT_ARG_CHECK((m & ~known) == 0,
+                   "weft_context_create: unknown bits 0x%llx in "
+                   "params->field_mask",
+                   (unsigned long long)(m & ~known));
+    if (m & WEFT_CONTEXT_PARAM_SIZE) {
+        WEFT_ARG_CHECK(params->size >= 1,
+                       "weft_context_create: params->size %d < 1",
+                       params->size);
+        cfg->size = params->size;
+    }
+    if (m & WEFT_CONTEXT_PARAM_RANK) {
+        WEFT_ARG_CHECK(params->rank >= 0,
+                       "weft_context_create: params->rank %d < 0",
+                       params->rank);
+        cfg->rank = params->rank;
+    }
+    if (m & WEFT_CONTEXT_PARAM_RENDEZVOUS) {
+        char *copy;
+
+        WEFT_ARG_CHECK(params->rendezvous != NULL &&
+                           params->rendezvous[0] != '\0',
+                       "weft_context_create: params->rendezvous is empty");
+        copy = strdup(params->rendezvous);
+        WEFT_ARG_CHECK(copy != NULL, "weft_context_create: out of memory");
+        free(cfg->rendezvous);
+        cfg->rendezvous = copy;
+        *explicit_p = 1;
+    }
+    if (m & WEFT_CONTEXT_PARAM_JOB_KEY) {
+        char *copy;
+
+        WEFT_ARG_CHECK(params->job_key != NULL,
+                       "weft_context_create: params->job_key is NULL");
+        copy = strdup(params->job_key);
+        WEFT_ARG_CHECK(copy != NULL, "weft_context_create: out of memory");
+        free(cfg->job_key);
+        cfg->job_key = copy;
+    }
+    if (m & WEFT_CONTEXT_PARAM_TIMEOUT) {
+        WEFT_ARG_CHECK(params->timeout_s > 0 && isfinite(params->timeout_s),
+                       "weft_context_create: params->timeout_s %g is not a "
+                       "positive number of seconds",
+                       params->timeout_s);
+        cfg->timeout = params->timeout_s;
+    }
+    return WEFT_OK;
+}
+
+static weft_status_t
+ctx_job_key(const weft_config_t *cfg, uint8_t *key, size_t *len_p)
+{
+    if (cfg->job_key != NULL && cfg->job_key[0] != '\0') {
+        return weft__auth_key_parse(cfg->job_key, key, len_p);
+    }
+    if (cfg->job_key_file != NULL && cfg->job_key_file[0] != '\0') {
+        return weft__auth_key_read_file(cfg->job_key_file, key, len_p);
+    }
+    return weft__error(WEFT_ERR_INVALID_ARG, WEFT_SUB_BOOT,
+                       "no job key: set WEFT_JOB_KEY or WEFT_JOB_KEY_FILE "
+                       "(weftrun does), or pass params->job_key");
+}
+
+/* Connect to (and, for rank 0 without a launcher, serve) the store. */
+static weft_status_t
+ctx_store_open(weft_context_t *ctx, int serve, const uint8_t *job_key,
+               size_t key_len, double deadline)
+{
+    uint8_t store_key[WEFT_AUTH_KEY_LEN];
+    weft_status_t st;
+
+    if (ctx->size == 1 && (ctx->cfg.rendezvous == NULL ||
+                           ctx->cfg.rendezvous[0] == '\0')) {
+        return weft__store_env_create(&ctx->store);
+    }
+    weft__auth_derive(job_key, key_len, WEFT_AUTH_LABEL_STORE, store_key);
+    if (serve && ctx->rank == 0) {
+        weft__boot_server_params_t sp = {
+            .bind = ctx->cfg.rendezvous,
+            .key = store_key,
+            .nranks = ctx->size,
+            .handshake_timeout = ctx->cfg.handshake_timeout,
+            .max_pending = ctx->cfg.boot.max_pending,
+        };
+
+        st = weft__boot_server_create(&sp, &ctx->server);
+        if (st == WEFT_OK) {
+            st = weft__boot_server_start_thread(ctx->server);
+        }
+        if (st != WEFT_OK) {
+            weft__memzero(store_key, sizeof(store_key));
+            return st;
+        }
+        weft__log_info(WEFT_SUB_BOOT, "rank 0 serves the bootstrap store at %s",
+                       weft__boot_server_address(ctx->server));
+    }
+    st = weft__store_tcp_create(ctx->cfg.rendezvous, store_key, ctx->rank,
+                                ctx->size, deadline, &ctx->store);
+    weft__memzero(store_key, sizeof(store_key));
+    return st;
+}
+
+static weft_status_t
+ctx_tl_open(weft_context_t *ctx, const weft_tl_ops_t *ops,
+            const uint8_t *job_key, size_t key_len)
+{
+    char label[64];
+    uint8_t tl_key[WEFT_AUTH_KEY_LEN];
+    weft_tl_init_args_t args;
+    weft__ctx_tl_t *t;
+    weft_status_t st;
+
+    if (ctx->ntls == WEFT_CTX_MAX_TLS || ctx->ntls == CTX_REC_TLS) {
+        return weft__error(WEFT_ERR_INVALID_ARG, WEFT_SUB_TL,
+                           "WEFT_TL names more than %d transports",
+                           CTX_REC_TLS);
+    }
+    WEFT_CHECK(weft__tl_registry_check(ops));
+    snprintf(label, sizeof(label), "weft/v1/tl/%s", ops->name);
+    if (key_len > 0) {
+        weft__auth_derive(job_key, key_len, label, tl_key);
+    } else {
+        memset(tl_key, 0, sizeof(tl_key)); /* a job of one: no links */
+    }
+    memset(&args, 0, sizeof(args));
+    args.size = sizeof(args);
+    args.rank = ctx->rank;
+    args.nranks = ctx->size;
+    args.node_id = ctx->topo.node_id;
+    args.auth_key = tl_key;
+    args.auth_key_len = sizeof(tl_key);
+    args.handshake_timeout_s = ctx->cfg.handshake_timeout;
+    args.teardown_timeout_s = ctx->cfg.teardown_timeout;
+    args.host = ctx;
+    args.config_get = ctx_tl_config_get;
+    args.log = ctx_tl_log;
+    args.peer_failed = ctx_tl_peer_failed;
+    t = &ctx->tls[ctx->ntls];
+    st = ops->init(&args, &t->tl);
+    weft__memzero(tl_key, sizeof(tl_key));
+    if (st != WEFT_OK) {
+        return st;
+    }
+    t->ops = ops;
+    ctx->ntls++;
+    if (WEFT_TL_HAS_OP(ops, wait_fd)) {
+        int fd = ops->wait_fd(t->tl);
+
+        if (fd >= 0) {
+            WEFT_CHECK(weft__progress_add_fd(ctx, fd));
+        }
+    }
+    weft__log_debug(WEFT_SUB_TL, "transport %s ready", ops->name);
+    return WEFT_OK;
+}
+
+/* Open self plus every transport named in WEFT_TL; a transport that fails
+ * to open is skipped (the next one in the list may reach the peers). */
+static weft_status_t
+ctx_tls_open(weft_context_t *ctx, const uint8_t *job_key, size_t key_len)
+{
+    WEFT_CHECK(ctx_tl_open(ctx, &weft__tl_self, job_key, key_len));
+    ctx->self_tl = 0;
+    for (size_t i = 0; i < ctx->cfg.tl.n; i++) {
+        const char *name = ctx->cfg.tl.items[i];
+        const weft_tl_ops_t *ops = weft__tl_registry_find(name);
+        weft_status_t st;
+
+        if (strcmp(name, "self") == 0) {
+            continue;
+        }
+        if (ops == NULL) {
+            return weft__error(WEFT_ERR_INVALID_ARG, WEFT_SUB_TL,
+                               "WEFT_TL: unknown transport '%s' (built: %s)",
+                               name, weft__tl_registry_names());
+        }
+        if (ctx->size == 1) {
+            continue; /* a job of one needs only self */
+        }
+        st = ctx_tl_open(ctx, ops, job_key, key_len);
+        if (st == WEFT_ERR_INVALID_ARG) {
+            return st;
+        }
+        if (st != WEFT_OK) {
+            weft__log_warn(WEFT_SUB_TL,
+                           "transport %s is not available (%s); trying the "
+                           "next one in WEFT_TL",
+                           name, weft_status_string(st));
+        }
+    }
+    return WEFT_OK;
+}
+
+static weft_status_t
+ctx_exchange(weft_context_t *ctx, double deadline)
+{
+    ctx_record_t mine;
+    weft_status_t st;
+
+    memset(&mine, 0, sizeof(mine));
+    mine.topo = ctx->topo;
+    for (int i = 0; i < ctx->ntls; i++) {
+        size_t len = WEFT_TL_ADDR_MAX;
+
+        if (i == ctx->self_tl) {
+            continue;
+        }
+        WEFT_CHECK(ctx->tls[i].ops->address(ctx->tls[i].tl,
+                                            mine.tl[mine.ntl].addr, &len));
+        weft__strlcpy(mine.tl[mine.ntl].name, ctx->tls[i].ops->name,
+                      sizeof(mine.tl[mine.ntl].name));
+        mine.tl[mine.ntl].len = (uint32_t)len;
+        mine.ntl++;
+    }
+    ctx->records = calloc((size_t)ctx->size, sizeof(ctx_record_t));
+    if (ctx->records == NULL) {
+        return weft__error(WEFT_ERR_NO_MEMORY, WEFT_SUB_BOOT,
+                           "out of memory for %d start-up records",
+                           ctx->size);
+    }
+    st = ctx->store->ops->allgather(ctx->store, "weft/init", &mine,
+                                    sizeof(mine), ctx->records, deadline);
+    if (st != WEFT_OK) {
+        return st;
+    }
+    /* never trust a peer's record: terminate its strings */
+    for (int r = 0; r < ctx->size; r++) {
+        ctx_record_t *rec = &((ctx_record_t *)ctx->records)[r];
+
+        rec->topo.node_id[WEFT_NODE_ID_MAX - 1] = '\0';
+        rec->ntl = rec->ntl > CTX_REC_TLS ? CTX_REC_TLS : rec->ntl;
+        for (uint32_t i = 0; i < rec->ntl; i++) {
+            rec->tl[i].name[sizeof(rec->tl[i].name) - 1] = '\0';
+            if (rec->tl[i].len > WEFT_TL_ADDR_MAX) {
+                rec->tl[i].len = 0;
+            }
+        }
+    }
+    ctx->local_rank = 0;
+    ctx->local_size = 0;
+    for (int r = 0; r < ctx->size; r++) {
+        if (strcmp(ctx_record(ctx, r)->topo.node_id, ctx->topo.node_id) ==
+            0) {
+            if (r < ctx->rank) {
+                ctx->local_rank++;
+            }
+            ctx->local_size++;
+        }
+    }
+    return WEFT_OK;
+}
+
+static weft_status_t
+ctx_job_shape(weft_context_t *ctx, int explicit_launch, int *serve_p)
+{
+    weft_config_t *cfg = &ctx->cfg;
+    int launched = cfg->size > 0 || cfg->rank >= 0 ||
+                   (cfg->rendezvous != NULL && cfg->rendezvous[0] != '\0');
+
+    if (!launched) { /* started by hand: a job of one */
+        ctx->rank = 0;
+        ctx->size = 1;
+        *serve_p = 0;
+        return WEFT_OK;
+    }
+    if (cfg->size <= 0) {
+        return weft__error(WEFT_ERR_INVALID_ARG, WEFT_SUB_BOOT,
+                           "WEFT_RANK or WEFT_RENDEZVOUS is set but WEFT_SIZE "
+                           "is not (start ranks with weftrun, or set all "
+                           "three)");
+    }
+    if (cfg->rank < 0 || cfg->rank >= cfg->size) {
+        return weft__error(WEFT_ERR_INVALID_ARG, WEFT_SUB_BOOT,
+                           "rank %d out of range for a job of %d ranks "
+                           "(WEFT_RANK / params->rank)",
+                           cfg->rank, cfg->size);
+    }
+    if (cfg->size > 1 &&
+        (cfg->rendezvous == NULL || cfg->rendezvous[0] == '\0')) {
+        return weft__error(WEFT_ERR_INVALID_ARG, WEFT_SUB_BOOT,
+                           "a job of %d ranks needs WEFT_RENDEZVOUS (or "
+                           "params->rendezvous): the host:port of the "
+                           "bootstrap store",
+                           cfg->size);
+    }
+    ctx->rank = cfg->rank;
+    ctx->size = cfg->size;
+    /* explicit parameters mean "rank 0 serves" unless the environment
+     * says who does */
+    if (explicit_launch &&
+        weft__config_source(weft__config_environ(),
+                            weft__config_find("RENDEZVOUS_SERVER")) == NULL) {
+        *serve_p = 1;
+    } else {
+        *serve_p = cfg->rendezvous_server == WEFT_RENDEZVOUS_SERVER_RANK0;
+    }
+    return WEFT_OK;
+}
+
+static weft_status_t
+ctx_start(weft_context_t *ctx, const weft_context_params_t *params)
+{
+    uint8_t job_key[WEFT_AUTH_KEY_MAX];
+    size_t key_len = 0;
+    double deadline;
+    int explicit_launch = 0, serve = 0;
+    weft_status_t st;
+
+    WEFT_CHECK(weft__config_load(&ctx->cfg));
+    WEFT_CHECK(ctx_params_apply(params, &ctx->cfg, &explicit_launch));
+    weft__log_configure(ctx->cfg.log_level, ctx->cfg.log_subsys);
+    WEFT_CHECK(ctx_job_shape(ctx, explicit_launch, &serve));
+    weft__log_set_rank(ctx->rank);
+    deadline = weft__now() + ctx->cfg.init_timeout;
+    if (ctx->cfg.rendezvous != NULL && ctx->cfg.rendezvous[0] != '\0') {
+        WEFT_CHECK(ctx_job_key(&ctx->cfg, job_key, &key_len));
+    }
+    ctx->peers = calloc((size_t)ctx->size, sizeof(*ctx->peers));
+    if (ctx->peers == NULL) {
+        st = weft__error(WEFT_ERR_NO_MEMORY, WEFT_SUB_CORE,
+                         "out of memory for %d peers", ctx->size);
+        goto out;
+    }
+    WEFT_CHECK_GOTO(weft__progress_init(ctx), st, out);
+    WEFT_CHECK_GOTO(weft__topo_local(&ctx->cfg, &ctx->topo), st, out);
+    WEFT_CHECK_GOTO(ctx_store_open(ctx, serve, job_key, key_len, deadline),
+                    st, out);
+    if (ctx->store->ops->event_fd(ctx->store) >= 0) {
+        WEFT_CHECK_GOTO(
+            weft__progress_add_fd(ctx, ctx->store->ops->event_fd(ctx->store)),
+            st, out);
+    }
+    WEFT_CHECK_GOTO(ctx_tls_open(ctx, job_key, key_len), st, out);
+    WEFT_CHECK_GOTO(ctx_exchange(ctx, deadline), st, out);
+    WEFT_CHECK_GOTO(ctx_route_peers(ctx), st, out);
+    WEFT_CHECK_GOTO(weft__comm_create_world(ctx, &ctx->world), st, out);
+    weft__log_info(WEFT_SUB_CORE,
+                   "rank %d of %d (local %d of %d) on %s joined the job",
+                   ctx->rank, ctx->size, ctx->local_rank, ctx->local_size,
+                   ctx->topo.node_id);
+out:
+    weft__memzero(job_key, sizeof(job_key));
+    return st;
+}
+
+static void ctx_free(weft_context_t *ctx);
+
+weft_status_t
+weft_context_create(const weft_context_params_t *params,
+                    weft_context_t **ctx_p)
+{
+    weft_context_t *ctx;
+    weft_status_t st;
+
+    WEFT_ARG_CHECK(ctx_p != NULL, "weft_context_create: ctx_p is NULL");
+    ctx = calloc(1, sizeof(*ctx));
+    if (ctx == NULL) {
+        return weft__error(WEFT_ERR_NO_MEMORY, WEFT_SUB_CORE,
+                           "out of memory for a context");
+    }
+    ctx->magic = WEFT_CTX_MAGIC;
+    ctx->progress.epfd = -1;
+    ctx->progress.wakefd = -1;
+    ctx->self_tl = -1;
+    ctx->events_tail = &ctx->events;
+    pthread_mutex_init(&ctx->lock, NULL);
+    pthread_mutex_lock(&ctx->lock);
+    st = ctx_start(ctx, params);
+    pthread_mutex_unlock(&ctx->lock);
+    if (st != WEFT_OK) {
+        char msg[512];
+
+        /* keep the reason: teardown may overwrite the thread's message */
+        weft__strlcpy(msg, weft_last_error(), sizeof(msg));
+        ctx_free(ctx);
+        weft__error_set("%s", msg);
+        return st;
+    }
+    *ctx_p = ctx;
+    return WEFT_OK;
+}
+
+/* ---- teardown ---------------------------------------------------------- */
+
+static void
+ctx_free(weft_context_t *ctx)
+{
+    pthread_mutex_lock(&ctx->lock);
+    ctx->destroying = 1;
+    while (ctx->comms != NULL) {
+        weft__comm_free(ctx->comms);
+    }
+    while (ctx->graveyard != NULL) {
+        weft_comm_t *c = ctx->graveyard;
+
+        ctx->graveyard = c->next;
+        free(c);
+    }
+    for (int i = ctx->ntls - 1; i >= 0; i--) {
+        ctx->tls[i].ops->fini(ctx->tls[i].tl); /* frees its endpoints */
+    }
+    ctx->ntls = 0;
+    weft__ctx_apply_events(ctx);
+    if (ctx->store != NULL) {
+        ctx->store->ops->destroy(ctx->store);
+        ctx->store = NULL;
+    }
+    if (ctx->server != NULL) {
+        weft__boot_server_drain(ctx->server,
+                                weft__now() + ctx->cfg.teardown_timeout);
+        weft__boot_server_destroy(ctx->server);
+        ctx->server = NULL;
+    }
+    weft__progress_fini(ctx);
+    weft__req_pool_fini(ctx);
+    free(ctx->peers);
+    free(ctx->records);
+    weft__config_free(&ctx->cfg);
+    ctx->magic = 0;
+    pthread_mutex_unlock(&ctx->lock);
+    pthread_mutex_destroy(&ctx->lock);
+    free(ctx);
+}
+
+void
+weft_context_destroy(weft_context_t *ctx)
+{
+    if (ctx == NULL || ctx->magic != WEFT_CTX_MAGIC) {
+        return;
+    }
+    ctx_free(ctx);
+}
+
+weft_status_t
+weft__ctx_check(const weft_context_t *ctx, const char *fn)
+{
+    if (ctx == NULL) {
+        return weft__error(WEFT_ERR_INVALID_ARG, WEFT_SUB_CORE,
+                           "%s: context is NULL", fn);
+    }
+    if (ctx->magic != WEFT_CTX_MAGIC) {
+        return weft__error(WEFT_ERR_INVALID_ARG, WEFT_SUB_CORE,
+                           "%s: not a live context (destroyed?)", fn);
+    }
+    return WEFT_OK;
+}
+
+int
+weft_progress(weft_context_t *ctx)
+{
+    int n;
+
+    if (ctx == NULL || ctx->magic != WEFT_CTX_MAGIC) {
+        return 0;
+    }
+    pthread_mutex_lock(&ctx->lock);
+    n = weft__progress(ctx);
+    weft__ctx_poll_store(ctx);
+    pthread_mutex_unlock(&ctx->lock);
+    return n;
+}
+
+int
+weft_context_rank(const weft_context_t *ctx)
+{
+    return ctx != NULL && ctx->magic == WEFT_CTX_MAGIC ? ctx->rank : -1;
+}
+
+int
+weft_context_size(const weft_context_t *ctx)
+{
+    return ctx != NULL && ctx->magic == WEFT_CTX_MAGIC ? ctx->size : -1;
+}

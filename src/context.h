@@ -1,0 +1,85 @@
+/* The context: configuration, transports, peers, progress, bootstrap. */
+#ifndef WEFT_CONTEXT_INTERNAL_H
+#define WEFT_CONTEXT_INTERNAL_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <weft/comm.h>
+#include <weft/context.h>
+#include <weft/request.h>
+#include <weft/transport.h>
+
+#include "bootstrap/server.h"
+#include "bootstrap/store.h"
+#include "config.h"
+#include "progress.h"
+#include "topo.h"
+
+#define WEFT_CTX_MAGIC 0x43747857u
+#define WEFT_CTX_MAX_TLS 8
+
+typedef struct weft__ctx_tl {
+    const weft_tl_ops_t *ops;
+    weft_tl_t *tl;
+} weft__ctx_tl_t;
+
+typedef struct weft__peer {
+    int tl;                 /* index in ctx->tls chosen for this peer */
+    weft_tl_ep_t *ep;       /* created on first use */
+    weft_status_t failed;   /* WEFT_OK, or why the peer is gone */
+    weft__topo_rec_t topo;
+} weft__peer_t;
+
+/* A peer failure reported by a transport, applied after its progress. */
+typedef struct weft__ctx_event {
+    int peer;
+    weft_status_t status;
+    char reason[256];
+    struct weft__ctx_event *next;
+} weft__ctx_event_t;
+
+struct weft_context {
+    uint32_t magic;
+    pthread_mutex_t lock;
+    weft_config_t cfg;
+    int rank;
+    int size;
+    int local_rank;
+    int local_size;
+    weft__topo_rec_t topo;          /* this rank */
+    weft__peer_t *peers;            /* [size] */
+    void *records;                  /* [size] start-up records (context.c) */
+    weft__ctx_tl_t tls[WEFT_CTX_MAX_TLS];
+    int ntls;
+    int self_tl;                    /* index of self in tls */
+    weft__store_t *store;
+    int store_lost;
+    weft__boot_server_t *server;    /* rank 0 serving the store, or NULL */
+    weft__progress_t progress;
+    weft_comm_t *world;
+    weft_comm_t *comms;             /* every live comm, world first */
+    weft_comm_t *graveyard;         /* recently destroyed comms, kept so
+                                       use after destroy is caught */
+    int ngraveyard;
+    uint32_t next_comm_id;          /* lowest id this rank never used */
+    weft_request_t *req_free;       /* freelist */
+    weft__ctx_event_t *events;      /* deferred peer failures, in order */
+    weft__ctx_event_t **events_tail;
+    int destroying;
+    char cfg_buf[256];              /* config_get answers */
+};
+
+/* The endpoint to a job rank, created on first use. Lock held. */
+weft_status_t weft__ctx_ep(weft_context_t *ctx, int job_rank, int *tl_p,
+                           weft_tl_ep_t **ep_p);
+
+/* Apply a peer failure or store event to every affected comm. */
+void weft__ctx_peer_failed(weft_context_t *ctx, int peer,
+                           weft_status_t status, const char *reason);
+void weft__ctx_apply_events(weft_context_t *ctx);
+void weft__ctx_poll_store(weft_context_t *ctx);
+
+/* Public-handle check. */
+weft_status_t weft__ctx_check(const weft_context_t *ctx, const char *fn);
+
+#endif /* WEFT_CONTEXT_INTERNAL_H */

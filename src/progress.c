@@ -1,0 +1,160 @@
+/*
+ * The progress engine and the wait policy (spin -> yield -> block). With
+ * more ranks than cores (8 ranks on 2 cores) a busy-polling waiter steals
+ * the core its peer needs, so the spin is short and the long wait sleeps
+ * in epoll on the transports' fds.
+ */
+#include "build_config.h"
+#include "progress.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "context.h"
+#include "errmsg.h"
+#include "log.h"
+
+/* The store is polled for events every this many progress calls (and on
+ * every blocking round). */
+#define PROGRESS_STORE_EVERY 64
+/* A blocked waiter wakes at least this often (ms) to look at the clock
+ * and the store. */
+#define PROGRESS_BLOCK_MAX_MS 100
+
+weft_status_t
+weft__progress_init(weft_context_t *ctx)
+{
+    weft__progress_t *p = &ctx->progress;
+
+    p->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (p->epfd < 0) {
+        return weft__error(WEFT_ERR_SYSTEM, WEFT_SUB_CORE,
+                           "epoll_create1 failed: %m");
+    }
+    p->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (p->wakefd < 0) {
+        weft__error(WEFT_ERR_SYSTEM, WEFT_SUB_CORE, "eventfd failed: %m");
+        close(p->epfd);
+        p->epfd = -1;
+        return WEFT_ERR_SYSTEM;
+    }
+    return weft__progress_add_fd(ctx, p->wakefd);
+}
+
+void
+weft__progress_fini(weft_context_t *ctx)
+{
+    weft__progress_t *p = &ctx->progress;
+
+    if (p->wakefd >= 0) {
+        close(p->wakefd);
+        p->wakefd = -1;
+    }
+    if (p->epfd >= 0) {
+        close(p->epfd);
+        p->epfd = -1;
+    }
+}
+
+weft_status_t
+weft__progress_add_fd(weft_context_t *ctx, int fd)
+{
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+
+    if (epoll_ctl(ctx->progress.epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        return weft__error(WEFT_ERR_SYSTEM, WEFT_SUB_CORE,
+                           "epoll_ctl add fd %d failed: %m", fd);
+    }
+    return WEFT_OK;
+}
+
+int
+weft__progress(weft_context_t *ctx)
+{
+    int n = 0;
+
+    for (int i = 0; i < ctx->ntls; i++) {
+        n += (int)ctx->tls[i].ops->progress(ctx->tls[i].tl);
+    }
+    if (ctx->events != NULL) {
+        weft__ctx_apply_events(ctx);
+    }
+    if (++ctx->progress.calls % PROGRESS_STORE_EVERY == 0) {
+        weft__ctx_poll_store(ctx);
+    }
+    return n;
+}
+
+void
+weft__progress_wake(weft_context_t *ctx)
+{
+    uint64_t one = 1;
+    ssize_t ignored = write(ctx->progress.wakefd, &one, sizeof(one));
+
+    (void)ignored;
+}
+
+static void
+progress_block(weft_context_t *ctx, double deadline)
+{
+    struct epoll_event evs[8];
+    int ms = weft__ms_until(deadline, PROGRESS_BLOCK_MAX_MS);
+    int n;
+
+    pthread_mutex_unlock(&ctx->lock);
+    n = epoll_wait(ctx->progress.epfd, evs, 8, ms);
+    pthread_mutex_lock(&ctx->lock);
+    for (int i = 0; i < n; i++) {
+        if (evs[i].data.fd == ctx->progress.wakefd) {
+            uint64_t v;
+            ssize_t ignored = read(ctx->progress.wakefd, &v, sizeof(v));
+
+            (void)ignored;
+        }
+    }
+    weft__ctx_poll_store(ctx);
+}
+
+weft_status_t
+weft__progress_wait(weft_context_t *ctx, int (*done)(void *), void *arg,
+                    double deadline)
+{
+    double spin_end;
+
+    if (done(arg)) {
+        return WEFT_OK;
+    }
+    spin_end = weft__now() + ctx->cfg.spin;
+    do {
+        weft__progress(ctx);
+        if (done(arg)) {
+            return WEFT_OK;
+        }
+    } while (weft__now() < spin_end);
+
+    for (int i = 0; i < ctx->cfg.yield_count; i++) {
+        pthread_mutex_unlock(&ctx->lock);
+        sched_yield();
+        pthread_mutex_lock(&ctx->lock);
+        weft__progress(ctx);
+        if (done(arg)) {
+            return WEFT_OK;
+        }
+    }
+
+    for (;;) {
+        if (weft__now() >= deadline) {
+            return WEFT_ERR_TIMED_OUT;
+        }
+        progress_block(ctx, deadline);
+        weft__progress(ctx);
+        if (done(arg)) {
+            return WEFT_OK;
+        }
+    }
+}

@@ -1,0 +1,38 @@
+/*
+ * The progress engine: polls every transport, applies deferred events
+ * (peers lost, store events), and implements the wait policy: spin for
+ * WEFT_SPIN, then sched_yield WEFT_YIELD_COUNT times, then block on the
+ * transports' wait fds (one epoll set) until the condition holds or the
+ * deadline passes. The context lock is held by the caller and released
+ * around sched_yield and the blocking wait.
+ */
+#ifndef WEFT_PROGRESS_H
+#define WEFT_PROGRESS_H
+
+#include <weft/status.h>
+
+typedef struct weft_context weft_context_t;
+
+typedef struct weft__progress {
+    int epfd;     /* transports' wait fds + store event fd + wakefd */
+    int wakefd;   /* eventfd: wakes a blocked waiter */
+    unsigned calls; /* store polled every few calls */
+} weft__progress_t;
+
+weft_status_t weft__progress_init(weft_context_t *ctx);
+void weft__progress_fini(weft_context_t *ctx);
+/* Add an fd to the blocking set (EPOLLIN). */
+weft_status_t weft__progress_add_fd(weft_context_t *ctx, int fd);
+
+/* One round: every transport, then deferred events. Lock held. */
+int weft__progress(weft_context_t *ctx);
+
+/* Wait until done(arg) returns nonzero or the deadline passes
+ * (WEFT_ERR_TIMED_OUT). Lock held on entry and exit. */
+weft_status_t weft__progress_wait(weft_context_t *ctx, int (*done)(void *),
+                                  void *arg, double deadline);
+
+/* Wake a thread blocked in weft__progress_wait (any thread, no lock). */
+void weft__progress_wake(weft_context_t *ctx);
+
+#endif /* WEFT_PROGRESS_H */

@@ -1,0 +1,287 @@
+/* Requests: allocation from a per-context freelist, completion, waiting. */
+#include "build_config.h"
+#include "request.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "comm.h"
+#include "context.h"
+#include "errmsg.h"
+#include "log.h"
+#include "progress.h"
+#include "util.h"
+
+weft_status_t
+weft__req_create(weft_comm_t *comm, weft__req_kind_t kind,
+                 weft_request_t **req_p)
+{
+    weft_context_t *ctx = comm->ctx;
+    weft_request_t *req = ctx->req_free;
+
+    if (req != NULL) {
+        ctx->req_free = req->next;
+    } else {
+        req = malloc(sizeof(*req));
+        if (req == NULL) {
+            return weft__error(WEFT_ERR_NO_MEMORY, WEFT_SUB_CORE,
+                               "out of memory for a request");
+        }
+    }
+    memset(req, 0, sizeof(*req));
+    req->magic = WEFT_REQ_MAGIC;
+    req->kind = (uint8_t)kind;
+    req->ctx = ctx;
+    req->comm = comm;
+    req->tl = -1;
+    req->op.complete = weft__req_tl_complete;
+    req->posted_s = weft__now();
+    /* link first: a transport may complete the op inside isend/irecv */
+    req->next = comm->pending;
+    if (comm->pending != NULL) {
+        comm->pending->prev = req;
+    }
+    comm->pending = req;
+    *req_p = req;
+    return WEFT_OK;
+}
+
+static void
+req_unlink(weft_request_t *req)
+{
+    weft_comm_t *comm = req->comm;
+
+    if (req->prev != NULL) {
+        req->prev->next = req->next;
+    } else if (comm->pending == req) {
+        comm->pending = req->next;
+    }
+    if (req->next != NULL) {
+        req->next->prev = req->prev;
+    }
+    req->next = req->prev = NULL;
+}
+
+void
+weft__req_complete(weft_request_t *req, weft_status_t status, size_t bytes)
+{
+    if (req->done) {
+        return;
+    }
+    req->done = 1;
+    req->in_tl = 0;
+    req->status = status;
+    req->bytes = bytes;
+    req_unlink(req);
+}
+
+void
+weft__req_tl_complete(weft_tl_op_t *op, weft_status_t status, size_t bytes)
+{
+    weft__req_complete(weft__container_of(op, weft_request_t, op), status,
+                       bytes);
+}
+
+void
+weft__req_cancel(weft_request_t *req, weft_status_t status)
+{
+    if (req->done) {
+        return;
+    }
+    if (req->in_tl) {
+        const weft_tl_ops_t *ops = req->ctx->tls[req->tl].ops;
+
+        ops->cancel(req->ep, &req->op);
+        req->in_tl = 0;
+    }
+    weft__req_complete(req, status, 0);
+}
+
+void
+weft__req_release(weft_request_t *req)
+{
+    weft_context_t *ctx = req->ctx;
+
+    if (!req->done) {
+        weft__req_cancel(req, WEFT_ERR_ABORTED);
+    }
+    req->magic = WEFT_REQ_DEAD;
+    req->comm = NULL;
+    req->next = ctx->req_free;
+    ctx->req_free = req;
+}
+
+void
+weft__req_pool_fini(weft_context_t *ctx)
+{
+    while (ctx->req_free != NULL) {
+        weft_request_t *req = ctx->req_free;
+
+        ctx->req_free = req->next;
+        free(req);
+    }
+}
+
+weft_status_t
+weft__req_check(const weft_request_t *req, const char *fn)
+{
+    if (req == NULL) {
+        return weft__error(WEFT_ERR_INVALID_ARG, WEFT_SUB_CORE,
+                           "%s: request is NULL", fn);
+    }
+    if (req->magic != WEFT_REQ_MAGIC) {
+        return weft__error(WEFT_ERR_INVALID_ARG, WEFT_SUB_CORE,
+                           "%s: not a live request (already completed and "
+                           "freed?)",
+                           fn);
+    }
+    return WEFT_OK;
+}
+
+static int
+req_is_done(void *arg)
+{
+    return ((weft_request_t *)arg)->done;
+}
+
+static weft_status_t
+req_wait_until(weft_request_t *req, double deadline)
+{
+    weft_status_t st;
+
+    st = weft__progress_wait(req->ctx, req_is_done, req, deadline);
+    if (st == WEFT_ERR_TIMED_OUT) {
+        weft_comm_t *comm = req->comm;
+
+        weft__comm_fail(comm, WEFT_ERR_TIMED_OUT, -1,
+                        "%s rank %d (tag %d) did not complete within %g s "
+                        "(WEFT_TIMEOUT)",
+                        req->kind == WEFT_REQ_SEND ? "send to"
+                                                   : "receive from",
+                        req->peer, req->tag, req->ctx->cfg.timeout);
+        weft__req_cancel(req, WEFT_ERR_TIMED_OUT);
+    }
+    if (req->status < 0 && req->status != WEFT_ERR_TRUNCATED &&
+        req->comm->error != WEFT_OK) {
+        weft__error_set("%s", req->comm->error_msg);
+    }
+    return req->status;
+}
+
+weft_status_t
+weft__req_wait(weft_request_t *req)
+{
+    return req_wait_until(req, weft__now() + req->ctx->cfg.timeout);
+}
+
+static void
+req_record_error(const weft_request_t *req, const char *fn)
+{
+    if (req->status == WEFT_ERR_TRUNCATED) {
+        weft__error_at(WEFT_ERR_TRUNCATED, WEFT_LOG_DEBUG, WEFT_SUB_CORE,
+                       "%s: message from rank %d (tag %d) was larger than "
+                       "the %zu-byte buffer",
+                       fn, req->peer, req->tag, req->bytes);
+    }
+}
+
+weft_status_t
+weft_wait(weft_request_t *req)
+{
+    weft_context_t *ctx;
+    weft_status_t st;
+
+    WEFT_CHECK(weft__req_check(req, "weft_wait"));
+    ctx = req->ctx;
+    pthread_mutex_lock(&ctx->lock);
+    st = weft__req_wait(req);
+    req_record_error(req, "weft_wait");
+    weft__req_release(req);
+    pthread_mutex_unlock(&ctx->lock);
+    return st;
+}
+
+weft_status_t
+weft_waitall(size_t n, weft_request_t **reqs)
+{
+    weft_status_t first = WEFT_OK;
+    double deadline = 0;
+
+    if (n > 0 && reqs == NULL) {
+        return weft__error(WEFT_ERR_INVALID_ARG, WEFT_SUB_CORE,
+                           "weft_waitall: reqs is NULL with n = %zu", n);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (reqs[i] != NULL) {
+            WEFT_CHECK(weft__req_check(reqs[i], "weft_waitall"));
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        weft_request_t *req = reqs[i];
+        weft_context_t *ctx;
+        weft_status_t st;
+
+        if (req == NULL) {
+            continue;
+        }
+        if (weft__req_check(req, "weft_waitall") != WEFT_OK) {
+            first = first == WEFT_OK ? WEFT_ERR_INVALID_ARG : first;
+            reqs[i] = NULL;
+            continue; /* listed twice: freed by the first wait */
+        }
+        ctx = req->ctx;
+        pthread_mutex_lock(&ctx->lock);
+        if (deadline == 0) {
+            deadline = weft__now() + ctx->cfg.timeout;
+        }
+        st = req_wait_until(req, deadline);
+        req_record_error(req, "weft_waitall");
+        weft__req_release(req);
+        pthread_mutex_unlock(&ctx->lock);
+        reqs[i] = NULL;
+        if (st < 0 && first == WEFT_OK) {
+            first = st;
+        }
+    }
+    return first;
+}
+
+weft_status_t
+weft_test(weft_request_t *req, int *done_p)
+{
+    weft_context_t *ctx;
+    weft_status_t st = WEFT_OK;
+
+    WEFT_CHECK(weft__req_check(req, "weft_test"));
+    WEFT_ARG_CHECK(done_p != NULL, "weft_test: done_p is NULL");
+    ctx = req->ctx;
+    pthread_mutex_lock(&ctx->lock);
+    if (!req->done) {
+        weft__progress(ctx);
+    }
+    if (req->done) {
+        st = req->status;
+        req_record_error(req, "weft_test");
+        weft__req_release(req);
+        *done_p = 1;
+    } else {
+        *done_p = 0;
+    }
+    pthread_mutex_unlock(&ctx->lock);
+    return st;
+}
+
+void
+weft_request_free(weft_request_t *req)
+{
+    weft_context_t *ctx;
+
+    if (req == NULL || weft__req_check(req, "weft_request_free") != WEFT_OK) {
+        return;
+    }
+    ctx = req->ctx;
+    pthread_mutex_lock(&ctx->lock);
+    weft__req_release(req);
+    pthread_mutex_unlock(&ctx->lock);
+}

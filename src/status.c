@@ -1,10 +1,17 @@
-/* Status strings, dtype sizes and names. */
+/* Version, status strings, dtype sizes and names. */
 #include "build_config.h"
 
 #include <weft/status.h>
 #include <weft/types.h>
+#include <weft/version.h>
 
 #include "util.h"
+
+const char *
+weft_version(void)
+{
+    return WEFT_VERSION_STRING;
+}
 
 const char *
 weft_status_string(weft_status_t status)

@@ -11,8 +11,8 @@
  *   C -> S  HELLO     magic "WFA1", version, purpose, claimed rank, job
  *                     size, nonce_c[16]                      (32 bytes)
  *   S -> C  CHALLENGE magic, version, type, server rank, nonce_s[16],
- *                     mac_s = HMAC(K, "S" || HELLO || first 24 bytes of
- *                     CHALLENGE)                              (56 bytes)
+ *                     mac_s = HMAC(K, "S" || HELLO || first 32 bytes of
+ *                     CHALLENGE)                              (64 bytes)
  *   C -> S  PROOF     magic, version, type, mac_c = HMAC(K, "C" || HELLO
  *                     || CHALLENGE)                           (40 bytes)
  *   S -> C  RESULT    magic, version, type, verdict           (16 bytes)
@@ -20,7 +20,8 @@
  * MACs are compared in constant time. The server proves the key before
  * the client does; nonces make a recorded handshake useless; the claimed
  * rank is bound to the connection afterwards. Crypto: OpenSSL libcrypto
- * (HMAC-SHA256, RAND_bytes, CRYPTO_memcmp).
+ * (HMAC-SHA256, RAND_bytes, CRYPTO_memcmp). The byte layout of each
+ * message is documented in auth.c.
  */
 #ifndef WEFT_AUTH_H
 #define WEFT_AUTH_H
@@ -36,7 +37,7 @@
 #define WEFT_AUTH_MAC_LEN 32
 
 #define WEFT_AUTH_HELLO_LEN 32
-#define WEFT_AUTH_CHALLENGE_LEN 56
+#define WEFT_AUTH_CHALLENGE_LEN 64
 #define WEFT_AUTH_PROOF_LEN 40
 #define WEFT_AUTH_RESULT_LEN 16
 
