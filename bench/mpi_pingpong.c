@@ -7,6 +7,7 @@
  * nonblocking sends, then one ack.
  */
 #include <mpi.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

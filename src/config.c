@@ -81,7 +81,7 @@ static const weft_param_t config_params[] = {
     {"TCP_IFNAME", WEFT_PARAM_STR, "", CFG(tcp.ifname), 0, NULL, NOLIM,
      "comma list of interfaces for tcp (default: every IPv4 interface that "
      "is up; loopback reaches ranks on the same node)"},
-    {"TCP_EAGER_LIMIT", WEFT_PARAM_SIZE, "64KiB", CFG(tcp.eager_limit), 0,
+    {"TCP_EAGER_LIMIT", WEFT_PARAM_SIZE, "256KiB", CFG(tcp.eager_limit), 0,
      NULL, 0, 16.0 * 1024 * 1024,
      "tcp messages up to this size are sent at once; larger ones wait for "
      "the receiver (rendezvous)"},

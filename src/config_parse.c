@@ -47,6 +47,25 @@ parse_number(const char *text, double *value_p, const char **end_p)
     return 0;
 }
 
+/* The unit after a number, blanks trimmed, into unit (-1: too long). */
+static int
+parse_unit(const char *end, char *unit, size_t size)
+{
+    size_t n;
+
+    end = parse_skip_blank(end);
+    n = strlen(end);
+    while (n > 0 && isspace((unsigned char)end[n - 1])) {
+        n--;
+    }
+    if (n >= size) {
+        return -1;
+    }
+    memcpy(unit, end, n);
+    unit[n] = '\0';
+    return 0;
+}
+
 static int
 parse_unit_is(const char *unit, const char *const *names)
 {
@@ -97,24 +116,16 @@ parse_size(const weft_param_t *p, const char *text, size_t *out, char *why,
     char unit[8];
     const char *end;
     double v, scale;
-    size_t n;
 
     if (parse_number(text, &v, &end) != 0) {
         snprintf(why, why_len, "'%s' is not a size (e.g. 4096, 64K, 1MiB)",
                  text);
         return WEFT_ERR_INVALID_ARG;
     }
-    end = parse_skip_blank(end);
-    n = strlen(end);
-    while (n > 0 && isspace((unsigned char)end[n - 1])) {
-        n--;
-    }
-    if (n >= sizeof(unit)) {
+    if (parse_unit(end, unit, sizeof(unit)) != 0) {
         snprintf(why, why_len, "'%s' has an unknown size unit", text);
         return WEFT_ERR_INVALID_ARG;
     }
-    memcpy(unit, end, n);
-    unit[n] = '\0';
     if (parse_unit_is(unit, b)) {
         scale = 1;
     } else if (parse_unit_is(unit, k)) {
@@ -157,24 +168,16 @@ parse_time(const weft_param_t *p, const char *text, double *out, char *why,
     char unit[8];
     const char *end;
     double v;
-    size_t n;
 
     if (parse_number(text, &v, &end) != 0) {
         snprintf(why, why_len, "'%s' is not a duration (e.g. 30s, 500ms)",
                  text);
         return WEFT_ERR_INVALID_ARG;
     }
-    end = parse_skip_blank(end);
-    n = strlen(end);
-    while (n > 0 && isspace((unsigned char)end[n - 1])) {
-        n--;
-    }
-    if (n >= sizeof(unit)) {
+    if (parse_unit(end, unit, sizeof(unit)) != 0) {
         snprintf(why, why_len, "'%s' has an unknown time unit", text);
         return WEFT_ERR_INVALID_ARG;
     }
-    memcpy(unit, end, n);
-    unit[n] = '\0';
     for (size_t i = 0; i < WEFT_ARRAY_SIZE(units); i++) {
         if (strcasecmp(unit, units[i].name) == 0) {
             v *= units[i].scale;

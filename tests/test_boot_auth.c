@@ -18,16 +18,6 @@
 #include "clock.h"
 #include "util.h"
 
-/* Criterion 2.4.1's runner process (not a test worker) sometimes leaks a
- * small calloc'd block in criterion_run_all_tests when two workers run at
- * once; LeakSanitizer would fail the whole program for it. */
-const char *__lsan_default_suppressions(void)
-    __attribute__((visibility("default"), used));
-const char *
-__lsan_default_suppressions(void)
-{
-    return "leak:libcriterion.so\n";
-}
 
 static const uint8_t key_a[WEFT_AUTH_KEY_LEN] = {
     1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16,

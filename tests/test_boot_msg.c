@@ -8,16 +8,6 @@
 
 #include "bootstrap/store_msg.h"
 
-/* Criterion 2.4.1's runner process (not a test worker) sometimes leaks a
- * small calloc'd block in criterion_run_all_tests when two workers run at
- * once; LeakSanitizer would fail the whole program for it. */
-const char *__lsan_default_suppressions(void)
-    __attribute__((visibility("default"), used));
-const char *
-__lsan_default_suppressions(void)
-{
-    return "leak:libcriterion.so\n";
-}
 
 static void
 msg_round_trip(weft__store_msg_t *m, int from_server)

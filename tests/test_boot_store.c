@@ -22,16 +22,6 @@
 #include "clock.h"
 #include "sock.h"
 
-/* Criterion 2.4.1's runner process (not a test worker) sometimes leaks a
- * small calloc'd block in criterion_run_all_tests when two workers run at
- * once; LeakSanitizer would fail the whole program for it. */
-const char *__lsan_default_suppressions(void)
-    __attribute__((visibility("default"), used));
-const char *
-__lsan_default_suppressions(void)
-{
-    return "leak:libcriterion.so\n";
-}
 
 #define BS_MAX_RANKS 8
 

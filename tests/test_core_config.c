@@ -26,7 +26,7 @@ Test(core_config, defaults_parse_through_the_same_parser, .timeout = 10)
     cr_assert_eq(cfg.size, 0);
     cr_assert_float_eq(cfg.timeout, 300.0, 1e-9);
     cr_assert_float_eq(cfg.spin, 20e-6, 1e-12);
-    cr_assert_eq(cfg.tcp.eager_limit, 65536);
+    cr_assert_eq(cfg.tcp.eager_limit, 256 * 1024);
     cr_assert_eq(cfg.log_level, WEFT_LOG_WARN);
     cr_assert_eq(cfg.log_subsys, WEFT_SUB_ALL);
     cr_assert_eq(cfg.tl.n, 2);

@@ -28,7 +28,6 @@
 #include "config.h"
 #include "log.h"
 
-#define WEFTRUN_EXIT_USAGE   2
 #define WEFTRUN_EXIT_FAILURE 1
 #define WEFTRUN_CONTINUE     (-1)
 
@@ -132,7 +131,9 @@ static const char weftrun_help_text[] =
     "Exit status (the first of these events decides):\n"
     "  0        every rank exited with status 0\n"
     "  S        the first failing rank exited with status S\n"
-    "  128+SIG  the first failing rank was killed by signal SIG\n"
+    "  128+SIG  the first failing rank was killed by signal SIG; a rank\n"
+    "           killed by a signal within 0.5 s after another rank exited\n"
+    "           nonzero counts as the first (those exits followed from it)\n"
     "  124      --timeout expired\n"
     "  128+SIG  weftrun got signal SIG (SIGINT, SIGTERM, SIGHUP)\n"
     "  127      a rank's program could not be executed (that rank's status)\n"
@@ -144,10 +145,7 @@ static const char weftrun_help_text[] =
     "variable).\n";
 /* clang-format on */
 
-static int weftrun_usage_error(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
-
-static int
+int
 weftrun_usage_error(const char *fmt, ...)
 {
     va_list ap;

@@ -19,9 +19,12 @@
 #include "bootstrap/server.h"
 #include "util.h"
 
+#define WEFTRUN_EXIT_USAGE     2
 #define WEFTRUN_MAX_RANKS      65536
 #define WEFTRUN_LINE_MAX       65536 /* a longer line is cut into pieces */
 #define WEFTRUN_GRACE_S        2.0 /* after a failure: to exit on their own */
+#define WEFTRUN_SETTLE_S       0.5 /* a signal death this soon after a plain
+                                      failure is taken as its cause */
 #define WEFTRUN_KILL_S         3.0  /* after SIGTERM: time before SIGKILL */
 #define WEFTRUN_OUTPUT_DRAIN_S 1.0  /* after the last exit: rest of output */
 #define WEFTRUN_STORE_DRAIN_S  1.0  /* after the last exit: store goodbyes */
@@ -98,6 +101,8 @@ typedef struct weftrun_job {
     /* stopping */
     weftrun_cause_t cause; /* what stopped the job first */
     int exit_code;         /* weftrun's exit status (set with cause) */
+    double cause_at;       /* when a rank failure became the cause */
+    int cause_signaled;    /* that rank was killed by a signal */
     int signals;           /* SIGINT/SIGTERM/SIGHUP received so far */
     double term_at;        /* SIGTERM the groups at this time (0: no) */
     double kill_at;        /* SIGKILL the groups at this time (0: no) */
@@ -115,6 +120,11 @@ weftrun_stream_key(const weftrun_rank_t *r, const weftrun_stream_t *s)
 {
     return WEFTRUN_KEY_STREAM + 2 * (uint64_t)r->rank + (s == &r->err);
 }
+
+/* weftrun.c: print "weftrun: <message>" and the --help hint; returns
+ * WEFTRUN_EXIT_USAGE. */
+int weftrun_usage_error(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
 
 /* weftrun_spawn.c */
 int weftrun_layout_create(weftrun_job_t *job);

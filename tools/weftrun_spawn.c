@@ -28,21 +28,6 @@ static const char *const weftrun_env_owned[] = {
 
 #define WEFTRUN_ENV_ADDED 8 /* at most this many variables are added */
 
-static int weftrun_layout_error(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
-
-static int
-weftrun_layout_error(const char *fmt, ...)
-{
-    va_list ap;
-
-    fputs("weftrun: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputs("\nTry 'weftrun --help' for more information.\n", stderr);
-    return 2;
-}
 
 static int
 weftrun_hosts_parse(weftrun_job_t *job)
@@ -54,17 +39,17 @@ weftrun_hosts_parse(weftrun_job_t *job)
         return 1;
     }
     if (h->n == 0) {
-        return weftrun_layout_error("--hosts needs a comma list of host names");
+        return weftrun_usage_error("--hosts needs a comma list of host names");
     }
     for (size_t i = 0; i < h->n; i++) {
         if (strlen(h->items[i]) >= WEFT_NODE_ID_MAX) {
-            return weftrun_layout_error(
+            return weftrun_usage_error(
                 "--hosts: host name '%.40s...' is longer than %d bytes",
                 h->items[i], WEFT_NODE_ID_MAX - 1);
         }
         for (size_t j = 0; j < i; j++) {
             if (strcmp(h->items[i], h->items[j]) == 0) {
-                return weftrun_layout_error(
+                return weftrun_usage_error(
                     "--hosts: host '%s' is listed twice", h->items[i]);
             }
         }

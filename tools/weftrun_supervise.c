@@ -223,6 +223,29 @@ weftrun_job_reap(weftrun_job_t *job)
             fprintf(stderr, "weftrun: %s\n", what);
             weftrun_job_stop(job, WEFTRUN_CAUSE_RANK, weftrun_status_code(ws),
                              r->rank, what);
+            job->cause_at = weft__now();
+            job->cause_signaled = WIFSIGNALED(ws);
+        } else if (WIFSIGNALED(ws) && job->cause == WEFTRUN_CAUSE_RANK &&
+                   !job->cause_signaled &&
+                   weft__now() - job->cause_at < WEFTRUN_SETTLE_S) {
+            /* A rank that exits nonzero right after another dies by a
+             * signal (whose core dump delayed its reaping) most likely
+             * exited because of that death: the signal is the cause. */
+            fprintf(stderr, "weftrun: %s (the exits just before followed "
+                            "from it)\n",
+                    what);
+            job->exit_code = weftrun_status_code(ws);
+            job->cause_signaled = 1;
+            if (job->srv != NULL && !job->store_failed) {
+                weft__store_event_t ev = {.kind = WEFT_STORE_EVENT_ABORT,
+                                          .origin = -1,
+                                          .failed_rank = r->rank,
+                                          .comm_id = WEFT_STORE_ALL_COMMS,
+                                          .status = WEFT_ERR_PEER_LOST};
+
+                weft__strlcpy(ev.reason, what, sizeof(ev.reason));
+                weft__boot_server_abort(job->srv, &ev);
+            }
         } else {
             weft__log_debug(WEFT_SUB_BOOT, "weftrun: %s", what);
         }

@@ -69,9 +69,8 @@ srv_abort_apply(weft__boot_server_t *srv, const weft__store_event_t *ev)
 {
     int failed = ev->failed_rank;
 
-    weft__log_warn(WEFT_SUB_BOOT,
-                   "bootstrap store: broadcasting an abort: "
-                   "%s",
+    /* info: whoever raised it (weftrun, a rank) has already said it */
+    weft__log_info(WEFT_SUB_BOOT, "bootstrap store: broadcasting an abort: %s",
                    ev->reason);
     if (failed >= 0 && failed < srv->params.nranks &&
         !srv->ranks[failed].lost) {

@@ -216,7 +216,9 @@ srv_rank_lost(weft__boot_server_t *srv, int rank, const char *detail)
     ev.comm_id = WEFT_STORE_ALL_COMMS;
     snprintf(ev.reason, sizeof(ev.reason),
              "rank %d left the bootstrap store without saying goodbye", rank);
-    weft__log_warn(WEFT_SUB_BOOT, "%s (%s)", ev.reason, detail);
+    /* info: every rank that shares a comm with it logs the loss, and
+     * weftrun names the exit status */
+    weft__log_info(WEFT_SUB_BOOT, "%s (%s)", ev.reason, detail);
     weft__boot_server_publish(srv, &ev);
     if (srv->params.on_lost != NULL) {
         srv->params.on_lost(srv->params.on_lost_arg, rank, ev.reason);

@@ -316,7 +316,7 @@ store_coll_fail(weft__boot_server_t *srv, weft__boot_coll_t *c,
 {
     c->failed = WEFT_ERR_MISMATCH;
     snprintf(c->reason, sizeof(c->reason),
-             "allgather '%.160s': rank %d contributes %zu bytes, others %zu",
+             "allgather '%.120s': rank %d contributes %zu bytes, others %zu",
              c->name, rank, m->len, c->len);
     weft__log_warn(WEFT_SUB_BOOT, "bootstrap store: %s", c->reason);
     for (int r = 0; r < srv->params.nranks; r++) {

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bootstrap/store_msg.h"
 #include "errmsg.h"
 #include "log.h"
 #include "util.h"
@@ -48,20 +49,6 @@ store_env_find(store_env_t *s, const char *key)
 }
 
 static weft_status_t
-store_env_name_check(const char *name, const char *what)
-{
-    size_t n = name != NULL ? strnlen(name, WEFT_STORE_KEY_MAX + 1) : 0;
-
-    if (n == 0 || n > WEFT_STORE_KEY_MAX) {
-        return weft__error(WEFT_ERR_INVALID_ARG, WEFT_SUB_BOOT,
-                           "bootstrap %s: a name of 1 to %d bytes is "
-                           "required",
-                           what, WEFT_STORE_KEY_MAX);
-    }
-    return WEFT_OK;
-}
-
-static weft_status_t
 store_env_put(weft__store_t *store, const char *key, const void *val,
               size_t len)
 {
@@ -69,7 +56,7 @@ store_env_put(weft__store_t *store, const char *key, const void *val,
     store_env_kv_t *kv;
     size_t klen;
 
-    WEFT_CHECK(store_env_name_check(key, "put"));
+    WEFT_CHECK(weft__store_msg_name_check(key, "put"));
     if (len > WEFT_STORE_VALUE_MAX || (len > 0 && val == NULL)) {
         return weft__error(WEFT_ERR_INVALID_ARG, WEFT_SUB_BOOT,
                            "bootstrap put '%s': %zu bytes (at most %d)", key,
@@ -111,7 +98,7 @@ store_env_get(weft__store_t *store, const char *key, void *buf, size_t cap,
 {
     store_env_kv_t *kv;
 
-    WEFT_CHECK(store_env_name_check(key, "get"));
+    WEFT_CHECK(weft__store_msg_name_check(key, "get"));
     kv = store_env_find(store_env_of(store), key);
     if (kv == NULL) {
         /* nobody else can ever put it: waiting would only delay this */
@@ -138,14 +125,14 @@ store_env_get(weft__store_t *store, const char *key, void *buf, size_t cap,
 static weft_status_t
 store_env_fence(weft__store_t *store, const char *name, double deadline)
 {
-    return store_env_name_check(name, "fence");
+    return weft__store_msg_name_check(name, "fence");
 }
 
 static weft_status_t
 store_env_allgather(weft__store_t *store, const char *name, const void *mine,
                     size_t len, void *all, double deadline)
 {
-    WEFT_CHECK(store_env_name_check(name, "allgather"));
+    WEFT_CHECK(weft__store_msg_name_check(name, "allgather"));
     if (len > WEFT_STORE_VALUE_MAX || (len > 0 && (!mine || !all))) {
         return weft__error(WEFT_ERR_INVALID_ARG, WEFT_SUB_BOOT,
                            "bootstrap allgather '%s': %zu bytes (at most "

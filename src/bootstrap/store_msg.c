@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "errmsg.h"
+
 #define MSG_NAME_MAX    (2 + WEFT_STORE_KEY_MAX)
 #define MSG_EVENT_FIXED 20 /* event bytes before the reason text */
 
@@ -641,4 +643,18 @@ weft__store_msg_missing_rank(const weft__store_msg_t *m, size_t i)
 
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
            (uint32_t)p[3] << 24;
+}
+
+weft_status_t
+weft__store_msg_name_check(const char *name, const char *what)
+{
+    size_t n = name != NULL ? strnlen(name, WEFT_STORE_KEY_MAX + 1) : 0;
+
+    if (n == 0 || n > WEFT_STORE_KEY_MAX) {
+        return weft__error(WEFT_ERR_INVALID_ARG, WEFT_SUB_BOOT,
+                           "bootstrap %s: a name of 1 to %d bytes is "
+                           "required",
+                           what, WEFT_STORE_KEY_MAX);
+    }
+    return WEFT_OK;
 }

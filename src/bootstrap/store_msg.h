@@ -88,6 +88,11 @@ size_t weft__store_msg_size(const weft__store_msg_t *m);
 
 /* Encode m into out (cap bytes); WEFT_ERR_INVALID_ARG when m is not
  * valid, WEFT_ERR_TRUNCATED when cap is too small. */
+/* A key or fence/allgather name a backend accepts: 1 to
+ * WEFT_STORE_KEY_MAX bytes. WEFT_ERR_INVALID_ARG naming `what` otherwise
+ * (for the store backends' put/get/fence/allgather). */
+weft_status_t weft__store_msg_name_check(const char *name, const char *what);
+
 weft_status_t weft__store_msg_encode(const weft__store_msg_t *m, uint8_t *out,
                                      size_t cap, size_t *len_p);
 

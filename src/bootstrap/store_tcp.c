@@ -292,20 +292,6 @@ store_tcp_send(store_tcp_t *s, weft__store_msg_t *m, double deadline,
     return WEFT_OK;
 }
 
-static weft_status_t
-store_tcp_name_check(const char *name, const char *what)
-{
-    size_t n = name != NULL ? strnlen(name, WEFT_STORE_KEY_MAX + 1) : 0;
-
-    if (n == 0 || n > WEFT_STORE_KEY_MAX) {
-        return weft__error(WEFT_ERR_INVALID_ARG, WEFT_SUB_BOOT,
-                           "bootstrap %s: a name of 1 to %d bytes is "
-                           "required",
-                           what, WEFT_STORE_KEY_MAX);
-    }
-    return WEFT_OK;
-}
-
 /* An ERROR reply: its status, with the server's reason. */
 static weft_status_t
 store_tcp_reply_error(const weft__store_msg_t *m, const char *what)
@@ -337,7 +323,7 @@ store_tcp_put(weft__store_t *store, const char *key, const void *val,
     uint32_t id;
     weft_status_t st;
 
-    WEFT_CHECK(store_tcp_name_check(key, "put"));
+    WEFT_CHECK(weft__store_msg_name_check(key, "put"));
     if (len > WEFT_STORE_VALUE_MAX || (len > 0 && val == NULL)) {
         return weft__error(WEFT_ERR_INVALID_ARG, WEFT_SUB_BOOT,
                            "bootstrap put '%s': %zu bytes (at most %d)", key,
@@ -377,7 +363,7 @@ store_tcp_get(weft__store_t *store, const char *key, void *buf, size_t cap,
     uint32_t id;
     weft_status_t st;
 
-    WEFT_CHECK(store_tcp_name_check(key, "get"));
+    WEFT_CHECK(weft__store_msg_name_check(key, "get"));
     snprintf(what, sizeof(what), "get '%s'", key);
     WEFT_CHECK(store_tcp_check(s, what));
     memset(&m, 0, sizeof(m));
@@ -488,7 +474,7 @@ store_tcp_fence(weft__store_t *store, const char *name, double deadline)
     weft_status_t st;
     int late;
 
-    WEFT_CHECK(store_tcp_name_check(name, "fence"));
+    WEFT_CHECK(weft__store_msg_name_check(name, "fence"));
     snprintf(what, sizeof(what), "fence '%s'", name);
     WEFT_CHECK(store_tcp_check(s, what));
     memset(&m, 0, sizeof(m));
@@ -523,7 +509,7 @@ store_tcp_allgather(weft__store_t *store, const char *name, const void *mine,
     weft_status_t st;
     int late;
 
-    WEFT_CHECK(store_tcp_name_check(name, "allgather"));
+    WEFT_CHECK(weft__store_msg_name_check(name, "allgather"));
     if (len > WEFT_STORE_VALUE_MAX || total > WEFT_STORE_ALLGATHER_MAX ||
         (len > 0 && (mine == NULL || all == NULL))) {
         return weft__error(WEFT_ERR_INVALID_ARG, WEFT_SUB_BOOT,
