@@ -753,8 +753,7 @@ weft_progress(weft_context_t *ctx)
         return 0;
     }
     pthread_mutex_lock(&ctx->lock);
-    n = weft__progress(ctx);
-    weft__ctx_poll_store(ctx);
+    n = weft__progress(ctx); /* polls the store every few calls itself */
     pthread_mutex_unlock(&ctx->lock);
     return n;
 }

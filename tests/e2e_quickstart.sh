@@ -49,5 +49,33 @@ for how in kill abort; do
         cat "$out/die"
     fi
 done
+# weft-info lists every variable; a bad value stops a job naming it
+if "$B/tools/weft-info" -c >"$out/info" 2>&1 &&
+    grep -q '^  WEFT_TIMEOUT=300s' "$out/info" &&
+    [ "$(grep -c '^[ *] WEFT_' "$out/info")" -ge 20 ]; then
+    ok "weft-info -c lists the variables"
+else
+    bad "weft-info -c lists the variables"; cat "$out/info"
+fi
+if "$B/tools/weft-info" -t >"$out/info" 2>&1 &&
+    grep -q 'tcp .*usable here' "$out/info"; then
+    ok "weft-info -t: tcp usable"
+else
+    bad "weft-info -t: tcp usable"; cat "$out/info"
+fi
+WEFT_TIMEOUT=abc timeout 30 "$RUN" -n 2 "$B/tests/prog_ring" >"$out/bad" 2>&1
+rc=$?
+if [ $rc -ne 0 ] && grep -q "WEFT_TIMEOUT: 'abc' is not a duration" "$out/bad"; then
+    ok "WEFT_TIMEOUT=abc stops the job naming the variable (rc $rc)"
+else
+    bad "WEFT_TIMEOUT=abc: rc $rc"; cat "$out/bad"
+fi
+WEFT_TL=self timeout 30 "$RUN" -n 2 "$B/tests/prog_ring" >"$out/bad" 2>&1
+rc=$?
+if [ $rc -ne 0 ] && grep -q "no transport reaches rank" "$out/bad"; then
+    ok "WEFT_TL=self with 2 ranks: a clear error (rc $rc)"
+else
+    bad "WEFT_TL=self with 2 ranks: rc $rc"; cat "$out/bad"
+fi
 echo "1..$n"
 exit $fail
