@@ -47,7 +47,8 @@ weft__tl_registry_check(const weft_tl_ops_t *ops)
     if (ops->size < offsetof(weft_tl_ops_t, wait_fd) || ops->init == NULL ||
         ops->fini == NULL || ops->address == NULL || ops->reachable == NULL ||
         ops->ep_create == NULL || ops->ep_destroy == NULL ||
-        ops->isend == NULL || ops->irecv == NULL || ops->progress == NULL) {
+        ops->isend == NULL || ops->irecv == NULL || ops->progress == NULL ||
+        !WEFT_TL_HAS_OP(ops, cancel)) {
         return weft__error(WEFT_ERR_UNSUPPORTED, WEFT_SUB_TL,
                            "transport %s lacks a required operation",
                            ops->name);

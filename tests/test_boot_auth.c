@@ -503,6 +503,36 @@ Test(boot_auth, rejected_verdict_reaches_the_client, .timeout = 10)
     auth_pair_close(&p);
 }
 
+/* The tcp transport's answer to the higher rank of a simultaneous
+ * connect: a rejection the client can tell from the others (it waits for
+ * the lower rank's connection instead of failing). */
+Test(boot_auth, simultaneous_verdict_reaches_the_client, .timeout = 10)
+{
+    weft__auth_hs_t c, s;
+    weft_status_t cst, sst;
+    uint8_t buf[WEFT_AUTH_RESULT_LEN];
+    uint32_t verdict = 0;
+    char why[128];
+    auth_pair_t p;
+    double dl = weft__now() + 5;
+
+    weft__auth_result_encode(WEFT_AUTH_REJECT_SIMULTANEOUS, buf);
+    cr_assert_eq(weft__auth_result_decode(buf, sizeof(buf), &verdict, why,
+                                          sizeof(why)),
+                 WEFT_OK, "%s", why);
+    cr_assert_eq(verdict, WEFT_AUTH_REJECT_SIMULTANEOUS);
+    auth_pair_open(&p, 0);
+    weft__auth_hs_client(&c, key_a, WEFT_AUTH_PURPOSE_TCP, 3, 4, dl);
+    weft__auth_hs_server(&s, key_a, WEFT_AUTH_PURPOSE_TCP, 1, 4, dl);
+    auth_pair_run(&p, &c, &s, WEFT_AUTH_REJECT_SIMULTANEOUS, &cst, &sst);
+    cr_assert_eq(cst, WEFT_ERR_AUTH, "client: %s", c.why);
+    cr_assert_eq(c.verdict, WEFT_AUTH_REJECT_SIMULTANEOUS);
+    cr_assert_not_null(strstr(c.why, "simultaneous"), "%s", c.why);
+    cr_assert_eq(sst, WEFT_ERR_AUTH, "server: %s", s.why);
+    cr_assert_eq(s.verdict, WEFT_AUTH_REJECT_SIMULTANEOUS);
+    auth_pair_close(&p);
+}
+
 Test(boot_auth, purpose_mismatch_is_rejected, .timeout = 10)
 {
     weft__auth_hs_t c, s;

@@ -119,6 +119,9 @@ typedef struct weft_tl_ops {
     int (*reachable)(weft_tl_t *tl, const weft_tl_peer_t *peer);
     weft_status_t (*ep_create)(weft_tl_t *tl, const weft_tl_peer_t *peer,
                                weft_tl_ep_t **ep_p);
+    /* Release one endpoint early. fini() frees every endpoint the
+     * instance created, whether or not this was called; the core calls
+     * fini() alone at teardown. */
     void (*ep_destroy)(weft_tl_ep_t *ep);
     weft_status_t (*isend)(weft_tl_ep_t *ep, const void *buf, size_t len,
                            uint64_t tag, weft_tl_op_t *op);
@@ -127,13 +130,15 @@ typedef struct weft_tl_ops {
     /* Make progress without blocking; returns the events handled. */
     unsigned (*progress)(weft_tl_t *tl);
 
-    /* optional: NULL means "not supported" */
+    /* optional: NULL means "not supported" (but see cancel) */
     /* A file descriptor that becomes readable when progress() has work;
      * the core blocks on it (epoll) instead of spinning. */
     int (*wait_fd)(weft_tl_t *tl);
     /* Withdraw a pending op: afterwards the transport never touches the
      * op or its buffer again and never calls op->complete. A send already
-     * partly on the wire may cost the link to that peer. */
+     * partly on the wire may cost the link to that peer. Required by this
+     * core (timeouts and aborts withdraw pending ops); a transport without
+     * it is refused at start-up. */
     void (*cancel)(weft_tl_ep_t *ep, weft_tl_op_t *op);
 } weft_tl_ops_t;
 

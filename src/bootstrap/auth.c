@@ -462,6 +462,8 @@ weft__auth_verdict_string(uint32_t verdict)
         return "job size differs";
     case WEFT_AUTH_REJECT_PURPOSE:
         return "wrong kind of connection";
+    case WEFT_AUTH_REJECT_SIMULTANEOUS:
+        return "simultaneous connect: the lower rank's connection is kept";
     default:
         return "unknown verdict";
     }

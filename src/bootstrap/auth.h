@@ -58,7 +58,11 @@ typedef enum weft__auth_verdict {
     WEFT_AUTH_REJECT_DUPLICATE = 2, /* that rank is already connected */
     WEFT_AUTH_REJECT_SIZE = 3,      /* job size differs from the server's */
     WEFT_AUTH_REJECT_PURPOSE = 4,   /* wrong kind of connection */
-    WEFT_AUTH_REJECT_LAST = 4
+    /* tcp: both ranks connected at once and ours (the server's) is the
+     * one kept: the lower rank's connection wins, so the client (the
+     * higher rank) waits for it instead of failing */
+    WEFT_AUTH_REJECT_SIMULTANEOUS = 5,
+    WEFT_AUTH_REJECT_LAST = 5
 } weft__auth_verdict_t;
 
 typedef struct weft__auth_hello {

@@ -33,13 +33,14 @@ typedef struct self_op {
 static_assert(sizeof(self_op_t) <= WEFT_TL_OP_PRIV_SIZE,
               "self_op_t must fit in weft_tl_op_t.priv");
 
+struct weft_tl_ep {
+    weft_tl_t *tl;
+};
+
 struct weft_tl {
     weft__match_queue_t queue;
     size_t eager_limit;
-};
-
-struct weft_tl_ep {
-    weft_tl_t *tl;
+    weft_tl_ep_t ep; /* the one endpoint: to this very rank */
 };
 
 static self_op_t *
@@ -101,20 +102,15 @@ self_reachable(weft_tl_t *tl, const weft_tl_peer_t *peer)
 static weft_status_t
 self_ep_create(weft_tl_t *tl, const weft_tl_peer_t *peer, weft_tl_ep_t **ep_p)
 {
-    weft_tl_ep_t *ep = calloc(1, sizeof(*ep));
-
-    if (ep == NULL) {
-        return WEFT_ERR_NO_MEMORY;
-    }
-    ep->tl = tl;
-    *ep_p = ep;
+    tl->ep.tl = tl;
+    *ep_p = &tl->ep;
     return WEFT_OK;
 }
 
 static void
 self_ep_destroy(weft_tl_ep_t *ep)
 {
-    free(ep);
+    /* owned by the instance: fini frees it */
 }
 
 /* Copy a message into a posted receive and complete the receive. */
@@ -158,7 +154,9 @@ self_isend(weft_tl_ep_t *ep, const void *buf, size_t len, uint64_t tag,
             free(msg);
             return WEFT_ERR_NO_MEMORY;
         }
-        memcpy(copy, buf, len);
+        if (len > 0) {
+            memcpy(copy, buf, len); /* buf may be NULL when len is 0 */
+        }
         msg->data = copy;
         msg->owned = 1;
     } else {

@@ -1,16 +1,17 @@
 /*
  * tcp transport: private structures shared by its files.
  *
- * Links are one-way. A rank sends only on connections it opened (its
- * "tx" connection to a peer, opened on the first frame for that peer)
- * and reads frames only on connections it accepted (its "rx" connection
- * from a peer, bound to the peer's rank by the handshake). CTS frames go
- * back on the receiver's own tx connection. On a tx connection the only
- * frame ever read is the acceptor's final BYE.
+ * One bidirectional connection per pair of ranks, whichever rank opened
+ * it: frames of both directions (EAGER, RTS, CTS, DATA, BYE) share it,
+ * so TCP acknowledgements ride on the replies. It is set up lazily (the
+ * first frame for a rank starts it; one accepted from a rank is bound to
+ * it); when both ranks connect at once the lower rank's connection wins
+ * (tcp_conn.c says how).
  *
  *   tcp_tl.c     ops table, init/fini, address/reachable, endpoints
  *   tcp_iface.c  interfaces, listeners, the address blob, address choice
- *   tcp_conn.c   accept, connect, handshake, epoll interest, deadlines
+ *   tcp_conn.c   accept, connect, handshake, simultaneous connects, epoll
+ *                interest, deadlines
  *   tcp_peer.c   per-peer state; a lost or finished peer
  *   tcp_rx.c     frame parser, matching, unexpected messages, rendezvous
  *   tcp_tx.c     send queue, batched sendmsg, eager/RTS/CTS/DATA/BYE
@@ -32,7 +33,7 @@ extern const weft_tl_ops_t weft__tl_tcp;
 
 #define TCP_MAX_IFACES      16          /* listeners (addresses) per rank */
 #define TCP_IFNAME_LEN      16          /* IFNAMSIZ */
-#define TCP_STAGE_SIZE      (64 * 1024) /* receive staging buffer per rx link */
+#define TCP_STAGE_SIZE      (64 * 1024) /* receive staging buffer per link */
 #define TCP_IOV_BATCH       32          /* frames gathered into one sendmsg */
 #define TCP_EVENTS          64          /* epoll events per progress call */
 #define TCP_MSG_CACHE_BYTES (8u * 1024 * 1024) /* free message blocks kept */
@@ -88,10 +89,12 @@ typedef struct weft__tcp_listener {
 } weft__tcp_listener_t;
 
 typedef enum tcp_conn_state {
-    TCP_CONN_BACKOFF = 1, /* tx: waiting to retry a refused connect */
-    TCP_CONN_CONNECTING,  /* tx: connect() in flight */
+    TCP_CONN_BACKOFF = 1, /* own: waiting to retry a refused connect */
+    TCP_CONN_CONNECTING,  /* own: connect() in flight */
     TCP_CONN_HANDSHAKE,   /* both: authenticating */
-    TCP_CONN_OPEN,        /* frames flow */
+    TCP_CONN_WAIT,        /* own: rejected as simultaneous (socket closed);
+                             the lower rank's connection is on its way */
+    TCP_CONN_OPEN,        /* frames flow both ways */
     TCP_CONN_CLOSED       /* on the dead list, freed at the end of progress */
 } tcp_conn_state_t;
 
@@ -99,12 +102,15 @@ struct weft__tcp_msg;
 
 typedef struct weft__tcp_conn {
     int kind; /* TCP_FD_CONN */
-    int fd;   /* -1 while in backoff or closed */
-    int tx;   /* 1: we opened it (sending side) */
+    int fd;   /* -1 while in backoff, waiting or closed */
+    int own;  /* 1: we opened it; 0: we accepted it */
     tcp_conn_state_t state;
     uint32_t events; /* epoll interest now (0: not registered) */
     weft_tl_t *tl;
-    weft_tl_ep_t *peer; /* tx: the target; rx: bound by the handshake */
+    /* own: the target; accepted: bound at the verdict. The peer's link
+     * is peer->conn; an own connection that is not (the peer's won) is
+     * an orphan, closed when its handshake ends. */
+    weft_tl_ep_t *peer;
     /* the handshaking list (deadline checks), the pending list (accepted,
      * not yet authenticated: oldest first) or the dead list */
     struct weft__tcp_conn *next, *prev;
@@ -115,11 +121,13 @@ typedef struct weft__tcp_conn {
     unsigned attempts;
     char name[64]; /* "127.0.0.1:41234", for log lines */
     weft__auth_hs_t hs;
-    int bye; /* a BYE frame arrived on it */
+    int bye;      /* a BYE frame arrived on it */
+    int send_err; /* errno of a failed send (EPIPE, ECONNRESET): the
+                     reader decides whether the peer said goodbye first */
+    int shut;     /* fini: our sending side is shut down */
     /* frame parser */
     uint8_t *stage;
     size_t stage_cap, stage_off, stage_len;
-    uint8_t tx_stage[WEFT_WIRE_HDR_LEN]; /* stage of a tx connection */
     int in_payload;
     weft__wire_hdr_t hdr;         /* the frame being read */
     uint8_t *dst;                 /* payload goes here (NULL: dropped) */
@@ -222,17 +230,16 @@ struct weft_tl_ep {
     int has_addr; /* ep_create gave us its address */
     int same_node;
     weft__tcp_addr_t addr;
-    size_t eager_limit; /* min(ours, its) */
-    size_t chunk;       /* min(ours, its max data) */
-    weft__tcp_conn_t *tx, *rx;
+    size_t eager_limit;     /* min(ours, its) */
+    size_t chunk;           /* min(ours, its max data) */
+    weft__tcp_conn_t *conn; /* the link: own or accepted, any state */
     /* failure: the first cause wins */
     weft_status_t failed;
     int reported;      /* peer_failed called */
     int fail_deferred; /* failed outside progress: finish it there */
     char why[192];
-    int tx_closed; /* its BYE on our tx link, then EOF: sends are over */
-    int rx_closed; /* its BYE on its tx link, then EOF: nothing more comes */
-    /* sending */
+    int closed; /* its BYE, then EOF (or a reset): it has finished */
+    /* sending: frames queue here, whatever the state of the link */
     tcp_txi_t *txq_head, *txq_tail;
     tcp_txi_t *tx_cur; /* the head frame, partly written */
     uint8_t tx_cur_hdr[WEFT_WIRE_HDR_LEN];
@@ -275,6 +282,13 @@ struct weft_tl {
     /* rate limit of reject log lines */
     double rej_window;
     unsigned rej_logged, rej_suppressed;
+    /* connection set-up, counted (the tests look) */
+    struct {
+        unsigned connects;  /* connections we started */
+        unsigned accepts;   /* connections bound at our verdict */
+        unsigned sim_waits; /* ours rejected as simultaneous: we waited */
+        unsigned sim_drops; /* ours dropped for the lower rank's */
+    } stats;
 };
 
 /* ---- tcp_iface.c ------------------------------------------------------ */
@@ -295,8 +309,8 @@ int weft__tcp_addr_choose(const weft_tl_t *tl, const weft__tcp_addr_t *addr,
 
 void weft__tcp_listener_event(weft_tl_t *tl, weft__tcp_listener_t *lis);
 void weft__tcp_conn_event(weft__tcp_conn_t *conn, uint32_t events);
-/* The peer's tx connection, opened (connect started) if needed. */
-weft_status_t weft__tcp_conn_tx_open(weft_tl_ep_t *peer);
+/* The peer's connection: none yet starts one (connect). */
+weft_status_t weft__tcp_conn_start(weft_tl_ep_t *peer);
 void weft__tcp_conn_set_events(weft__tcp_conn_t *conn, uint32_t events);
 /* Close now; the memory goes when progress ends (events may still name
  * it). */
@@ -316,8 +330,9 @@ void weft__tcp_peer_free(weft_tl_ep_t *peer);
 void weft__tcp_peer_fail(weft_tl_ep_t *peer, weft_status_t status,
                          const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* The peer finished cleanly on one link (BYE then EOF). */
-void weft__tcp_peer_closed(weft_tl_ep_t *peer, int tx);
+/* The peer finished cleanly (BYE, then EOF or a reset): sends and the
+ * receives that can no longer match fail, whole EAGER messages stay. */
+void weft__tcp_peer_closed(weft_tl_ep_t *peer);
 /* Finish the failures recorded outside progress (progress calls it). */
 void weft__tcp_peer_run_deferred(weft_tl_t *tl);
 
@@ -341,8 +356,8 @@ void weft__tcp_rx_cts_written(weft__tcp_msg_t *msg);
 
 weft_status_t weft__tcp_tx_send(weft_tl_ep_t *peer, const void *buf, size_t len,
                                 uint64_t tag, weft_tl_op_t *op);
-/* Queue an item (opening the tx link if needed); flush at once when the
- * link is open and was idle. Fails (nothing queued) when the peer is
+/* Queue an item (starting the link if there is none); flush at once when
+ * the link is open and was idle. Fails (nothing queued) when the peer is
  * lost or finished. */
 weft_status_t weft__tcp_tx_push(weft_tl_ep_t *peer, tcp_txi_t *txi);
 /* Write queued frames until the socket would block or the queue is

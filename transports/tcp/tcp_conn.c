@@ -1,8 +1,66 @@
 /*
  * tcp: connections. Accepting (with a cap on unauthenticated ones),
  * connecting (refused connects retried until the handshake deadline),
- * the mutual handshake on both sides, epoll interest, and what happens
- * when a peer goes away.
+ * the mutual handshake on both sides, simultaneous connects, epoll
+ * interest and deadlines.
+ *
+ * One connection per pair of ranks, used both ways, set up lazily: the
+ * first frame for a rank with no connection starts one (frames queue on
+ * the peer meanwhile), and an authenticated connection from a rank we
+ * have none with is bound to it at once. When both ranks connect at the
+ * same moment, the connection initiated by the LOWER rank wins. Every
+ * decision is the acceptor's, taken at its verdict (the client has proved
+ * the key; the result is not sent yet) from what peer->conn holds:
+ *
+ *   peer->conn at our verdict      from a lower rank     from a higher rank
+ *   none                           ACCEPT, bind it       ACCEPT, bind it
+ *   ours, pending (backoff,        ACCEPT, bind it;      SIMULTANEOUS
+ *     connecting, handshake, wait)   ours is dropped
+ *   ours, open                     DUPLICATE (1)         SIMULTANEOUS
+ *   accepted (handshake or open)   DUPLICATE             DUPLICATE
+ *   the peer failed or finished    DUPLICATE             DUPLICATE
+ *
+ * (1) never between weft ranks: ours is open only if the lower rank bound
+ * it while it had no connection of its own, and then it sends on ours.
+ *
+ * Interleavings, for ranks L < H (each side runs connect and accept):
+ *  a. H's connection reaches L's verdict while L's own is pending or
+ *     open: rejected, SIMULTANEOUS. H does not fail: its connection goes
+ *     to WAIT (socket closed, frames kept on the peer, same deadline)
+ *     until L's arrives, which H accepts by b. If the deadline passes
+ *     first, H fails the peer (L's connection never came).
+ *  b. L's connection reaches H's verdict while H's own is pending: H
+ *     accepts L's and drops its own. In backoff or wait, it is closed
+ *     at once (nothing of it reached L). Connecting or in the handshake,
+ *     it becomes an orphan (conn->peer is H's peer state, peer->conn is
+ *     L's connection): it runs to the end of its handshake and is closed
+ *     whatever the result. L, having its own connection to H, answers it
+ *     SIMULTANEOUS by a, so it is never bound there, and neither side
+ *     logs more than a debug line.
+ *  c. Both verdicts happen, in either order (a then b, or b then a): the
+ *     result is the same, L's connection, bound on both sides.
+ *  d. Only one side connects, or one side's verdict binds the other's
+ *     connection before it needs one itself: that connection is used
+ *     both ways and the other side never connects.
+ *  e. L's own connection fails after L answered H SIMULTANEOUS: if it
+ *     can be retried (a refused connect, a handshake that lost its
+ *     socket) it stays pending and H keeps waiting; if not, L fails H
+ *     and H's wait ends at its deadline, a loss as if L had died.
+ * Frames queue on the peer, not on a connection, and are written only on
+ * the open link; a dropped connection carried nothing but handshake
+ * bytes, so the kept one writes them all, in order, when it opens.
+ *
+ * Failures while setting up:
+ *  - our own connection: a refused connect, or a handshake that loses its
+ *    socket (a flooded listener drops unauthenticated connections) or is
+ *    answered DUPLICATE (our previous attempt is still bound there), is
+ *    retried with backoff until the deadline; SIMULTANEOUS from a lower
+ *    rank is a, from a higher one a broken rule; any other failure, or
+ *    the deadline, fails the peer;
+ *  - an accepted connection after our ACCEPT (the result could not be
+ *    sent, or the deadline passed): it is unbound, and its client, which
+ *    saw EOF in its handshake, retries. If frames wait for that peer we
+ *    connect too; the rules above settle who wins.
  */
 #include "build_config.h"
 #include "transports/tcp/tcp.h"
@@ -101,7 +159,7 @@ tcp_conn_link(weft__tcp_conn_t *conn, int list)
 /* ---- basics ------------------------------------------------------------ */
 
 static weft__tcp_conn_t *
-tcp_conn_new(weft_tl_t *tl, int fd, int tx)
+tcp_conn_new(weft_tl_t *tl, int fd, int own)
 {
     weft__tcp_conn_t *conn = calloc(1, sizeof(*conn));
 
@@ -110,7 +168,7 @@ tcp_conn_new(weft_tl_t *tl, int fd, int tx)
     }
     conn->kind = TCP_FD_CONN;
     conn->fd = fd;
-    conn->tx = tx;
+    conn->own = own;
     conn->tl = tl;
     return conn;
 }
@@ -167,11 +225,8 @@ weft__tcp_conn_close(weft__tcp_conn_t *conn)
         weft__tcp_msg_release(msg);
     }
     conn->rx_op = NULL;
-    if (peer != NULL && peer->tx == conn) {
-        peer->tx = NULL;
-    }
-    if (peer != NULL && peer->rx == conn) {
-        peer->rx = NULL;
+    if (peer != NULL && peer->conn == conn) {
+        peer->conn = NULL;
     }
     weft__memzero(&conn->hs, sizeof(conn->hs));
     tcp_conn_link(conn, TCP_LIST_DEAD);
@@ -184,9 +239,7 @@ weft__tcp_conn_free_dead(weft_tl_t *tl)
         weft__tcp_conn_t *conn = tl->dead;
 
         tcp_conn_unlink(conn);
-        if (conn->stage != conn->tx_stage) {
-            free(conn->stage);
-        }
+        free(conn->stage);
         free(conn);
     }
 }
@@ -286,12 +339,33 @@ weft__tcp_listener_event(weft_tl_t *tl, weft__tcp_listener_t *lis)
     }
 }
 
-/* The server side proved the client's key: may it be that rank? */
+/* Our own pending connection loses to the lower rank's (interleaving b):
+ * one that may have reached the peer finishes its handshake as an
+ * orphan, the others close now. */
+static void
+tcp_conn_drop(weft__tcp_conn_t *own)
+{
+    weft_tl_ep_t *peer = own->peer;
+
+    peer->conn = NULL;
+    own->tl->stats.sim_drops++;
+    weft__log_debug(WEFT_SUB_TL,
+                    "tcp: rank %d connected at the same time as us; its "
+                    "connection is kept, ours (%s) dropped",
+                    peer->rank, own->name);
+    if (own->state != TCP_CONN_CONNECTING && own->state != TCP_CONN_HANDSHAKE) {
+        weft__tcp_conn_close(own);
+    }
+}
+
+/* The server side proved the client's key: may it be that rank (see the
+ * table at the top)? */
 static uint32_t
 tcp_conn_verdict(weft__tcp_conn_t *conn)
 {
     weft_tl_t *tl = conn->tl;
     const weft__auth_hello_t *h = &conn->hs.peer_hello;
+    weft__tcp_conn_t *cur;
     weft_tl_ep_t *peer;
 
     if (h->nranks != (uint32_t)tl->nranks) {
@@ -304,11 +378,22 @@ tcp_conn_verdict(weft__tcp_conn_t *conn)
     if (peer == NULL) {
         return WEFT_AUTH_REJECT_RANK; /* out of memory: let it retry */
     }
-    if (peer->rx != NULL || peer->failed != WEFT_OK || peer->rx_closed) {
+    cur = peer->conn;
+    if (peer->failed != WEFT_OK || peer->closed || (cur != NULL && !cur->own)) {
         return WEFT_AUTH_REJECT_DUPLICATE;
     }
-    peer->rx = conn; /* reserved now, so a twin cannot pass too */
+    if (cur != NULL && peer->rank > tl->rank) {
+        return WEFT_AUTH_REJECT_SIMULTANEOUS; /* ours wins */
+    }
+    if (cur != NULL && cur->state == TCP_CONN_OPEN) {
+        return WEFT_AUTH_REJECT_DUPLICATE;
+    }
+    if (cur != NULL) {
+        tcp_conn_drop(cur); /* its wins */
+    }
+    peer->conn = conn; /* bound now, so a twin cannot pass too */
     conn->peer = peer;
+    tl->stats.accepts++;
     return WEFT_AUTH_ACCEPT;
 }
 
@@ -319,36 +404,127 @@ tcp_conn_open(weft__tcp_conn_t *conn)
 
     tcp_conn_unlink(conn);
     weft__memzero(&conn->hs, sizeof(conn->hs));
-    if (conn->tx) {
-        conn->stage = conn->tx_stage;
-        conn->stage_cap = sizeof(conn->tx_stage);
-    } else {
-        conn->stage = malloc(TCP_STAGE_SIZE);
-        if (conn->stage == NULL) {
-            weft__tcp_peer_fail(peer, WEFT_ERR_NO_MEMORY,
-                                "no memory for the receive buffer");
-            return;
-        }
-        conn->stage_cap = TCP_STAGE_SIZE;
+    conn->stage = malloc(TCP_STAGE_SIZE);
+    if (conn->stage == NULL) {
+        weft__tcp_peer_fail(peer, WEFT_ERR_NO_MEMORY,
+                            "no memory for the receive buffer");
+        return;
     }
+    conn->stage_cap = TCP_STAGE_SIZE;
     conn->state = TCP_CONN_OPEN;
     weft__tcp_conn_set_events(conn, EPOLLIN);
-    weft__log_debug(WEFT_SUB_TL, "tcp: %s link with rank %d open (%s)",
-                    conn->tx ? "send" : "receive", peer->rank, conn->name);
-    if (conn->tx) {
-        weft__tcp_tx_flush(peer);
+    weft__log_debug(WEFT_SUB_TL, "tcp: link with rank %d open (%s, %s)",
+                    peer->rank, conn->name, conn->own ? "ours" : "its");
+    weft__tcp_tx_flush(peer); /* what queued meanwhile; sets EPOLLOUT */
+}
+
+/* An accepted connection we had bound did not open: unbind it (its
+ * client retries). Frames waiting for that peer start our own. */
+static void
+tcp_conn_unbind(weft__tcp_conn_t *conn)
+{
+    weft_tl_ep_t *peer = conn->peer;
+    weft_status_t st;
+
+    weft__tcp_conn_close(conn);
+    if (peer == NULL || peer->conn != NULL || peer->failed != WEFT_OK ||
+        peer->closed || peer->txq_head == NULL) {
+        return;
+    }
+    st = weft__tcp_conn_start(peer);
+    if (st != WEFT_OK) {
+        weft__tcp_peer_fail(peer, st, "cannot connect: %s", weft_last_error());
     }
 }
 
 static void tcp_conn_retry(weft__tcp_conn_t *conn, int err, const char *what);
 
+/* Our connection was rejected as simultaneous by a lower rank: its own
+ * connection comes (interleaving a). */
+static void
+tcp_conn_wait(weft__tcp_conn_t *conn)
+{
+    weft__tcp_conn_set_events(conn, 0);
+    close(conn->fd);
+    conn->fd = -1;
+    conn->events = 0;
+    conn->state = TCP_CONN_WAIT;
+    weft__memzero(&conn->hs, sizeof(conn->hs));
+    conn->tl->stats.sim_waits++;
+    weft__log_debug(WEFT_SUB_TL,
+                    "tcp: rank %d connected at the same time as us and "
+                    "keeps its connection; waiting for it",
+                    conn->peer->rank);
+}
+
+/* The end of the handshake of a connection we opened. */
+static void
+tcp_conn_own_done(weft__tcp_conn_t *conn, weft_status_t st)
+{
+    weft_tl_ep_t *peer = conn->peer;
+    uint32_t verdict = conn->hs.verdict;
+
+    if (peer->conn != conn) { /* an orphan: the peer's connection won */
+        weft__log_debug(WEFT_SUB_TL,
+                        "tcp: dropped connection to rank %d closed (%s)",
+                        peer->rank, st == WEFT_OK ? "accepted" : conn->hs.why);
+        weft__tcp_conn_close(conn);
+    } else if (st == WEFT_OK && conn->hs.peer_rank != (uint32_t)peer->rank) {
+        weft__tcp_peer_fail(peer, WEFT_ERR_AUTH,
+                            "%s answered as rank %u, not rank %d", conn->name,
+                            conn->hs.peer_rank, peer->rank);
+    } else if (st == WEFT_OK) {
+        tcp_conn_open(conn);
+    } else if (st == WEFT_ERR_PEER_LOST ||
+               (st == WEFT_ERR_AUTH && verdict == WEFT_AUTH_REJECT_DUPLICATE)) {
+        /* dropped by a flooded listener, or our previous attempt is
+         * still bound there: try again until the deadline */
+        tcp_conn_retry(conn, 0, conn->hs.why);
+    } else if (st == WEFT_ERR_AUTH &&
+               verdict == WEFT_AUTH_REJECT_SIMULTANEOUS &&
+               peer->rank < conn->tl->rank) {
+        tcp_conn_wait(conn);
+    } else {
+        weft__tcp_peer_fail(
+            peer,
+            st == WEFT_ERR_AUTH || st == WEFT_ERR_PROTOCOL ? st
+                                                           : WEFT_ERR_PEER_LOST,
+            "handshake with %s failed: %s", conn->name, conn->hs.why);
+    }
+}
+
+/* The end of the handshake of a connection we accepted. */
+static void
+tcp_conn_accepted_done(weft__tcp_conn_t *conn, weft_status_t st)
+{
+    weft_tl_ep_t *peer = conn->peer;
+
+    if (st == WEFT_OK) {
+        tcp_conn_open(conn);
+        return;
+    }
+    if (conn->hs.verdict == WEFT_AUTH_REJECT_SIMULTANEOUS) {
+        weft__log_debug(WEFT_SUB_TL,
+                        "tcp: rank %u connected at the same time as us; "
+                        "ours is kept, %s closed",
+                        conn->hs.peer_hello.rank, conn->name);
+    } else {
+        tcp_conn_log_reject(conn->tl, "rejected the connection from %s: %s",
+                            conn->name, conn->hs.why);
+    }
+    if (peer != NULL && peer->conn == conn) {
+        tcp_conn_unbind(conn);
+        return;
+    }
+    weft__tcp_conn_close(conn);
+}
+
 static void
 tcp_conn_handshake(weft__tcp_conn_t *conn)
 {
-    weft_tl_t *tl = conn->tl;
     weft_status_t st = weft__auth_hs_progress(&conn->hs, conn->fd);
 
-    if (!conn->tx && st == WEFT_OK && conn->on_pending == TCP_LIST_PEND) {
+    if (!conn->own && st == WEFT_OK && conn->on_pending == TCP_LIST_PEND) {
         uint32_t verdict = tcp_conn_verdict(conn);
 
         tcp_conn_link(conn, TCP_LIST_HS); /* authenticated: not droppable */
@@ -357,43 +533,11 @@ tcp_conn_handshake(weft__tcp_conn_t *conn)
     }
     if (st == WEFT_INPROGRESS) {
         tcp_conn_hs_events(conn);
-        return;
+    } else if (conn->own) {
+        tcp_conn_own_done(conn, st);
+    } else {
+        tcp_conn_accepted_done(conn, st);
     }
-    if (conn->tx) {
-        weft_tl_ep_t *peer = conn->peer;
-
-        if (st == WEFT_OK && conn->hs.peer_rank != (uint32_t)peer->rank) {
-            weft__tcp_peer_fail(peer, WEFT_ERR_AUTH,
-                                "%s answered as rank %u, not rank %d",
-                                conn->name, conn->hs.peer_rank, peer->rank);
-        } else if (st == WEFT_OK) {
-            tcp_conn_open(conn);
-        } else if (st == WEFT_ERR_PEER_LOST ||
-                   (st == WEFT_ERR_AUTH &&
-                    conn->hs.verdict == WEFT_AUTH_REJECT_DUPLICATE)) {
-            /* dropped by a flooded listener, or our previous attempt is
-             * still bound there: try again until the deadline */
-            tcp_conn_retry(conn, 0, conn->hs.why);
-        } else {
-            weft__tcp_peer_fail(peer,
-                                st == WEFT_ERR_AUTH || st == WEFT_ERR_PROTOCOL
-                                    ? st
-                                    : WEFT_ERR_PEER_LOST,
-                                "handshake with %s failed: %s", conn->name,
-                                conn->hs.why);
-        }
-        return;
-    }
-    if (st == WEFT_OK) {
-        tcp_conn_open(conn);
-        return;
-    }
-    if (conn->peer != NULL && conn->peer->rx == conn) {
-        conn->peer->rx = NULL; /* the accepted link never opened */
-    }
-    tcp_conn_log_reject(tl, "rejected the connection from %s: %s", conn->name,
-                        conn->hs.why);
-    weft__tcp_conn_close(conn);
 }
 
 /* ---- connecting ----------------------------------------------------- */
@@ -444,12 +588,16 @@ tcp_conn_connect(weft__tcp_conn_t *conn)
 
 /* A connect or an unfinished handshake failed: try again after a pause,
  * until the deadline (the peer may still be starting, or its listener
- * may have dropped us while it was flooded). */
+ * may have dropped us while it was flooded). An orphan just closes. */
 static void
 tcp_conn_retry(weft__tcp_conn_t *conn, int err, const char *what)
 {
     double now = weft__now();
 
+    if (conn->peer->conn != conn) {
+        weft__tcp_conn_close(conn);
+        return;
+    }
     weft__tcp_conn_set_events(conn, 0);
     if (conn->fd >= 0) {
         close(conn->fd);
@@ -493,13 +641,13 @@ tcp_conn_connected(weft__tcp_conn_t *conn)
 }
 
 weft_status_t
-weft__tcp_conn_tx_open(weft_tl_ep_t *peer)
+weft__tcp_conn_start(weft_tl_ep_t *peer)
 {
     weft_tl_t *tl = peer->tl;
     weft__tcp_conn_t *conn;
     int idx;
 
-    if (peer->tx != NULL) {
+    if (peer->conn != NULL) {
         return WEFT_OK;
     }
     idx = peer->has_addr
@@ -526,7 +674,8 @@ weft__tcp_conn_tx_open(weft_tl_ep_t *peer)
     conn->peer = peer;
     conn->deadline = weft__now() + tl->handshake_timeout;
     conn->backoff = TCP_BACKOFF_MIN;
-    peer->tx = conn;
+    peer->conn = conn;
+    tl->stats.connects++;
     tcp_conn_link(conn, TCP_LIST_HS);
     tcp_conn_connect(conn);
     return WEFT_OK;
@@ -548,13 +697,45 @@ weft__tcp_conn_event(weft__tcp_conn_t *conn, uint32_t events)
         if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
             weft__tcp_rx_read(conn);
         }
-        if (conn->state == TCP_CONN_OPEN && conn->tx && (events & EPOLLOUT)) {
+        if (conn->state == TCP_CONN_OPEN && (events & EPOLLOUT)) {
             weft__tcp_tx_flush(conn->peer);
         }
         break;
     default:
         break;
     }
+}
+
+/* A connection on the handshaking list reached its deadline. */
+static void
+tcp_conn_expired(weft__tcp_conn_t *conn)
+{
+    weft_tl_t *tl = conn->tl;
+    weft_tl_ep_t *peer = conn->peer;
+
+    if (!conn->own) {
+        tcp_conn_log_reject(tl, "handshake with %s timed out", conn->name);
+        if (peer != NULL && peer->conn == conn) {
+            tcp_conn_unbind(conn);
+        } else {
+            weft__tcp_conn_close(conn);
+        }
+        return;
+    }
+    if (peer->conn == conn && conn->state == TCP_CONN_WAIT) {
+        weft__tcp_peer_fail(peer, WEFT_ERR_PEER_LOST,
+                            "rank %d kept its own connection (we connected "
+                            "at the same time) but it did not come within "
+                            "%.1f s",
+                            peer->rank, tl->handshake_timeout);
+    } else if (peer->conn == conn) {
+        weft__tcp_peer_fail(
+            peer, WEFT_ERR_PEER_LOST, "no link to %s within %.1f s (%s)",
+            conn->name, tl->handshake_timeout,
+            conn->state == TCP_CONN_CONNECTING ? "connect() did not finish"
+                                               : "handshake did not finish");
+    }
+    weft__tcp_conn_close(conn);
 }
 
 /* Deferred failures, connect retries and handshake deadlines. */
@@ -567,28 +748,13 @@ weft__tcp_conn_timers(weft_tl_t *tl)
     weft__tcp_peer_run_deferred(tl);
 restart:
     for (conn = tl->hs_head; conn != NULL; conn = conn->next) {
-        if (conn->tx && conn->state == TCP_CONN_BACKOFF &&
+        if (conn->own && conn->state == TCP_CONN_BACKOFF &&
             now >= conn->retry_at) {
             tcp_conn_connect(conn);
             goto restart; /* the list may have changed */
         }
         if (conn->state != TCP_CONN_BACKOFF && now >= conn->deadline) {
-            if (conn->tx) {
-                weft__tcp_peer_fail(conn->peer, WEFT_ERR_PEER_LOST,
-                                    "no link to %s within %.1f s (%s)",
-                                    conn->name, tl->handshake_timeout,
-                                    conn->state == TCP_CONN_CONNECTING
-                                        ? "connect() did not finish"
-                                        : "handshake did not finish");
-                weft__tcp_conn_close(conn);
-            } else {
-                if (conn->peer != NULL && conn->peer->rx == conn) {
-                    conn->peer->rx = NULL;
-                }
-                tcp_conn_log_reject(tl, "handshake with %s timed out",
-                                    conn->name);
-                weft__tcp_conn_close(conn);
-            }
+            tcp_conn_expired(conn);
             goto restart;
         }
     }

@@ -1,8 +1,8 @@
 /*
  * tcp: the state kept per peer, and what happens when a peer goes away:
  * lost (every pending op to and from it fails, the host hears of it
- * once) or finished in good order (BYE then EOF: what can still be
- * delivered stays, what cannot fails).
+ * once) or finished in good order (BYE, then EOF or a reset: what can
+ * still be delivered stays, what cannot fails).
  */
 #include "build_config.h"
 #include "transports/tcp/tcp.h"
@@ -82,18 +82,15 @@ tcp_peer_fail_now(weft_tl_ep_t *peer)
         peer->reported = 1;
         tl->peer_failed(tl->host, peer->rank, status, peer->why);
     }
-    if (peer->rx != NULL && peer->rx->rx_op != NULL) {
-        weft_tl_op_t *op = peer->rx->rx_op;
+    if (peer->conn != NULL && peer->conn->rx_op != NULL) {
+        weft_tl_op_t *op = peer->conn->rx_op;
 
-        peer->rx->rx_op = NULL;
+        peer->conn->rx_op = NULL;
         weft__tcp_op(op)->state = TCP_OP_IDLE;
         op->complete(op, status, 0);
     }
-    if (peer->tx != NULL) {
-        weft__tcp_conn_close(peer->tx);
-    }
-    if (peer->rx != NULL) {
-        weft__tcp_conn_close(peer->rx);
+    if (peer->conn != NULL) {
+        weft__tcp_conn_close(peer->conn);
     }
     weft__tcp_tx_fail_all(peer, status);
     while ((e = weft__match_pop_posted(&peer->mq)) != NULL) {
@@ -150,63 +147,55 @@ weft__tcp_peer_fail(weft_tl_ep_t *peer, weft_status_t status, const char *fmt,
 }
 
 void
-weft__tcp_peer_closed(weft_tl_ep_t *peer, int tx)
+weft__tcp_peer_closed(weft_tl_ep_t *peer)
 {
     weft_tl_t *tl = peer->tl;
-    unsigned failed = 0;
+    weft__match_entry_t *e;
+    weft__match_queue_t keep;
+    unsigned failed;
 
-    if (tx) {
-        peer->tx_closed = 1;
-        if (peer->tx != NULL) {
-            weft__tcp_conn_close(peer->tx);
-        }
-        failed += peer->txq_head != NULL || peer->wait_cts != NULL;
-        weft__tcp_tx_fail_all(peer, WEFT_ERR_PEER_LOST);
-    } else {
-        weft__match_entry_t *e;
-        weft__match_queue_t keep;
+    peer->closed = 1;
+    if (peer->conn != NULL) {
+        weft__tcp_conn_close(peer->conn);
+    }
+    /* it reads nothing more: what we still had to send is lost */
+    failed = peer->txq_head != NULL || peer->wait_cts != NULL;
+    weft__tcp_tx_fail_all(peer, WEFT_ERR_PEER_LOST);
+    /* and sends nothing more: receives not matched yet cannot be */
+    while ((e = weft__match_pop_posted(&peer->mq)) != NULL) {
+        tcp_op_t *o = weft__container_of(e, tcp_op_t, entry);
 
-        peer->rx_closed = 1;
-        if (peer->rx != NULL) {
-            weft__tcp_conn_close(peer->rx);
-        }
-        while ((e = weft__match_pop_posted(&peer->mq)) != NULL) {
-            tcp_op_t *o = weft__container_of(e, tcp_op_t, entry);
+        o->state = TCP_OP_IDLE;
+        weft__tcp_op_owner(o)->complete(weft__tcp_op_owner(o),
+                                        WEFT_ERR_PEER_LOST, 0);
+        failed++;
+    }
+    while (peer->active != NULL) {
+        weft__tcp_msg_t *msg = peer->active;
 
-            o->state = TCP_OP_IDLE;
-            weft__tcp_op_owner(o)->complete(weft__tcp_op_owner(o),
-                                            WEFT_ERR_PEER_LOST, 0);
-            failed++;
-        }
-        while (peer->active != NULL) {
-            weft__tcp_msg_t *msg = peer->active;
+        peer->active = msg->next;
+        msg->in_active = 0;
+        failed += msg->op != NULL;
+        weft__tcp_msg_fail(msg, WEFT_ERR_PEER_LOST);
+        weft__tcp_msg_release(msg);
+    }
+    /* whole EAGER messages stay deliverable; an RTS cannot finish.
+     * (pop takes each bucket from its head: same-tag order stays) */
+    weft__match_queue_init(&keep);
+    while ((e = weft__match_pop_unexp(&peer->mq)) != NULL) {
+        weft__tcp_msg_t *msg = weft__container_of(e, weft__tcp_msg_t, entry);
 
-            peer->active = msg->next;
-            msg->in_active = 0;
-            failed += msg->op != NULL;
-            weft__tcp_msg_fail(msg, WEFT_ERR_PEER_LOST);
+        if (msg->type == WEFT_WIRE_EAGER) {
+            weft__match_add_unexp(&keep, e);
+        } else {
+            msg->in_unexp = 0;
             weft__tcp_msg_release(msg);
         }
-        /* whole EAGER messages stay deliverable; an RTS cannot finish.
-         * (pop takes each bucket from its head: same-tag order stays) */
-        weft__match_queue_init(&keep);
-        while ((e = weft__match_pop_unexp(&peer->mq)) != NULL) {
-            weft__tcp_msg_t *msg =
-                weft__container_of(e, weft__tcp_msg_t, entry);
-
-            if (msg->type == WEFT_WIRE_EAGER) {
-                weft__match_add_unexp(&keep, e);
-            } else {
-                msg->in_unexp = 0;
-                weft__tcp_msg_release(msg);
-            }
-        }
-        while ((e = weft__match_pop_unexp(&keep)) != NULL) {
-            weft__match_add_unexp(&peer->mq, e);
-        }
     }
-    weft__log_debug(WEFT_SUB_TL, "tcp: rank %d closed its %s link", peer->rank,
-                    tx ? "receive" : "send");
+    while ((e = weft__match_pop_unexp(&keep)) != NULL) {
+        weft__match_add_unexp(&peer->mq, e);
+    }
+    weft__log_debug(WEFT_SUB_TL, "tcp: rank %d finished", peer->rank);
     if (failed > 0 && !peer->reported) {
         peer->reported = 1;
         snprintf(peer->why, sizeof(peer->why),

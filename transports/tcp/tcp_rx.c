@@ -228,7 +228,7 @@ weft__tcp_rx_post(weft_tl_ep_t *peer, void *buf, size_t len, uint64_t tag,
         tcp_rndv_start(msg, op);
         return WEFT_OK;
     }
-    if (peer->rx_closed) {
+    if (peer->closed) {
         return weft__error_at(WEFT_ERR_PEER_LOST, WEFT_LOG_DEBUG, WEFT_SUB_TL,
                               "tcp: rank %d has finished: nothing more will "
                               "come from it",
@@ -244,7 +244,7 @@ void
 weft__tcp_rx_cancel(weft_tl_ep_t *peer, weft_tl_op_t *op)
 {
     tcp_op_t *o = weft__tcp_op(op);
-    weft__tcp_conn_t *conn = peer->rx;
+    weft__tcp_conn_t *conn = peer->conn;
     weft__tcp_msg_t *msg = o->msg;
 
     switch (o->state) {
@@ -453,16 +453,14 @@ tcp_rx_frame(weft__tcp_conn_t *conn)
     if (weft__wire_decode(conn->stage + conn->stage_off, &lim, &conn->hdr, why,
                           sizeof(why)) != WEFT_OK) {
         weft__tcp_peer_fail(peer, WEFT_ERR_PROTOCOL,
-                            "bad frame on the %s link %s: %s",
-                            conn->tx ? "send" : "receive", conn->name, why);
+                            "bad frame on the link %s: %s", conn->name, why);
         return;
     }
     conn->stage_off += WEFT_WIRE_HDR_LEN;
-    if (conn->bye || (conn->tx && conn->hdr.type != WEFT_WIRE_BYE)) {
-        weft__tcp_peer_fail(
-            peer, WEFT_ERR_PROTOCOL, "%s frame on the %s link %s%s",
-            weft__wire_type_name(conn->hdr.type), conn->tx ? "send" : "receive",
-            conn->name, conn->bye ? " after its bye" : "");
+    if (conn->bye) {
+        weft__tcp_peer_fail(peer, WEFT_ERR_PROTOCOL,
+                            "%s frame on the link %s after its bye",
+                            weft__wire_type_name(conn->hdr.type), conn->name);
         return;
     }
     switch (conn->hdr.type) {
@@ -474,8 +472,7 @@ tcp_rx_frame(weft__tcp_conn_t *conn)
         break;
     case WEFT_WIRE_CTS:
         if (weft__tcp_tx_cts(peer, conn->hdr.msg_id, conn->hdr.size) !=
-                WEFT_OK &&
-            !peer->tx_closed) { /* after its goodbye: the send failed */
+            WEFT_OK) {
             weft__tcp_peer_fail(peer, WEFT_ERR_PROTOCOL,
                                 "cts for message id %" PRIu64 " (%" PRIu64
                                 " bytes) that is not waiting",
@@ -508,32 +505,43 @@ tcp_rx_consume(weft__tcp_conn_t *conn, const uint8_t *p, size_t n)
     }
 }
 
-/* recv() returned n <= 0: EOF, an error, or nothing for now (1). */
+/* recv() returned n <= 0: nothing for now (1), EINTR (0), or the end of
+ * the stream (1): after the peer's BYE, EOF or a reset is its orderly
+ * exit (a reset: it closed with our frames unread, which Linux turns into
+ * a reset; what it sent before stays readable); before it, a loss. */
 static int
 tcp_rx_closed(weft__tcp_conn_t *conn, ssize_t n)
 {
     weft_tl_ep_t *peer = conn->peer;
-    int err = errno;
+    int err = n < 0 ? errno : 0;
 
-    if (n < 0 && (err == EAGAIN || err == EWOULDBLOCK || err == EINTR)) {
-        return err == EINTR ? 0 : 1;
+    if (err == EINTR) {
+        return 0;
+    }
+    if (err == EAGAIN || err == EWOULDBLOCK) {
+        if (conn->send_err != 0) { /* a send failed, and nothing to read */
+            weft__tcp_peer_fail(peer, WEFT_ERR_PEER_LOST,
+                                "send on the link %s: %s", conn->name,
+                                strerror(conn->send_err));
+        }
+        return 1;
     }
     if (conn->bye && !conn->in_payload && conn->stage_off == conn->stage_len) {
-        weft__tcp_peer_closed(peer, conn->tx); /* an orderly goodbye */
+        weft__tcp_peer_closed(peer); /* an orderly goodbye */
         return 1;
     }
     if (n == 0) {
-        weft__tcp_peer_fail(peer, WEFT_ERR_PEER_LOST,
-                            "the %s link %s closed without a goodbye%s",
-                            conn->tx ? "send" : "receive", conn->name,
-                            conn->in_payload ||
-                                    conn->stage_len > conn->stage_off
-                                ? " (in the middle of a frame)"
-                                : "");
-    } else {
         weft__tcp_peer_fail(
-            peer, WEFT_ERR_PEER_LOST, "recv on the %s link %s: %s",
-            conn->tx ? "send" : "receive", conn->name, strerror(err));
+            peer, WEFT_ERR_PEER_LOST,
+            "the link %s closed without a goodbye%s%s%s", conn->name,
+            conn->in_payload || conn->stage_len > conn->stage_off
+                ? " (in the middle of a frame)"
+                : "",
+            conn->send_err ? "; send: " : "",
+            conn->send_err ? strerror(conn->send_err) : "");
+    } else {
+        weft__tcp_peer_fail(peer, WEFT_ERR_PEER_LOST, "recv on the link %s: %s",
+                            conn->name, strerror(err));
     }
     return 1;
 }

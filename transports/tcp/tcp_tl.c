@@ -6,9 +6,11 @@
 #include "transports/tcp/tcp.h"
 
 #include <errno.h>
+#include <linux/sockios.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -20,8 +22,7 @@
 #define TCP_EAGER_MAX (16u * 1024 * 1024) /* the wire's length is 32 bits */
 #define TCP_CHUNK_MIN 4096u
 #define TCP_CHUNK_MAX (64u * 1024 * 1024)
-#define TCP_DRAIN_MAX                                                          \
-    (1024 * 1024) /* bytes read and dropped per link at close */
+#define TCP_DRAIN_MAX (1024 * 1024) /* bytes dropped per link and round */
 
 static void
 tcp_peer_failed_ignore(void *host, int peer, weft_status_t status,
@@ -91,8 +92,8 @@ tcp_init(const weft_tl_init_args_t *args, weft_tl_t **tl_p)
     tl->host = args->host;
     tl->peer_failed =
         args->peer_failed ? args->peer_failed : tcp_peer_failed_ignore;
-    tl->eager_limit = tcp_clamp(tcp_cfg_size(args, "TCP_EAGER_LIMIT", 65536), 0,
-                                TCP_EAGER_MAX);
+    tl->eager_limit = tcp_clamp(tcp_cfg_size(args, "TCP_EAGER_LIMIT", 262144),
+                                0, TCP_EAGER_MAX);
     tl->chunk = tcp_clamp(tcp_cfg_size(args, "TCP_CHUNK", 1u << 20),
                           TCP_CHUNK_MIN, TCP_CHUNK_MAX);
     tl->sockbuf = tcp_cfg_size(args, "TCP_SOCKBUF", 0);
@@ -134,68 +135,90 @@ err_free:
     return st;
 }
 
-/* Read and drop what a peer still sent, so close() sends a FIN and not a
- * reset that could overtake our BYE. */
-static void
+/* Read and drop what the peer sent (fini delivers nothing): it may be
+ * blocked writing to us while we flush our BYE to it, and a close with
+ * unread bytes sends a reset instead of a FIN. 1 when the stream has
+ * ended (EOF or an error): the peer is gone or finishing too. */
+static int
 tcp_fini_drain(weft__tcp_conn_t *conn)
 {
-    uint8_t buf[4096];
     size_t total = 0;
 
-    if (conn->fd < 0) {
-        return;
-    }
-    shutdown(conn->fd, SHUT_WR);
     while (total < TCP_DRAIN_MAX) {
-        ssize_t n = recv(conn->fd, buf, sizeof(buf), MSG_DONTWAIT);
+        ssize_t n = recv(conn->fd, conn->stage, conn->stage_cap, MSG_DONTWAIT);
 
-        if (n <= 0) {
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+                       errno != EINTR)) {
+            return 1;
+        }
+        if (n < 0) {
             break;
         }
         total += (size_t)n;
     }
-}
-
-static int
-tcp_fini_busy(weft_tl_t *tl)
-{
-    for (int r = 0; r < tl->nranks; r++) {
-        weft_tl_ep_t *peer = tl->peers[r];
-
-        if (peer != NULL && peer->tx != NULL &&
-            peer->tx->state == TCP_CONN_OPEN && peer->failed == WEFT_OK &&
-            peer->txq_head != NULL) {
-            return 1;
-        }
-    }
     return 0;
 }
 
-/* Flush the BYEs (and any partly written frame before them) until the
- * teardown deadline. */
+/* One round of the goodbye on a peer's open link: read and drop what
+ * comes, write what is queued (a partly written frame, then the BYE),
+ * shut our sending side (a FIN after the BYE), and wait until the kernel
+ * has sent every byte (SIOCOUTQNSD 0). A close with nothing unread then
+ * ends with a FIN; a reset (bytes arriving after our close) comes behind
+ * the BYE, which the peer reads first: an orderly exit either way. 1
+ * while there is more to do. */
+static int
+tcp_fini_step(weft_tl_ep_t *peer)
+{
+    weft__tcp_conn_t *conn = peer->conn;
+    int unsent = 0;
+
+    if (conn == NULL || conn->state != TCP_CONN_OPEN ||
+        peer->failed != WEFT_OK || conn->send_err != 0 ||
+        tcp_fini_drain(conn)) {
+        return 0;
+    }
+    if (peer->txq_head != NULL) {
+        weft__tcp_tx_flush(peer);
+        if (peer->failed != WEFT_OK || conn->send_err != 0) {
+            return 0;
+        }
+        if (peer->txq_head != NULL) {
+            weft__tcp_conn_set_events(conn, EPOLLIN | EPOLLOUT);
+            return 1;
+        }
+    }
+    if (!conn->shut) {
+        shutdown(conn->fd, SHUT_WR);
+        conn->shut = 1;
+        weft__tcp_conn_set_events(conn, EPOLLIN);
+    }
+    if (ioctl(conn->fd, SIOCOUTQNSD, &unsent) != 0) {
+        return 0;
+    }
+    return unsent > 0;
+}
+
+/* The goodbyes, until done or the teardown deadline. */
 static void
 tcp_fini_flush(weft_tl_t *tl)
 {
     double deadline = weft__now() + tl->teardown_timeout;
 
-    while (tcp_fini_busy(tl)) {
+    for (;;) {
         struct epoll_event ev[TCP_EVENTS];
-        int n;
+        int busy = 0, n;
 
         for (int r = 0; r < tl->nranks; r++) {
-            weft_tl_ep_t *peer = tl->peers[r];
-
-            if (peer != NULL && peer->tx != NULL &&
-                peer->tx->state == TCP_CONN_OPEN) {
-                weft__tcp_tx_flush(peer);
-                weft__tcp_conn_set_events(
-                    peer->tx, peer->txq_head != NULL ? EPOLLOUT : 0);
+            if (tl->peers[r] != NULL) {
+                busy += tcp_fini_step(tl->peers[r]);
             }
         }
-        if (!tcp_fini_busy(tl) || weft__now() >= deadline) {
+        if (busy == 0 || weft__now() >= deadline) {
             break;
         }
-        n = epoll_wait(tl->epfd, ev, TCP_EVENTS, weft__ms_until(deadline, 100));
+        /* writable or readable links wake us; a segment leaving (the
+         * window opening) does not, hence the short wait */
+        n = epoll_wait(tl->epfd, ev, TCP_EVENTS, weft__ms_until(deadline, 1));
         if (n < 0 && errno != EINTR) {
             break;
         }
@@ -205,9 +228,6 @@ tcp_fini_flush(weft_tl_t *tl)
 static void
 tcp_fini(weft_tl_t *tl)
 {
-    uint8_t bye[WEFT_WIRE_HDR_LEN];
-    weft__wire_hdr_t h;
-
     if (tl == NULL) {
         return;
     }
@@ -216,48 +236,23 @@ tcp_fini(weft_tl_t *tl)
     while (tl->pend_head != NULL) {
         weft__tcp_conn_close(tl->pend_head);
     }
-    while (tl->hs_head != NULL) { /* unfinished links: nothing was sent */
+    while (tl->hs_head != NULL) { /* unfinished links: no frame was sent */
         weft__tcp_conn_close(tl->hs_head);
     }
     for (int r = 0; r < tl->nranks; r++) {
         weft_tl_ep_t *peer = tl->peers[r];
 
-        if (peer == NULL) {
-            continue;
-        }
-        if (peer->rx != NULL) {
-            weft__tcp_conn_set_events(peer->rx, 0);
-        }
-        if (peer->tx != NULL && peer->failed == WEFT_OK) {
+        if (peer != NULL && peer->conn != NULL && peer->failed == WEFT_OK) {
             weft__tcp_tx_bye(peer);
         }
     }
     tcp_fini_flush(tl);
-
-    /* last, the acceptor's BYE on each accepted link: the initiator reads
-     * it on its send link and knows this was an orderly exit */
-    memset(&h, 0, sizeof(h));
-    h.type = WEFT_WIRE_BYE;
-    h.src = (uint32_t)tl->rank;
-    weft__wire_encode(&h, bye);
     for (int r = 0; r < tl->nranks; r++) {
         weft_tl_ep_t *peer = tl->peers[r];
 
-        if (peer == NULL) {
-            continue;
-        }
-        if (peer->rx != NULL && peer->failed == WEFT_OK) {
-            ssize_t n = send(peer->rx->fd, bye, sizeof(bye),
-                             MSG_NOSIGNAL | MSG_DONTWAIT);
-            (void)n; /* best effort: 40 bytes into an idle socket */
-        }
-        if (peer->rx != NULL) {
-            tcp_fini_drain(peer->rx);
-            weft__tcp_conn_close(peer->rx);
-        }
-        if (peer->tx != NULL) {
-            tcp_fini_drain(peer->tx);
-            weft__tcp_conn_close(peer->tx);
+        if (peer != NULL && peer->conn != NULL) {
+            tcp_fini_drain(peer->conn);
+            weft__tcp_conn_close(peer->conn);
         }
     }
     weft__tcp_conn_free_dead(tl);

@@ -1,6 +1,7 @@
 /*
- * tcp: the send side. One queue per peer of frames to write on its tx
- * link: EAGER, RTS, CTS (for our rendezvous receives), DATA and BYE.
+ * tcp: the send side. One queue per peer of frames to write on its link
+ * (whichever rank opened it): EAGER, RTS, CTS (for our rendezvous
+ * receives), DATA and BYE. Frames queue while the link is being set up.
  * Frames are gathered into one sendmsg(); a large transfer goes one DATA
  * frame at a time and then to the back of the queue (round-robin), so
  * small messages are never stuck behind it. A partly written frame stays
@@ -191,9 +192,10 @@ tcp_tx_frame_done(weft_tl_ep_t *peer)
 static void
 tcp_tx_interest(weft_tl_ep_t *peer)
 {
-    weft__tcp_conn_t *conn = peer->tx;
+    weft__tcp_conn_t *conn = peer->conn;
 
-    if (conn != NULL && conn->state == TCP_CONN_OPEN && !peer->tl->closing) {
+    if (conn != NULL && conn->state == TCP_CONN_OPEN && !peer->tl->closing &&
+        conn->send_err == 0) {
         weft__tcp_conn_set_events(
             conn, EPOLLIN | (peer->txq_head != NULL ? EPOLLOUT : 0));
     }
@@ -208,8 +210,9 @@ weft__tcp_tx_flush(weft_tl_ep_t *peer)
     const uint8_t *payload[TCP_IOV_BATCH];
     size_t plen[TCP_IOV_BATCH];
 
-    while (peer->txq_head != NULL && peer->tx != NULL &&
-           peer->tx->state == TCP_CONN_OPEN && peer->failed == WEFT_OK) {
+    while (peer->txq_head != NULL && peer->conn != NULL &&
+           peer->conn->state == TCP_CONN_OPEN && peer->conn->send_err == 0 &&
+           peer->failed == WEFT_OK) {
         struct msghdr mh;
         tcp_txi_t *txi = peer->txq_head;
         size_t k = 0, niov = 0, n;
@@ -244,14 +247,22 @@ weft__tcp_tx_flush(weft_tl_ep_t *peer)
         memset(&mh, 0, sizeof(mh));
         mh.msg_iov = iov;
         mh.msg_iovlen = niov;
-        rc = sendmsg(peer->tx->fd, &mh, MSG_NOSIGNAL);
+        rc = sendmsg(peer->conn->fd, &mh, MSG_NOSIGNAL);
         if (rc < 0) {
             if (errno == EINTR) {
                 continue;
             }
+            if (errno == EPIPE || errno == ECONNRESET) {
+                /* the peer closed: if its BYE is in our receive queue
+                 * this is its orderly exit. Stop writing and let the
+                 * reader (the socket is readable now) decide. */
+                peer->conn->send_err = errno;
+                weft__tcp_conn_set_events(peer->conn, EPOLLIN);
+                return;
+            }
             if (errno != EAGAIN && errno != EWOULDBLOCK) {
                 weft__tcp_peer_fail(peer, WEFT_ERR_PEER_LOST,
-                                    "send on the link %s: %s", peer->tx->name,
+                                    "send on the link %s: %s", peer->conn->name,
                                     strerror(errno));
                 return;
             }
@@ -290,10 +301,10 @@ weft__tcp_tx_push(weft_tl_ep_t *peer, tcp_txi_t *txi)
     if (peer->failed != WEFT_OK) {
         return peer->failed;
     }
-    if (peer->tx_closed) {
+    if (peer->closed) {
         return WEFT_ERR_PEER_LOST;
     }
-    WEFT_CHECK(weft__tcp_conn_tx_open(peer));
+    WEFT_CHECK(weft__tcp_conn_start(peer));
     idle = peer->txq_head == NULL;
     tcp_txq_append(peer, txi);
     if (idle) {
@@ -320,7 +331,7 @@ weft__tcp_tx_send(weft_tl_ep_t *peer, const void *buf, size_t len, uint64_t tag,
                               "tcp: rank %d is lost: %s", peer->rank,
                               peer->why);
     }
-    if (peer->tx_closed) {
+    if (peer->closed) {
         return weft__error_at(WEFT_ERR_PEER_LOST, WEFT_LOG_DEBUG, WEFT_SUB_TL,
                               "tcp: rank %d has finished", peer->rank);
     }
@@ -410,8 +421,8 @@ weft__tcp_tx_cancel(weft_tl_ep_t *peer, weft_tl_op_t *op)
     o->state = TCP_OP_IDLE;
     if (cut) {
         /* the stream cannot continue without this op's bytes */
-        if (peer->tx != NULL) {
-            weft__tcp_conn_close(peer->tx);
+        if (peer->conn != NULL) {
+            weft__tcp_conn_close(peer->conn);
         }
         weft__tcp_peer_fail(peer, WEFT_ERR_ABORTED,
                             "a send to rank %d was cancelled after it "
