@@ -28,6 +28,11 @@ void weft__hex_encode(const void *buf, size_t len, char *out);
 weft_status_t weft__hex_decode(const char *text, void *buf, size_t cap,
                                size_t *len_p);
 
+/* snprintf into a caller's reason buffer; does nothing when why is NULL
+ * or why_len is 0 (the codecs' "why" arguments). */
+void weft__why(char *why, size_t why_len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* strncpy that always terminates; returns strlen(src). */
 size_t weft__strlcpy(char *dst, const char *src, size_t size);
 

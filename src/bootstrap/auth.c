@@ -80,22 +80,6 @@ auth_get32(const uint8_t *p)
            (uint32_t)p[3] << 24;
 }
 
-static void auth_why(char *why, size_t why_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-auth_why(char *why, size_t why_len, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (why == NULL || why_len == 0) {
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(why, why_len, fmt, ap);
-    va_end(ap);
-}
-
 /* ---- keys ---- */
 
 static int
@@ -299,24 +283,24 @@ auth_head_decode(const uint8_t *in, size_t len, size_t want, uint8_t type,
     uint32_t magic;
 
     if (in == NULL || len != want) {
-        auth_why(why, why_len, "%s: %zu bytes instead of %zu", name, len, want);
+        weft__why(why, why_len, "%s: %zu bytes instead of %zu", name, len, want);
         return WEFT_ERR_PROTOCOL;
     }
     magic = auth_get32(in);
     if (magic != AUTH_MAGIC) {
-        auth_why(why, why_len,
+        weft__why(why, why_len,
                  "%s: bad magic 0x%08" PRIx32 " (not a weft "
                  "peer?)",
                  name, magic);
         return WEFT_ERR_PROTOCOL;
     }
     if (in[4] != AUTH_VERSION) {
-        auth_why(why, why_len, "%s: unsupported version %u (this is %u)", name,
+        weft__why(why, why_len, "%s: unsupported version %u (this is %u)", name,
                  in[4], AUTH_VERSION);
         return WEFT_ERR_PROTOCOL;
     }
     if (in[5] != type) {
-        auth_why(why, why_len, "%s: message type %u instead of %u", name, in[5],
+        weft__why(why, why_len, "%s: message type %u instead of %u", name, in[5],
                  type);
         return WEFT_ERR_PROTOCOL;
     }
@@ -353,11 +337,11 @@ weft__auth_hello_decode(const uint8_t *in, size_t len, weft__auth_hello_t *h,
     WEFT_CHECK(auth_head_decode(in, len, WEFT_AUTH_HELLO_LEN, AUTH_TYPE_HELLO,
                                 why, why_len));
     if (in[6] != WEFT_AUTH_PURPOSE_STORE && in[6] != WEFT_AUTH_PURPOSE_TCP) {
-        auth_why(why, why_len, "hello: unknown purpose %u", in[6]);
+        weft__why(why, why_len, "hello: unknown purpose %u", in[6]);
         return WEFT_ERR_PROTOCOL;
     }
     if (in[7] != 0) {
-        auth_why(why, why_len, "hello: reserved byte is 0x%02x, not 0", in[7]);
+        weft__why(why, why_len, "hello: reserved byte is 0x%02x, not 0", in[7]);
         return WEFT_ERR_PROTOCOL;
     }
     h->purpose = in[6];
@@ -386,7 +370,7 @@ weft__auth_challenge_decode(const uint8_t *in, size_t len,
     WEFT_CHECK(auth_head_decode(in, len, WEFT_AUTH_CHALLENGE_LEN,
                                 AUTH_TYPE_CHALLENGE, why, why_len));
     if (!auth_zero(in + 6, 2) || !auth_zero(in + 12, 4)) {
-        auth_why(why, why_len, "challenge: reserved bytes are not 0");
+        weft__why(why, why_len, "challenge: reserved bytes are not 0");
         return WEFT_ERR_PROTOCOL;
     }
     c->rank = auth_get32(in + 8);
@@ -412,7 +396,7 @@ weft__auth_proof_decode(const uint8_t *in, size_t len,
     WEFT_CHECK(auth_head_decode(in, len, WEFT_AUTH_PROOF_LEN, AUTH_TYPE_PROOF,
                                 why, why_len));
     if (!auth_zero(in + 6, 2)) {
-        auth_why(why, why_len, "proof: reserved bytes are not 0");
+        weft__why(why, why_len, "proof: reserved bytes are not 0");
         return WEFT_ERR_PROTOCOL;
     }
     memcpy(mac, in + 8, WEFT_AUTH_MAC_LEN);
@@ -436,12 +420,12 @@ weft__auth_result_decode(const uint8_t *in, size_t len, uint32_t *verdict_p,
     WEFT_CHECK(auth_head_decode(in, len, WEFT_AUTH_RESULT_LEN, AUTH_TYPE_RESULT,
                                 why, why_len));
     if (!auth_zero(in + 6, 2) || !auth_zero(in + 12, 4)) {
-        auth_why(why, why_len, "result: reserved bytes are not 0");
+        weft__why(why, why_len, "result: reserved bytes are not 0");
         return WEFT_ERR_PROTOCOL;
     }
     verdict = auth_get32(in + 8);
     if (verdict > WEFT_AUTH_REJECT_LAST) {
-        auth_why(why, why_len, "result: unknown verdict %" PRIu32, verdict);
+        weft__why(why, why_len, "result: unknown verdict %" PRIu32, verdict);
         return WEFT_ERR_PROTOCOL;
     }
     *verdict_p = verdict;

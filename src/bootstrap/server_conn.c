@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,8 +165,7 @@ srv_conn_free_io(weft__boot_conn_t *conn)
     }
     conn->txq_tail = NULL;
     conn->tx_bytes = 0;
-    free(conn->payload);
-    conn->payload = NULL;
+    weft__store_rx_free(&conn->rx);
     weft__memzero(&conn->hs, sizeof(conn->hs));
 }
 
@@ -428,86 +428,32 @@ weft__boot_server_send_blob(weft__boot_server_t *srv, weft__boot_conn_t *conn,
 
 /* ---- receiving (checked-in ranks) ---- */
 
-/* recv into buf: 1 when bytes came, 0 when none now, -1 when doomed. */
-static int
-srv_conn_recv(weft__boot_server_t *srv, weft__boot_conn_t *conn, void *buf,
-              size_t len, size_t *off)
-{
-    for (;;) {
-        ssize_t n = recv(conn->fd, (char *)buf + *off, len - *off, 0);
-
-        if (n > 0) {
-            *off += (size_t)n;
-            return 1;
-        }
-        if (n == 0) {
-            weft__boot_server_doom(srv, conn, conn->hdr_off > 0,
-                                   conn->hdr_off > 0
-                                       ? "connection closed in the middle "
-                                         "of a frame"
-                                       : "connection closed");
-            return -1;
-        }
-        if (errno == EINTR) {
-            continue;
-        }
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            return 0;
-        }
-        weft__boot_server_doom(srv, conn, 0, "recv failed: %s",
-                               strerror(errno));
-        return -1;
-    }
-}
-
 static void
 srv_conn_read(weft__boot_server_t *srv, weft__boot_conn_t *conn)
 {
     weft__store_msg_t m;
     char why[160];
-    int rc;
+    weft_status_t st;
 
-    for (int frames = 0; frames < SRV_READ_BATCH && !conn->doomed;) {
-        if (conn->hdr_off < WEFT_STORE_MSG_HDR_LEN) {
-            rc = srv_conn_recv(srv, conn, conn->hdr, WEFT_STORE_MSG_HDR_LEN,
-                               &conn->hdr_off);
-            if (rc <= 0 || conn->hdr_off < WEFT_STORE_MSG_HDR_LEN) {
-                if (rc <= 0) {
-                    return;
-                }
-                continue;
-            }
-            if (weft__store_msg_header_decode(conn->hdr, 0, &conn->type,
-                                              &conn->plen, &conn->id, why,
-                                              sizeof(why)) != WEFT_OK) {
-                weft__boot_server_doom(srv, conn, 1, "%s", why);
-                return;
-            }
-            conn->poff = 0;
-            if (conn->plen > 0) {
-                /* bounded by the header check (tens of KiB) */
-                conn->payload = malloc(conn->plen);
-                if (conn->payload == NULL) {
-                    weft__boot_server_doom(srv, conn, 0,
-                                           "out of memory for a frame");
-                    return;
-                }
-            }
+    for (int frames = 0; frames < SRV_READ_BATCH && !conn->doomed;
+         frames++) {
+        st = weft__store_rx_read(&conn->rx, conn->fd, 0, SIZE_MAX, &m, why,
+                                 sizeof(why));
+        if (st == WEFT_INPROGRESS) {
+            return;
         }
-        if (conn->poff < conn->plen) {
-            rc = srv_conn_recv(srv, conn, conn->payload, conn->plen,
-                               &conn->poff);
-            if (rc <= 0) {
-                return;
-            }
-            if (conn->poff < conn->plen) {
-                continue;
-            }
+        if (st == WEFT_ERR_PEER_LOST) {
+            /* cut off in the middle of a frame counts as a violation */
+            weft__boot_server_doom(srv, conn, conn->rx.hdr_off > 0, "%s%s",
+                                   why,
+                                   conn->rx.hdr_off > 0
+                                       ? " in the middle of a frame"
+                                       : "");
+            return;
         }
-        rc = weft__store_msg_decode(conn->type, conn->id, conn->payload,
-                                    conn->plen, &m, why, sizeof(why));
-        if (rc != WEFT_OK) {
-            weft__boot_server_doom(srv, conn, 1, "%s", why);
+        if (st != WEFT_OK) {
+            weft__boot_server_doom(srv, conn, st == WEFT_ERR_PROTOCOL, "%s",
+                                   why);
             return;
         }
         if (m.type == WEFT_STORE_MSG_BYE) {
@@ -516,12 +462,6 @@ srv_conn_read(weft__boot_server_t *srv, weft__boot_conn_t *conn)
         } else {
             weft__boot_server_handle(srv, conn, &m);
         }
-        free(conn->payload);
-        conn->payload = NULL;
-        conn->hdr_off = 0;
-        conn->plen = 0;
-        conn->poff = 0;
-        frames++;
     }
 }
 

@@ -52,14 +52,7 @@ typedef struct weft__boot_conn {
     char addr[WEFT_SOCK_ADDRSTRLEN];
     weft__auth_hs_t hs; /* PENDING */
     uint32_t events;    /* what epoll watches now */
-    /* receiving one frame */
-    uint8_t hdr[WEFT_STORE_MSG_HDR_LEN];
-    size_t hdr_off;
-    uint8_t type;
-    uint32_t id;
-    uint32_t plen;
-    size_t poff;
-    uint8_t *payload;
+    weft__store_rx_t rx; /* the frame being received */
     /* sending */
     weft__boot_tx_t *txq, *txq_tail;
     size_t tx_bytes;

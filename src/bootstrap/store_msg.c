@@ -2,12 +2,16 @@
 #include "build_config.h"
 #include "bootstrap/store_msg.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "errmsg.h"
+#include "util.h"
 
 #define MSG_NAME_MAX    (2 + WEFT_STORE_KEY_MAX)
 #define MSG_EVENT_FIXED 20 /* event bytes before the reason text */
@@ -109,22 +113,6 @@ msg_put_bytes(uint8_t *p, const void *src, size_t n)
         memcpy(p, src, n);
     }
     return p + n;
-}
-
-static void msg_why(char *why, size_t why_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-msg_why(char *why, size_t why_len, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (why == NULL || why_len == 0) {
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(why, why_len, fmt, ap);
-    va_end(ap);
 }
 
 /* ---- types ---- */
@@ -448,23 +436,23 @@ weft__store_msg_header_decode(const uint8_t *in, int from_server,
     msg_rd_u16(&r, &r1);
     msg_rd_u32(&r, &id);
     if (r0 != 0 || r1 != 0) {
-        msg_why(why, why_len,
+        weft__why(why, why_len,
                 "frame header: reserved bytes are not 0 (not a "
                 "store frame, or the stream lost its place)");
         return WEFT_ERR_PROTOCOL;
     }
     if (msg_type_limit(type, &sender_is_server, &max) != 0) {
-        msg_why(why, why_len, "frame header: unknown type %u", type);
+        weft__why(why, why_len, "frame header: unknown type %u", type);
         return WEFT_ERR_PROTOCOL;
     }
     if (sender_is_server != (from_server != 0)) {
-        msg_why(why, why_len, "frame header: a %s frame may not come from %s",
+        weft__why(why, why_len, "frame header: a %s frame may not come from %s",
                 weft__store_msg_type_name(type),
                 from_server ? "the server" : "a rank");
         return WEFT_ERR_PROTOCOL;
     }
     if (len > max) {
-        msg_why(why, why_len,
+        weft__why(why, why_len,
                 "frame header: %s payload of %" PRIu32 " bytes (at most %zu)",
                 weft__store_msg_type_name(type), len, max);
         return WEFT_ERR_PROTOCOL;
@@ -593,16 +581,16 @@ weft__store_msg_decode(uint8_t type, uint32_t id, const uint8_t *payload,
               msg_rd_text(&r, 0, WEFT_STORE_REASON_MAX - 1, m->reason) != 0;
         break;
     default:
-        msg_why(why, why_len, "unknown frame type %u", type);
+        weft__why(why, why_len, "unknown frame type %u", type);
         return WEFT_ERR_PROTOCOL;
     }
     if (bad) {
-        msg_why(why, why_len, "malformed %s frame (%zu bytes)",
+        weft__why(why, why_len, "malformed %s frame (%zu bytes)",
                 weft__store_msg_type_name(type), len);
         return WEFT_ERR_PROTOCOL;
     }
     if (r.left != 0) {
-        msg_why(why, why_len, "%zu stray bytes after a %s frame", r.left,
+        weft__why(why, why_len, "%zu stray bytes after a %s frame", r.left,
                 weft__store_msg_type_name(type));
         return WEFT_ERR_PROTOCOL;
     }
@@ -617,7 +605,7 @@ weft__store_msg_decode_frame(const uint8_t *in, size_t len, int from_server,
     uint8_t type;
 
     if (len < WEFT_STORE_MSG_HDR_LEN) {
-        msg_why(why, why_len, "frame of %zu bytes is shorter than a header",
+        weft__why(why, why_len, "frame of %zu bytes is shorter than a header",
                 len);
         return WEFT_ERR_PROTOCOL;
     }
@@ -626,7 +614,7 @@ weft__store_msg_decode_frame(const uint8_t *in, size_t len, int from_server,
         return WEFT_ERR_PROTOCOL;
     }
     if ((size_t)plen != len - WEFT_STORE_MSG_HDR_LEN) {
-        msg_why(why, why_len,
+        weft__why(why, why_len,
                 "frame header says %" PRIu32 " payload bytes, "
                 "%zu follow",
                 plen, len - WEFT_STORE_MSG_HDR_LEN);
@@ -657,4 +645,97 @@ weft__store_msg_name_check(const char *name, const char *what)
                            what, WEFT_STORE_KEY_MAX);
     }
     return WEFT_OK;
+}
+
+/* ---- receiving from a socket ---- */
+
+void
+weft__store_rx_free(weft__store_rx_t *rx)
+{
+    free(rx->payload);
+    memset(rx, 0, sizeof(*rx));
+}
+
+/* recv into buf at *off: 1 when bytes came, 0 when none now, or the
+ * status of a closed or failed connection. */
+static int
+store_rx_recv(int fd, void *buf, size_t len, size_t *off, weft_status_t *st,
+              char *why, size_t why_len)
+{
+    for (;;) {
+        ssize_t n = recv(fd, (char *)buf + *off, len - *off, 0);
+
+        if (n > 0) {
+            *off += (size_t)n;
+            return 1;
+        }
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return 0;
+        }
+        if (n == 0 || errno == ECONNRESET) {
+            *st = WEFT_ERR_PEER_LOST;
+            weft__why(why, why_len, "%s",
+                    n == 0 ? "connection closed" : "connection reset");
+        } else {
+            *st = WEFT_ERR_SYSTEM;
+            weft__why(why, why_len, "recv failed: %s", strerror(errno));
+        }
+        return -1;
+    }
+}
+
+weft_status_t
+weft__store_rx_read(weft__store_rx_t *rx, int fd, int from_server,
+                    size_t gathered_max, weft__store_msg_t *m, char *why,
+                    size_t why_len)
+{
+    weft_status_t st = WEFT_OK;
+    int rc;
+
+    if (rx->frame_done) {
+        weft__store_rx_free(rx);
+    }
+    while (rx->hdr_off < WEFT_STORE_MSG_HDR_LEN) {
+        rc = store_rx_recv(fd, rx->hdr, WEFT_STORE_MSG_HDR_LEN, &rx->hdr_off,
+                           &st, why, why_len);
+        if (rc <= 0) {
+            return rc < 0 ? st : WEFT_INPROGRESS;
+        }
+        if (rx->hdr_off < WEFT_STORE_MSG_HDR_LEN) {
+            continue;
+        }
+        WEFT_CHECK(weft__store_msg_header_decode(rx->hdr, from_server,
+                                                 &rx->type, &rx->plen, &rx->id,
+                                                 why, why_len));
+        if (rx->type == WEFT_STORE_MSG_GATHERED &&
+            rx->plen > 4 + (uint64_t)gathered_max) {
+            weft__why(why, why_len,
+                    "a gathered frame of %" PRIu32 " bytes (asked for at "
+                    "most %zu)",
+                    rx->plen, gathered_max);
+            return WEFT_ERR_PROTOCOL;
+        }
+        if (rx->plen > 0) {
+            rx->payload = malloc(rx->plen); /* bounded by the checks above */
+            if (rx->payload == NULL) {
+                weft__why(why, why_len, "out of memory for a %" PRIu32
+                                      "-byte frame",
+                        rx->plen);
+                return WEFT_ERR_NO_MEMORY;
+            }
+        }
+    }
+    while (rx->poff < rx->plen) {
+        rc = store_rx_recv(fd, rx->payload, rx->plen, &rx->poff, &st, why,
+                           why_len);
+        if (rc <= 0) {
+            return rc < 0 ? st : WEFT_INPROGRESS;
+        }
+    }
+    rx->frame_done = 1;
+    return weft__store_msg_decode(rx->type, rx->id, rx->payload, rx->plen, m,
+                                  why, why_len);
 }

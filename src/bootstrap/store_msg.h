@@ -86,13 +86,13 @@ const char *weft__store_msg_type_name(unsigned type);
  * not valid (unknown type, a field beyond its bound). */
 size_t weft__store_msg_size(const weft__store_msg_t *m);
 
-/* Encode m into out (cap bytes); WEFT_ERR_INVALID_ARG when m is not
- * valid, WEFT_ERR_TRUNCATED when cap is too small. */
 /* A key or fence/allgather name a backend accepts: 1 to
  * WEFT_STORE_KEY_MAX bytes. WEFT_ERR_INVALID_ARG naming `what` otherwise
  * (for the store backends' put/get/fence/allgather). */
 weft_status_t weft__store_msg_name_check(const char *name, const char *what);
 
+/* Encode m into out (cap bytes); WEFT_ERR_INVALID_ARG when m is not
+ * valid, WEFT_ERR_TRUNCATED when cap is too small. */
 weft_status_t weft__store_msg_encode(const weft__store_msg_t *m, uint8_t *out,
                                      size_t cap, size_t *len_p);
 
@@ -124,6 +124,39 @@ weft_status_t weft__store_msg_decode_frame(const uint8_t *in, size_t len,
                                            int from_server,
                                            weft__store_msg_t *m, char *why,
                                            size_t why_len);
+
+/* Receiving frames from a nonblocking socket, a piece at a time (the
+ * store client and server share it). */
+typedef struct weft__store_rx {
+    uint8_t hdr[WEFT_STORE_MSG_HDR_LEN];
+    size_t hdr_off;
+    uint8_t type;
+    uint32_t id;
+    uint32_t plen;
+    size_t poff;
+    uint8_t *payload;
+    int frame_done; /* payload belongs to the frame last returned */
+} weft__store_rx_t;
+
+/*
+ * Read what fd has toward the next frame. Returns
+ *  - WEFT_OK: a whole frame, decoded into *m (its data points into rx:
+ *    valid until the next call or weft__store_rx_free);
+ *  - WEFT_INPROGRESS: more bytes are needed;
+ *  - WEFT_ERR_PEER_LOST: the connection closed or was reset (rx->hdr_off
+ *    > 0 tells it happened in the middle of a frame);
+ *  - WEFT_ERR_SYSTEM: recv failed (why has the reason);
+ *  - WEFT_ERR_PROTOCOL: bad bytes; WEFT_ERR_NO_MEMORY.
+ * from_server as in header_decode; gathered_max bounds the payload of a
+ * GATHERED frame beyond the codec's caps (SIZE_MAX: no further bound).
+ * Nothing is logged.
+ */
+weft_status_t weft__store_rx_read(weft__store_rx_t *rx, int fd,
+                                  int from_server, size_t gathered_max,
+                                  weft__store_msg_t *m, char *why,
+                                  size_t why_len);
+/* Free what rx holds and make it ready for a new frame. */
+void weft__store_rx_free(weft__store_rx_t *rx);
 
 /* The i-th rank listed in a decoded MISSING. */
 uint32_t weft__store_msg_missing_rank(const weft__store_msg_t *m, size_t i);

@@ -40,15 +40,7 @@ typedef struct store_tcp {
     weft_status_t broken; /* sticky: the link is unusable */
     char broken_msg[512];
     size_t gather_max; /* largest GATHERED we asked for */
-    /* one frame being received */
-    uint8_t hdr[WEFT_STORE_MSG_HDR_LEN];
-    size_t hdr_off;
-    uint8_t type;
-    uint32_t id;
-    uint32_t plen;
-    size_t poff;
-    uint8_t *payload;
-    int frame_done; /* payload belongs to the frame last returned */
+    weft__store_rx_t rx; /* the frame being received */
     /* events not yet taken by poll_event */
     weft__store_event_t events[STORE_TCP_EVENTS_MAX];
     int ev_head, ev_n;
@@ -79,95 +71,24 @@ store_tcp_break(store_tcp_t *s, weft_status_t status, const char *detail)
     return s->broken;
 }
 
-/* recv into buf: 1 when bytes came, 0 when none now, or an error. */
-static int
-store_tcp_recv(store_tcp_t *s, void *buf, size_t len, size_t *off,
-               weft_status_t *st)
-{
-    for (;;) {
-        ssize_t n = recv(s->fd, (char *)buf + *off, len - *off, 0);
-        char detail[96];
-
-        if (n > 0) {
-            *off += (size_t)n;
-            return 1;
-        }
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            return 0;
-        }
-        if (n == 0) {
-            snprintf(detail, sizeof(detail), "connection closed");
-        } else {
-            snprintf(detail, sizeof(detail), "%s", strerror(errno));
-        }
-        *st = store_tcp_break(s, WEFT_ERR_PEER_LOST, detail);
-        return -1;
-    }
-}
-
 /* Receive one frame without blocking: WEFT_OK and *m (valid until the
  * next call), WEFT_INPROGRESS, or the link's failure. */
 static weft_status_t
 store_tcp_rx(store_tcp_t *s, weft__store_msg_t *m)
 {
-    weft_status_t st = WEFT_OK;
     char why[160];
-    int rc;
+    weft_status_t st;
 
     if (s->broken != WEFT_OK) {
         return store_tcp_break(s, s->broken, "");
     }
-    if (s->frame_done) {
-        free(s->payload);
-        s->payload = NULL;
-        s->hdr_off = 0;
-        s->poff = 0;
-        s->plen = 0;
-        s->frame_done = 0;
+    st = weft__store_rx_read(&s->rx, s->fd, 1, s->gather_max, m, why,
+                             sizeof(why));
+    if (st == WEFT_OK || st == WEFT_INPROGRESS) {
+        return st;
     }
-    while (s->hdr_off < WEFT_STORE_MSG_HDR_LEN) {
-        rc =
-            store_tcp_recv(s, s->hdr, WEFT_STORE_MSG_HDR_LEN, &s->hdr_off, &st);
-        if (rc <= 0) {
-            return rc < 0 ? st : WEFT_INPROGRESS;
-        }
-        if (s->hdr_off < WEFT_STORE_MSG_HDR_LEN) {
-            continue;
-        }
-        if (weft__store_msg_header_decode(s->hdr, 1, &s->type, &s->plen, &s->id,
-                                          why, sizeof(why)) != WEFT_OK) {
-            return store_tcp_break(s, WEFT_ERR_PROTOCOL, why);
-        }
-        if (s->type == WEFT_STORE_MSG_GATHERED && s->plen > 4 + s->gather_max) {
-            snprintf(why, sizeof(why),
-                     "a gathered frame of %" PRIu32 " bytes (asked for at "
-                     "most %zu)",
-                     s->plen, s->gather_max);
-            return store_tcp_break(s, WEFT_ERR_PROTOCOL, why);
-        }
-        if (s->plen > 0) {
-            s->payload = malloc(s->plen); /* bounded by the checks above */
-            if (s->payload == NULL) {
-                return store_tcp_break(s, WEFT_ERR_NO_MEMORY,
-                                       "out of memory for a reply");
-            }
-        }
-    }
-    while (s->poff < s->plen) {
-        rc = store_tcp_recv(s, s->payload, s->plen, &s->poff, &st);
-        if (rc <= 0) {
-            return rc < 0 ? st : WEFT_INPROGRESS;
-        }
-    }
-    s->frame_done = 1;
-    if (weft__store_msg_decode(s->type, s->id, s->payload, s->plen, m, why,
-                               sizeof(why)) != WEFT_OK) {
-        return store_tcp_break(s, WEFT_ERR_PROTOCOL, why);
-    }
-    return WEFT_OK;
+    return store_tcp_break(s, st == WEFT_ERR_SYSTEM ? WEFT_ERR_PEER_LOST : st,
+                           why);
 }
 
 static void
@@ -637,7 +558,7 @@ store_tcp_destroy(weft__store_t *store)
         }
     }
     close(s->fd);
-    free(s->payload);
+    weft__store_rx_free(&s->rx);
     free(s);
 }
 
