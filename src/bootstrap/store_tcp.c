@@ -233,6 +233,21 @@ store_tcp_unexpected(store_tcp_t *s, const weft__store_msg_t *m)
 
 /* ---- operations ---- */
 
+/* Before a call: its label for messages ("get 'key'"), the link check,
+ * and the request's type and name in m. */
+static weft_status_t
+store_tcp_start(store_tcp_t *s, uint8_t type, const char *verb,
+                const char *name, char what[WEFT_STORE_KEY_MAX + 16],
+                weft__store_msg_t *m)
+{
+    snprintf(what, WEFT_STORE_KEY_MAX + 16, "%s '%s'", verb, name);
+    WEFT_CHECK(store_tcp_check(s, what));
+    memset(m, 0, sizeof(*m));
+    m->type = type;
+    weft__strlcpy(m->name, name, sizeof(m->name));
+    return WEFT_OK;
+}
+
 static weft_status_t
 store_tcp_put(weft__store_t *store, const char *key, const void *val,
               size_t len)
@@ -250,11 +265,7 @@ store_tcp_put(weft__store_t *store, const char *key, const void *val,
                            "bootstrap put '%s': %zu bytes (at most %d)", key,
                            len, WEFT_STORE_VALUE_MAX);
     }
-    snprintf(what, sizeof(what), "put '%s'", key);
-    WEFT_CHECK(store_tcp_check(s, what));
-    memset(&m, 0, sizeof(m));
-    m.type = WEFT_STORE_MSG_PUT;
-    weft__strlcpy(m.name, key, sizeof(m.name));
+    WEFT_CHECK(store_tcp_start(s, WEFT_STORE_MSG_PUT, "put", key, what, &m));
     m.data = val;
     m.len = len;
     WEFT_CHECK(store_tcp_send(s, &m, deadline, &id));
@@ -285,11 +296,7 @@ store_tcp_get(weft__store_t *store, const char *key, void *buf, size_t cap,
     weft_status_t st;
 
     WEFT_CHECK(weft__store_msg_name_check(key, "get"));
-    snprintf(what, sizeof(what), "get '%s'", key);
-    WEFT_CHECK(store_tcp_check(s, what));
-    memset(&m, 0, sizeof(m));
-    m.type = WEFT_STORE_MSG_GET;
-    weft__strlcpy(m.name, key, sizeof(m.name));
+    WEFT_CHECK(store_tcp_start(s, WEFT_STORE_MSG_GET, "get", key, what, &m));
     WEFT_CHECK(store_tcp_send(s, &m, deadline, &id));
     st = store_tcp_wait(s, id, 0, deadline, what, &m);
     if (st == WEFT_ERR_TIMED_OUT) {
@@ -396,11 +403,8 @@ store_tcp_fence(weft__store_t *store, const char *name, double deadline)
     int late;
 
     WEFT_CHECK(weft__store_msg_name_check(name, "fence"));
-    snprintf(what, sizeof(what), "fence '%s'", name);
-    WEFT_CHECK(store_tcp_check(s, what));
-    memset(&m, 0, sizeof(m));
-    m.type = WEFT_STORE_MSG_FENCE;
-    weft__strlcpy(m.name, name, sizeof(m.name));
+    WEFT_CHECK(
+        store_tcp_start(s, WEFT_STORE_MSG_FENCE, "fence", name, what, &m));
     WEFT_CHECK(store_tcp_send(s, &m, deadline, &id));
     st = store_tcp_wait(s, id, 0, deadline, what, &m);
     if (st == WEFT_ERR_TIMED_OUT) {
@@ -439,14 +443,11 @@ store_tcp_allgather(weft__store_t *store, const char *name, const void *mine,
                            name, len, WEFT_STORE_VALUE_MAX,
                            WEFT_STORE_ALLGATHER_MAX >> 20);
     }
-    snprintf(what, sizeof(what), "allgather '%s'", name);
-    WEFT_CHECK(store_tcp_check(s, what));
+    WEFT_CHECK(store_tcp_start(s, WEFT_STORE_MSG_ALLGATHER, "allgather", name,
+                               what, &m));
     if (total > s->gather_max) {
         s->gather_max = total;
     }
-    memset(&m, 0, sizeof(m));
-    m.type = WEFT_STORE_MSG_ALLGATHER;
-    weft__strlcpy(m.name, name, sizeof(m.name));
     m.data = mine;
     m.len = len;
     WEFT_CHECK(store_tcp_send(s, &m, deadline, &id));
