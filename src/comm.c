@@ -313,6 +313,7 @@ comm_split_locked(weft_comm_t *parent, int color, int key,
     weft__log_debug(WEFT_SUB_CORE,
                     "comm %u: rank %d of %d (split of comm %u, color %d)", id,
                     my_rank, n, parent->id, color);
+    weft__ctx_comm_made(ctx, *newcomm_p);
 out:
     if (st == WEFT_ERR_NO_MEMORY) {
         weft__error_set("weft_comm_split: out of memory");

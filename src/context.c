@@ -125,6 +125,45 @@ ctx_fail_all(weft_context_t *ctx, weft_status_t status, int origin,
     }
 }
 
+/* Ids are shared by the disjoint groups of one split: the event is for the
+ * group its origin belongs to. */
+static void
+ctx_apply_comm_event(weft_comm_t *c, const weft__store_event_t *ev)
+{
+    int origin = weft__comm_rank_of(c, ev->origin);
+
+    if (c->id != ev->comm_id || origin < 0) {
+        return;
+    }
+    if (c->error == WEFT_OK && ev->origin != c->ctx->rank) {
+        weft__log_error(WEFT_SUB_CORE, "comm %u: %s", c->id, ev->reason);
+    }
+    weft__comm_fail(c, ev->status, origin, "%s", ev->reason);
+}
+
+#define CTX_EARLY_MAX 64 /* aborts kept for comms still being made */
+
+static void
+ctx_keep_early(weft_context_t *ctx, const weft__store_event_t *ev)
+{
+    if (ctx->early == NULL) {
+        ctx->early = calloc(CTX_EARLY_MAX, sizeof(*ctx->early));
+        if (ctx->early == NULL) {
+            return;
+        }
+    }
+    if (ctx->nearly == CTX_EARLY_MAX) {
+        weft__log_warn(WEFT_SUB_CORE,
+                       "more than %d aborts of comms not made here yet; "
+                       "forgetting the oldest (comm %u)",
+                       CTX_EARLY_MAX, ctx->early[0].comm_id);
+        memmove(ctx->early, ctx->early + 1,
+                (CTX_EARLY_MAX - 1) * sizeof(*ctx->early));
+        ctx->nearly--;
+    }
+    ctx->early[ctx->nearly++] = *ev;
+}
+
 static void
 ctx_apply_store_event(weft_context_t *ctx, const weft__store_event_t *ev)
 {
@@ -138,19 +177,28 @@ ctx_apply_store_event(weft_context_t *ctx, const weft__store_event_t *ev)
         }
         return;
     }
-    /* ids are shared by the disjoint groups of one split: the event is for
-     * the group its origin belongs to */
     for (weft_comm_t *c = ctx->comms; c != NULL; c = c->next) {
-        int origin = weft__comm_rank_of(c, ev->origin);
+        ctx_apply_comm_event(c, ev);
+    }
+    /* the abort can overtake this rank's own part in making the comm: keep
+     * it until the comm exists or its id can no longer be made here */
+    if (ev->comm_id >= ctx->next_comm_id) {
+        ctx_keep_early(ctx, ev);
+    }
+}
 
-        if (c->id == ev->comm_id && origin >= 0) {
-            if (c->error == WEFT_OK && ev->origin != ctx->rank) {
-                weft__log_error(WEFT_SUB_CORE, "comm %u: %s", c->id,
-                                ev->reason);
-            }
-            weft__comm_fail(c, ev->status, origin, "%s", ev->reason);
+void
+weft__ctx_comm_made(weft_context_t *ctx, weft_comm_t *comm)
+{
+    int kept = 0;
+
+    for (int i = 0; i < ctx->nearly; i++) {
+        ctx_apply_comm_event(comm, &ctx->early[i]);
+        if (ctx->early[i].comm_id >= ctx->next_comm_id) {
+            ctx->early[kept++] = ctx->early[i];
         }
     }
+    ctx->nearly = kept;
 }
 
 void
@@ -714,6 +762,7 @@ ctx_free(weft_context_t *ctx)
     weft__req_pool_fini(ctx);
     free(ctx->peers);
     free(ctx->records);
+    free(ctx->early);
     weft__config_free(&ctx->cfg);
     ctx->magic = 0;
     pthread_mutex_unlock(&ctx->lock);

@@ -65,6 +65,8 @@ struct weft_context {
     weft_request_t *req_free;       /* freelist */
     weft__ctx_event_t *events;      /* deferred peer failures, in order */
     weft__ctx_event_t **events_tail;
+    weft__store_event_t *early;     /* aborts of comms not made here yet */
+    int nearly;
     int destroying;
     char cfg_buf[256];              /* config_get answers */
 };
@@ -78,6 +80,10 @@ void weft__ctx_peer_failed(weft_context_t *ctx, int peer,
                            weft_status_t status, const char *reason);
 void weft__ctx_apply_events(weft_context_t *ctx);
 void weft__ctx_poll_store(weft_context_t *ctx);
+
+/* A comm was just made (lock held): apply the aborts that reached this rank
+ * before it, and forget those of ids this rank can no longer make. */
+void weft__ctx_comm_made(weft_context_t *ctx, weft_comm_t *comm);
 
 /* Public-handle check. */
 weft_status_t weft__ctx_check(const weft_context_t *ctx, const char *fn);
