@@ -25,5 +25,6 @@
 #include <weft/comm.h>
 #include <weft/request.h>
 #include <weft/p2p.h>
+#include <weft/coll.h>
 
 #endif /* WEFT_H */

@@ -13,6 +13,7 @@
 
 #include <stdint.h>
 #include <weft/comm.h>
+#include "config.h"
 #include "request.h"
 
 #define WEFT_COMM_MAGIC 0x436f4d6du
@@ -35,6 +36,9 @@ struct weft_comm {
     int *ranks; /* comm rank -> job rank; NULL: identity (world) */
     int is_world;
     uint32_t mgmt_seq;           /* split/dup calls on this comm */
+    uint32_t coll_seq;           /* collectives started on this comm */
+    const void *coll_force[WEFT_CONFIG_COLLS];  /* weft_comm_set_algorithm, by weft__coll_t */
+    const void *coll_last[WEFT_CONFIG_COLLS];   /* the algorithm last used (logged on change) */
     weft_request_t *pending;     /* requests not yet complete */
     weft_status_t error;         /* sticky; WEFT_OK when healthy */
     int error_origin;            /* comm rank, -1 unknown */

@@ -37,6 +37,8 @@ typedef struct weft_param {
     const char *help;
 } weft_param_t;
 
+#define WEFT_CONFIG_COLLS 12 /* weft__coll_t values (collectives/coll.h) */
+
 typedef struct weft_config {
     /* job (weftrun sets these; weft_context_params_t may override) */
     int rank;
@@ -74,6 +76,11 @@ typedef struct weft_config {
     struct {
         int max_pending;
     } boot;
+    struct {
+        char *algo[WEFT_CONFIG_COLLS]; /* WEFT_<COLL>_ALGO, by weft__coll_t */
+        char *tuning_file;
+        size_t chunk;
+    } coll;
 } weft_config_t;
 
 enum {

@@ -63,6 +63,8 @@ struct weft_context {
     int ngraveyard;
     uint32_t next_comm_id;          /* lowest id this rank never used */
     weft_request_t *req_free;       /* freelist */
+    struct weft__sched *scheds;     /* collectives running */
+    int sched_news;                 /* one of them has something to do */
     weft__ctx_event_t *events;      /* deferred peer failures, in order */
     weft__ctx_event_t **events_tail;
     weft__store_event_t *early;     /* aborts of comms not made here yet */

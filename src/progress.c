@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "collectives/sched.h"
 #include "context.h"
 #include "errmsg.h"
 #include "log.h"
@@ -80,6 +81,9 @@ weft__progress(weft_context_t *ctx)
 
     for (int i = 0; i < ctx->ntls; i++) {
         n += (int)ctx->tls[i].ops->progress(ctx->tls[i].tl);
+    }
+    if (ctx->sched_news) {
+        weft__sched_progress(ctx);
     }
     if (ctx->events != NULL) {
         weft__ctx_apply_events(ctx);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "collectives/sched.h"
 #include "comm.h"
 #include "context.h"
 #include "errmsg.h"
@@ -89,6 +90,10 @@ weft__req_cancel(weft_request_t *req, weft_status_t status)
     if (req->done) {
         return;
     }
+    if (req->kind == WEFT_REQ_COLL) {
+        weft__sched_cancel(req->sched, status); /* completes req */
+        return;
+    }
     if (req->in_tl) {
         const weft_tl_ops_t *ops = req->ctx->tls[req->tl].ops;
 
@@ -105,6 +110,10 @@ weft__req_release(weft_request_t *req)
 
     if (!req->done) {
         weft__req_cancel(req, WEFT_ERR_ABORTED);
+    }
+    if (req->kind == WEFT_REQ_COLL) {
+        weft__sched_free(req->sched);
+        req->sched = NULL;
     }
     req->magic = WEFT_REQ_DEAD;
     req->comm = NULL;
@@ -151,7 +160,16 @@ req_wait_until(weft_request_t *req, double deadline)
     weft_status_t st;
 
     st = weft__progress_wait(req->ctx, req_is_done, req, deadline);
-    if (st == WEFT_ERR_TIMED_OUT) {
+    if (st == WEFT_ERR_TIMED_OUT && req->kind == WEFT_REQ_COLL) {
+        char what[200];
+
+        weft__sched_describe(req->sched, what, sizeof(what));
+        weft__comm_fail(req->comm, WEFT_ERR_TIMED_OUT, -1,
+                        "%s, and did not complete within %g s "
+                        "(WEFT_TIMEOUT)",
+                        what, req->ctx->cfg.timeout);
+        weft__req_cancel(req, WEFT_ERR_TIMED_OUT);
+    } else if (st == WEFT_ERR_TIMED_OUT) {
         weft_comm_t *comm = req->comm;
 
         weft__comm_fail(comm, WEFT_ERR_TIMED_OUT, -1,

@@ -15,7 +15,8 @@ typedef struct weft_comm weft_comm_t;
 
 typedef enum weft__req_kind {
     WEFT_REQ_SEND = 1,
-    WEFT_REQ_RECV = 2
+    WEFT_REQ_RECV = 2,
+    WEFT_REQ_COLL = 3 /* runs a schedule (collectives/sched.c) */
 } weft__req_kind_t;
 
 struct weft_request {
@@ -33,6 +34,7 @@ struct weft_request {
     int tl;        /* transport index in the context */
     weft_tl_ep_t *ep;
     double posted_s;
+    struct weft__sched *sched; /* WEFT_REQ_COLL */
     weft_tl_op_t op;
 };
 

@@ -1,0 +1,71 @@
+/*
+ * Collectives, inside: the arguments of one call as every algorithm sees
+ * them, and the names of the collectives (the order of weft__coll_t is the
+ * order of the WEFT_<COLL>_ALGO variables in src/config.c).
+ */
+#ifndef WEFT_COLL_INTERNAL_H
+#define WEFT_COLL_INTERNAL_H
+
+#include <stddef.h>
+#include <weft/coll.h>
+#include "comm.h"
+#include "config.h"
+
+typedef enum weft__coll {
+    WEFT_COLL_ALLREDUCE,
+    WEFT_COLL_REDUCE,
+    WEFT_COLL_BROADCAST,
+    WEFT_COLL_ALLGATHER,
+    WEFT_COLL_ALLGATHERV,
+    WEFT_COLL_REDUCE_SCATTER,
+    WEFT_COLL_REDUCE_SCATTER_V,
+    WEFT_COLL_ALLTOALL,
+    WEFT_COLL_ALLTOALLV,
+    WEFT_COLL_GATHER,
+    WEFT_COLL_SCATTER,
+    WEFT_COLL_BARRIER,
+    WEFT_COLL_COUNT
+} weft__coll_t;
+
+_Static_assert(WEFT_COLL_COUNT == WEFT_CONFIG_COLLS,
+               "one WEFT_<COLL>_ALGO variable per collective");
+
+/*
+ * One call's arguments, normalized: counts in elements, esize bytes each.
+ *   allreduce, reduce, broadcast: count
+ *   allgather, gather: count = sendcount; scatter: count = recvcount
+ *   reduce_scatter: count = recvcount (the input holds count * size)
+ *   alltoall: count per peer
+ *   allgatherv: count = sendcount, rcounts/rdispls = recvcounts/displs
+ *   reduce_scatter_v: rcounts = recvcounts (rdispls NULL)
+ *   alltoallv: scounts/sdispls, rcounts/rdispls
+ * For broadcast sendbuf == recvbuf == buf. inplace: sendbuf == recvbuf
+ * (where the collective has an in-place form).
+ */
+typedef struct weft__coll_args {
+    weft__coll_t coll;
+    const void *sendbuf;
+    void *recvbuf;
+    size_t count;
+    const size_t *scounts, *sdispls;
+    const size_t *rcounts, *rdispls;
+    weft_dtype_t dtype;
+    weft_op_t op;
+    int root;
+    int inplace;
+    size_t esize;
+} weft__coll_args_t;
+
+/* "allreduce", ...; NULL when out of range. */
+const char *weft__coll_name(weft__coll_t coll);
+/* By name; -1 when unknown. */
+int weft__coll_by_name(const char *name);
+
+/* Bytes per rank the way the benchmarks count them (nccl-tests). */
+size_t weft__coll_bytes(const weft__coll_args_t *a, int size);
+
+/* Start a validated collective on comm (lock not held). */
+weft_status_t weft__coll_start(const weft__coll_args_t *a, weft_comm_t *comm,
+                               weft_request_t **req_p);
+
+#endif /* WEFT_COLL_INTERNAL_H */

@@ -1,0 +1,722 @@
+/*
+ * The schedule engine: building steps, then running them nonblockingly
+ * from the progress engine (see sched.h for the rules).
+ */
+#include "build_config.h"
+#include "collectives/sched.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "collectives/reduce_ops.h"
+#include "context.h"
+#include "errmsg.h"
+#include "log.h"
+#include "request.h"
+#include "util.h"
+
+#define SCHED_SUBTAG_BITS 12 /* per-peer message number within a call */
+#define SCHED_SUBTAG_MASK ((1u << SCHED_SUBTAG_BITS) - 1)
+#define SCHED_SEQ_MASK ((1u << (32 - SCHED_SUBTAG_BITS)) - 1)
+
+enum { STEP_WAITING, STEP_POSTED, STEP_DONE };
+
+typedef struct sched_step {
+    uint8_t kind;  /* weft__step_kind_t */
+    uint8_t state; /* STEP_* */
+    uint8_t ndeps;
+    uint8_t dt_to, dt_from; /* CONVERT */
+    int peer;               /* SEND/RECV: comm rank; WAIT_PART: partition */
+    uint32_t subtag;        /* SEND/RECV */
+    int after;              /* steps [0, after) must be done first */
+    int deps[WEFT_STEP_DEPS];
+    void *dst;
+    const void *src, *src2;
+    size_t n; /* bytes (SEND/RECV/COPY) or elements */
+} sched_step_t;
+
+/* The transport op of one posted send or recv. */
+typedef struct sched_op {
+    weft_tl_op_t op;
+    weft__sched_t *s;
+    int step;
+    int tl;
+    weft_tl_ep_t *ep;
+} sched_op_t;
+
+struct weft__sched {
+    weft_comm_t *comm;
+    weft_request_t *req;
+    const char *algo;
+    char what[48];
+    weft_dtype_t dtype;
+    weft_op_t op;
+    sched_step_t *steps;
+    int nsteps, cap;
+    int fence;      /* `after` of the steps added from now on */
+    int first_undone;
+    int ndone;
+    int nposted;    /* ops in the transports */
+    int news;       /* a step finished since the last advance */
+    int nomem;
+    int failed_step; /* the first step that failed, or -1 */
+    weft_status_t fail_status;
+    char fail_why[160];
+    uint32_t seq;
+    uint32_t *nsend, *nrecv; /* per peer: messages built so far */
+    sched_op_t **ops;        /* per step, posted comm steps only */
+    uint8_t *parts;          /* partitions marked ready */
+    size_t nparts;
+    void **scratch;
+    int nscratch;
+    weft__sched_t *next, *prev; /* the context's running schedules */
+};
+
+/* ---- building ---- */
+
+weft_status_t
+weft__sched_create(weft_comm_t *comm, weft_dtype_t dtype, weft_op_t op,
+                   const char *algo, weft__sched_t **s_p)
+{
+    weft__sched_t *s = calloc(1, sizeof(*s));
+
+    if (s == NULL) {
+        return weft__error(WEFT_ERR_NO_MEMORY, WEFT_SUB_COLL,
+                           "out of memory for a collective schedule");
+    }
+    s->comm = comm;
+    s->failed_step = -1;
+    s->dtype = dtype;
+    s->op = op;
+    s->algo = algo;
+    s->nsend = calloc((size_t)comm->size, sizeof(*s->nsend));
+    s->nrecv = calloc((size_t)comm->size, sizeof(*s->nrecv));
+    if (s->nsend == NULL || s->nrecv == NULL) {
+        weft__sched_free(s);
+        return weft__error(WEFT_ERR_NO_MEMORY, WEFT_SUB_COLL,
+                           "out of memory for a collective schedule of %d "
+                           "ranks",
+                           comm->size);
+    }
+    *s_p = s;
+    return WEFT_OK;
+}
+
+void
+weft__sched_free(weft__sched_t *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    if (s->ops != NULL) {
+        for (int i = 0; i < s->nsteps; i++) {
+            free(s->ops[i]);
+        }
+    }
+    for (int i = 0; i < s->nscratch; i++) {
+        free(s->scratch[i]);
+    }
+    free(s->scratch);
+    free(s->ops);
+    free(s->parts);
+    free(s->nsend);
+    free(s->nrecv);
+    free(s->steps);
+    free(s);
+}
+
+static sched_step_t *
+sched_add(weft__sched_t *s, weft__step_kind_t kind, int *idx_p)
+{
+    sched_step_t *st;
+
+    *idx_p = -1;
+    if (s->nomem) {
+        return NULL;
+    }
+    if (s->nsteps == s->cap) {
+        int cap = s->cap ? 2 * s->cap : 32;
+        sched_step_t *steps = realloc(s->steps, (size_t)cap * sizeof(*steps));
+
+        if (steps == NULL) {
+            s->nomem = 1;
+            return NULL;
+        }
+        s->steps = steps;
+        s->cap = cap;
+    }
+    *idx_p = s->nsteps;
+    st = &s->steps[s->nsteps++];
+    memset(st, 0, sizeof(*st));
+    st->kind = (uint8_t)kind;
+    st->after = s->fence;
+    return st;
+}
+
+int
+weft__sched_send(weft__sched_t *s, const void *buf, size_t bytes, int peer)
+{
+    int i;
+    sched_step_t *st = sched_add(s, WEFT_STEP_SEND, &i);
+
+    if (st != NULL) {
+        st->src = buf;
+        st->n = bytes;
+        st->peer = peer;
+        st->subtag = s->nsend[peer]++ & SCHED_SUBTAG_MASK;
+    }
+    return i;
+}
+
+int
+weft__sched_recv(weft__sched_t *s, void *buf, size_t bytes, int peer)
+{
+    int i;
+    sched_step_t *st = sched_add(s, WEFT_STEP_RECV, &i);
+
+    if (st != NULL) {
+        st->dst = buf;
+        st->n = bytes;
+        st->peer = peer;
+        st->subtag = s->nrecv[peer]++ & SCHED_SUBTAG_MASK;
+    }
+    return i;
+}
+
+int
+weft__sched_reduce(weft__sched_t *s, void *dst, const void *src,
+                   size_t count)
+{
+    int i;
+    sched_step_t *st = sched_add(s, WEFT_STEP_REDUCE, &i);
+
+    if (st != NULL) {
+        st->dst = dst;
+        st->src = src;
+        st->n = count;
+    }
+    return i;
+}
+
+int
+weft__sched_reduce3(weft__sched_t *s, void *dst, const void *a,
+                    const void *b, size_t count)
+{
+    int i;
+    sched_step_t *st = sched_add(s, WEFT_STEP_REDUCE3, &i);
+
+    if (st != NULL) {
+        st->dst = dst;
+        st->src = a;
+        st->src2 = b;
+        st->n = count;
+    }
+    return i;
+}
+
+int
+weft__sched_copy(weft__sched_t *s, void *dst, const void *src, size_t bytes)
+{
+    int i;
+    sched_step_t *st = sched_add(s, WEFT_STEP_COPY, &i);
+
+    if (st != NULL) {
+        st->dst = dst;
+        st->src = src;
+        st->n = bytes;
+    }
+    return i;
+}
+
+int
+weft__sched_convert(weft__sched_t *s, void *dst, weft_dtype_t to,
+                    const void *src, weft_dtype_t from, size_t count)
+{
+    int i;
+    sched_step_t *st = sched_add(s, WEFT_STEP_CONVERT, &i);
+
+    if (st != NULL) {
+        st->dst = dst;
+        st->src = src;
+        st->dt_to = (uint8_t)to;
+        st->dt_from = (uint8_t)from;
+        st->n = count;
+    }
+    return i;
+}
+
+int
+weft__sched_scale(weft__sched_t *s, void *buf, size_t count)
+{
+    int i;
+    sched_step_t *st = sched_add(s, WEFT_STEP_SCALE, &i);
+
+    if (st != NULL) {
+        st->dst = buf;
+        st->n = count;
+    }
+    return i;
+}
+
+int
+weft__sched_wait_part(weft__sched_t *s, size_t partition)
+{
+    int i;
+    sched_step_t *st = sched_add(s, WEFT_STEP_WAIT_PART, &i);
+
+    if (st != NULL) {
+        st->peer = (int)partition;
+        if (partition >= s->nparts) {
+            uint8_t *p = realloc(s->parts, partition + 1);
+
+            if (p == NULL) {
+                s->nomem = 1;
+                return -1;
+            }
+            memset(p + s->nparts, 0, partition + 1 - s->nparts);
+            s->parts = p;
+            s->nparts = partition + 1;
+        }
+    }
+    return i;
+}
+
+void
+weft__sched_dep(weft__sched_t *s, int step, int on)
+{
+    sched_step_t *st;
+
+    if (step < 0 || on < 0 || s->nomem) {
+        return;
+    }
+    st = &s->steps[step];
+    if (on <= st->after - 1) {
+        return; /* a fence already orders them */
+    }
+    for (int i = 0; i < st->ndeps; i++) {
+        if (st->deps[i] == on) {
+            return;
+        }
+    }
+    if (st->ndeps == WEFT_STEP_DEPS) {
+        /* more than fit: wait for everything before `on` as well, which
+         * is stricter and still correct */
+        int after = on + 1;
+
+        st->after = after > st->after ? after : st->after;
+        return;
+    }
+    st->deps[st->ndeps++] = on;
+}
+
+void
+weft__sched_fence(weft__sched_t *s)
+{
+    s->fence = s->nsteps;
+}
+
+void *
+weft__sched_scratch(weft__sched_t *s, size_t bytes)
+{
+    void **list;
+    void *p;
+
+    if (s->nomem) {
+        return NULL;
+    }
+    list = realloc(s->scratch, (size_t)(s->nscratch + 1) * sizeof(*list));
+    p = malloc(bytes > 0 ? bytes : 1);
+    if (list == NULL || p == NULL) {
+        if (list != NULL) {
+            s->scratch = list;
+        }
+        free(p);
+        s->nomem = 1;
+        return NULL;
+    }
+    s->scratch = list;
+    s->scratch[s->nscratch++] = p;
+    return p;
+}
+
+void
+weft__sched_set_reduction(weft__sched_t *s, weft_dtype_t dtype, weft_op_t op)
+{
+    s->dtype = dtype;
+    s->op = op;
+}
+
+weft_comm_t *
+weft__sched_comm(const weft__sched_t *s)
+{
+    return s->comm;
+}
+
+int
+weft__sched_nsteps(const weft__sched_t *s)
+{
+    return s->nsteps;
+}
+
+weft__step_kind_t
+weft__sched_step_kind(const weft__sched_t *s, int step)
+{
+    return (weft__step_kind_t)s->steps[step].kind;
+}
+
+int
+weft__sched_step_peer(const weft__sched_t *s, int step)
+{
+    return s->steps[step].peer;
+}
+
+size_t
+weft__sched_step_size(const weft__sched_t *s, int step)
+{
+    return s->steps[step].n;
+}
+
+/* ---- running ---- */
+
+static void sched_advance(weft__sched_t *s);
+
+static const char *
+sched_step_name(const sched_step_t *st)
+{
+    static const char *const names[] = {
+        "send", "receive", "reduce", "reduce", "copy", "convert", "scale",
+        "wait for partition"};
+
+    return names[st->kind];
+}
+
+static void
+sched_unlink(weft__sched_t *s)
+{
+    weft_context_t *ctx = s->comm->ctx;
+
+    if (s->prev != NULL) {
+        s->prev->next = s->next;
+    } else if (ctx->scheds == s) {
+        ctx->scheds = s->next;
+    }
+    if (s->next != NULL) {
+        s->next->prev = s->prev;
+    }
+    s->next = s->prev = NULL;
+}
+
+static void
+sched_withdraw(weft__sched_t *s)
+{
+    weft_context_t *ctx = s->comm->ctx;
+
+    for (int i = 0; i < s->nsteps && s->nposted > 0; i++) {
+        sched_op_t *o = s->ops[i];
+
+        if (s->steps[i].state == STEP_POSTED && o != NULL) {
+            ctx->tls[o->tl].ops->cancel(o->ep, &o->op);
+            s->steps[i].state = STEP_DONE;
+            s->nposted--;
+        }
+    }
+}
+
+/* The first failure: fail the comm (the other ranks of a collective
+ * cannot finish without this one), which completes the request. */
+static void
+sched_fail(weft__sched_t *s, int step, weft_status_t status,
+           const char *why)
+{
+    const sched_step_t *st = &s->steps[step];
+
+    weft__comm_fail(s->comm, status, -1, "%s (%s): %s rank %d: %s", s->what,
+                    s->algo, sched_step_name(st), st->peer, why);
+    if (s->req != NULL && !s->req->done) {
+        weft__sched_cancel(s, status); /* the comm had already failed */
+    }
+}
+
+/* Inside a transport's progress: only record; sched_advance acts on it. */
+static void
+sched_op_complete(weft_tl_op_t *op, weft_status_t status, size_t bytes)
+{
+    sched_op_t *o = weft__container_of(op, sched_op_t, op);
+    weft__sched_t *s = o->s;
+    sched_step_t *st = &s->steps[o->step];
+
+    if (st->state != STEP_POSTED) {
+        return;
+    }
+    st->state = STEP_DONE;
+    s->nposted--;
+    s->ndone++;
+    s->news = 1;
+    s->comm->ctx->sched_news = 1;
+    if (status == WEFT_OK && st->kind == WEFT_STEP_RECV && bytes != st->n) {
+        status = WEFT_ERR_TRUNCATED;
+    }
+    if (status == WEFT_OK || s->failed_step >= 0) {
+        return;
+    }
+    s->failed_step = o->step;
+    s->fail_status = status;
+    if (status == WEFT_ERR_TRUNCATED) {
+        snprintf(s->fail_why, sizeof(s->fail_why),
+                 "got %s bytes than the %zu expected (did the ranks pass "
+                 "different counts, dtypes or roots?)",
+                 bytes > st->n ? "more" : "fewer", st->n);
+    } else {
+        snprintf(s->fail_why, sizeof(s->fail_why), "%s",
+                 weft_status_string(status));
+    }
+}
+
+static weft_status_t
+sched_post(weft__sched_t *s, int i)
+{
+    weft_context_t *ctx = s->comm->ctx;
+    sched_step_t *st = &s->steps[i];
+    sched_op_t *o = s->ops[i];
+    uint64_t tag;
+    weft_status_t st_;
+
+    if (o == NULL) {
+        o = s->ops[i] = calloc(1, sizeof(*o));
+        if (o == NULL) {
+            return weft__error(WEFT_ERR_NO_MEMORY, WEFT_SUB_COLL,
+                               "out of memory posting a message");
+        }
+    }
+    o->s = s;
+    o->step = i;
+    o->op.complete = sched_op_complete;
+    st_ = weft__ctx_ep(ctx, weft__comm_job_rank(s->comm, st->peer), &o->tl,
+                       &o->ep);
+    if (st_ != WEFT_OK) {
+        return st_;
+    }
+    tag = weft__comm_tag(s->comm, WEFT_TAG_KIND_COLL,
+                         s->seq << SCHED_SUBTAG_BITS | st->subtag);
+    st->state = STEP_POSTED;
+    s->nposted++;
+    if (st->kind == WEFT_STEP_SEND) {
+        st_ = ctx->tls[o->tl].ops->isend(o->ep, st->src, st->n, tag, &o->op);
+    } else {
+        st_ = ctx->tls[o->tl].ops->irecv(o->ep, st->dst, st->n, tag, &o->op);
+    }
+    if (st_ < 0 && st->state == STEP_POSTED) {
+        st->state = STEP_WAITING;
+        s->nposted--;
+    }
+    return st_ < 0 ? st_ : WEFT_OK;
+}
+
+static void
+sched_convert(const sched_step_t *st)
+{
+    weft_dtype_t to = (weft_dtype_t)st->dt_to;
+    weft_dtype_t from = (weft_dtype_t)st->dt_from;
+
+    if (from == WEFT_FLOAT16 && to == WEFT_FLOAT32) {
+        weft__f16_to_f32(st->dst, st->src, st->n);
+    } else if (from == WEFT_BFLOAT16 && to == WEFT_FLOAT32) {
+        weft__bf16_to_f32(st->dst, st->src, st->n);
+    } else if (from == WEFT_FLOAT32 && to == WEFT_FLOAT16) {
+        weft__f32_to_f16(st->dst, st->src, st->n);
+    } else if (from == WEFT_FLOAT32 && to == WEFT_BFLOAT16) {
+        weft__f32_to_bf16(st->dst, st->src, st->n);
+    } else if (st->n > 0 && st->dst != st->src) {
+        memmove(st->dst, st->src, st->n * weft_dtype_size(from));
+    }
+}
+
+static void
+sched_run_local(weft__sched_t *s, sched_step_t *st)
+{
+    switch ((weft__step_kind_t)st->kind) {
+    case WEFT_STEP_REDUCE:
+        weft__reduce(s->dtype, s->op, st->dst, st->src, st->n);
+        break;
+    case WEFT_STEP_REDUCE3:
+        weft__reduce3(s->dtype, s->op, st->dst, st->src, st->src2, st->n);
+        break;
+    case WEFT_STEP_COPY:
+        if (st->n > 0 && st->dst != st->src) {
+            memmove(st->dst, st->src, st->n);
+        }
+        break;
+    case WEFT_STEP_CONVERT:
+        sched_convert(st);
+        break;
+    case WEFT_STEP_SCALE:
+        weft__reduce_avg(s->dtype, st->dst, st->n, s->comm->size);
+        break;
+    default:
+        break;
+    }
+}
+
+static int
+sched_ready(const weft__sched_t *s, const sched_step_t *st)
+{
+    for (int d = 0; d < st->ndeps; d++) {
+        if (s->steps[st->deps[d]].state != STEP_DONE) {
+            return 0;
+        }
+    }
+    if (st->kind == WEFT_STEP_WAIT_PART) {
+        return s->parts[st->peer] != 0;
+    }
+    return 1;
+}
+
+static void
+sched_finish(weft__sched_t *s)
+{
+    sched_unlink(s);
+    weft__req_complete(s->req, WEFT_OK, 0);
+}
+
+/* Start every ready step, in order; local steps run at once, which may
+ * make later steps ready in the same pass. */
+static void
+sched_advance(weft__sched_t *s)
+{
+    int again = 1;
+
+    if (s->failed_step >= 0) {
+        sched_fail(s, s->failed_step, s->fail_status, s->fail_why);
+        return;
+    }
+    while (again && !s->req->done) {
+        again = 0;
+        s->news = 0;
+        for (int i = s->first_undone; i < s->nsteps && !s->req->done; i++) {
+            sched_step_t *st = &s->steps[i];
+            weft_status_t rc;
+
+            if (st->after > s->first_undone) {
+                break; /* fences only grow: nothing later can start */
+            }
+            if (st->state != STEP_WAITING || !sched_ready(s, st)) {
+                continue;
+            }
+            if (st->kind == WEFT_STEP_SEND || st->kind == WEFT_STEP_RECV) {
+                rc = sched_post(s, i);
+                if (rc != WEFT_OK) {
+                    sched_fail(s, i, rc, weft_last_error());
+                    return;
+                }
+                continue;
+            }
+            sched_run_local(s, st);
+            st->state = STEP_DONE;
+            s->ndone++;
+        }
+        while (s->first_undone < s->nsteps &&
+               s->steps[s->first_undone].state == STEP_DONE) {
+            s->first_undone++;
+            again = 1;
+        }
+        again = again || s->news;
+        if (s->failed_step >= 0) {
+            sched_fail(s, s->failed_step, s->fail_status, s->fail_why);
+            return;
+        }
+    }
+    if (!s->req->done && s->ndone == s->nsteps) {
+        sched_finish(s);
+    }
+}
+
+weft_status_t
+weft__sched_start(weft__sched_t *s, const char *what, weft_request_t **req_p)
+{
+    weft_comm_t *comm = s->comm;
+    weft_context_t *ctx = comm->ctx;
+    weft_request_t *req;
+    weft_status_t st;
+
+    weft__strlcpy(s->what, what, sizeof(s->what));
+    s->seq = comm->coll_seq++ & SCHED_SEQ_MASK;
+    if (s->nomem) {
+        weft__sched_free(s);
+        return weft__error(WEFT_ERR_NO_MEMORY, WEFT_SUB_COLL,
+                           "%s: out of memory building the schedule", what);
+    }
+    s->ops = calloc((size_t)s->nsteps + 1, sizeof(*s->ops));
+    st = s->ops == NULL ? WEFT_ERR_NO_MEMORY
+                        : weft__req_create(comm, WEFT_REQ_COLL, &req);
+    if (st != WEFT_OK) {
+        weft__sched_free(s);
+        return weft__error(st, WEFT_SUB_COLL, "%s: out of memory", what);
+    }
+    req->sched = s;
+    s->req = req;
+    s->next = ctx->scheds;
+    if (ctx->scheds != NULL) {
+        ctx->scheds->prev = s;
+    }
+    ctx->scheds = s;
+    weft__log_debug(WEFT_SUB_COLL, "comm %u: %s #%u (%s), %d steps",
+                    comm->id, what, s->seq, s->algo, s->nsteps);
+    sched_advance(s);
+    *req_p = req;
+    return WEFT_OK;
+}
+
+void
+weft__sched_progress(weft_context_t *ctx)
+{
+    weft__sched_t *next;
+
+    ctx->sched_news = 0;
+    for (weft__sched_t *s = ctx->scheds; s != NULL; s = next) {
+        next = s->next; /* s may finish and leave the list */
+        if (s->news) {
+            sched_advance(s);
+        }
+    }
+}
+
+void
+weft__sched_cancel(weft__sched_t *s, weft_status_t status)
+{
+    sched_withdraw(s);
+    sched_unlink(s);
+    if (s->req != NULL && !s->req->done) {
+        weft__req_complete(s->req, status, 0);
+    }
+}
+
+void
+weft__sched_describe(const weft__sched_t *s, char *buf, size_t len)
+{
+    for (int i = s->first_undone; i < s->nsteps; i++) {
+        const sched_step_t *st = &s->steps[i];
+
+        if (st->state == STEP_POSTED || st->kind == WEFT_STEP_WAIT_PART) {
+            snprintf(buf, len, "%s (%s) waits for %s %d (step %d of %d)",
+                     s->what, s->algo,
+                     st->kind == WEFT_STEP_SEND   ? "a send to rank"
+                     : st->kind == WEFT_STEP_RECV ? "a receive from rank"
+                                                  : "weft_pready of partition",
+                     st->peer, i + 1, s->nsteps);
+            return;
+        }
+    }
+    snprintf(buf, len, "%s (%s): %d of %d steps done", s->what, s->algo,
+             s->ndone, s->nsteps);
+}
+
+void
+weft__sched_part_ready(weft__sched_t *s, size_t partition)
+{
+    if (partition < s->nparts && !s->parts[partition]) {
+        s->parts[partition] = 1;
+        s->news = 1;
+        s->comm->ctx->sched_news = 1;
+    }
+}

@@ -1,0 +1,104 @@
+/*
+ * Schedules: what an algorithm builds and the engine runs.
+ *
+ * A schedule is a list of steps in build order: send, recv, reduce, copy,
+ * convert, scale (the AVG division) and wait-for-partition. A step starts
+ * once (a) every step before the last fence is done and (b) each of its
+ * own dependencies (earlier steps, at most WEFT_STEP_DEPS) is done. Fences
+ * make rounds; dependencies let pipelined algorithms overlap chunks.
+ *
+ * Messages: the k-th send to a peer in build order matches that peer's k-th
+ * recv from this rank in build order (the sub-tag), and the collective's
+ * sequence number on the comm keeps concurrent collectives apart, so the
+ * order in which steps happen to become ready never mismatches messages.
+ *
+ * The engine posts sends and recvs to the transports, runs local steps as
+ * soon as they are ready, is advanced from the progress engine, and
+ * completes the request when the last step is done (or the first failure
+ * fails the comm).
+ */
+#ifndef WEFT_SCHED_H
+#define WEFT_SCHED_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <weft/types.h>
+#include "coll.h"
+
+#define WEFT_STEP_DEPS 4 /* dependencies per step */
+
+typedef struct weft__sched weft__sched_t;
+
+typedef enum weft__step_kind {
+    WEFT_STEP_SEND,
+    WEFT_STEP_RECV,
+    WEFT_STEP_REDUCE,   /* dst = dst (op) src, count elements */
+    WEFT_STEP_REDUCE3,  /* dst = src (op) src2 */
+    WEFT_STEP_COPY,     /* bytes */
+    WEFT_STEP_CONVERT,  /* dst(dtype_to) = src(dtype_from), count */
+    WEFT_STEP_SCALE,    /* dst /= rank count (AVG), count */
+    WEFT_STEP_WAIT_PART /* until partition `peer` is marked ready */
+} weft__step_kind_t;
+
+/* ---- building (lock held; nothing runs yet) ---- */
+
+/* A schedule for comm reducing `dtype` with `op` (ignored by collectives
+ * that do not reduce). */
+weft_status_t weft__sched_create(weft_comm_t *comm, weft_dtype_t dtype,
+                                 weft_op_t op, const char *algo,
+                                 weft__sched_t **s_p);
+void weft__sched_free(weft__sched_t *s);
+
+/* Each returns the step's index (>= 0), or -1 when out of memory (the
+ * schedule remembers it; weft__sched_start then fails). */
+int weft__sched_send(weft__sched_t *s, const void *buf, size_t bytes,
+                     int peer);
+int weft__sched_recv(weft__sched_t *s, void *buf, size_t bytes, int peer);
+int weft__sched_reduce(weft__sched_t *s, void *dst, const void *src,
+                       size_t count);
+int weft__sched_reduce3(weft__sched_t *s, void *dst, const void *a,
+                        const void *b, size_t count);
+int weft__sched_copy(weft__sched_t *s, void *dst, const void *src,
+                     size_t bytes);
+int weft__sched_convert(weft__sched_t *s, void *dst, weft_dtype_t to,
+                        const void *src, weft_dtype_t from, size_t count);
+int weft__sched_scale(weft__sched_t *s, void *buf, size_t count);
+int weft__sched_wait_part(weft__sched_t *s, size_t partition);
+
+/* step waits for `on` as well (both indices; -1 is ignored, so results of
+ * the calls above can be passed straight in). */
+void weft__sched_dep(weft__sched_t *s, int step, int on);
+/* Every later step waits for every step added so far (a round). */
+void weft__sched_fence(weft__sched_t *s);
+
+/* Scratch memory freed with the schedule; NULL when out of memory (the
+ * schedule then fails to start). */
+void *weft__sched_scratch(weft__sched_t *s, size_t bytes);
+
+/* The dtype and op reduce steps use (a wrapper may switch to fp32). */
+void weft__sched_set_reduction(weft__sched_t *s, weft_dtype_t dtype,
+                               weft_op_t op);
+weft_comm_t *weft__sched_comm(const weft__sched_t *s);
+int weft__sched_nsteps(const weft__sched_t *s);
+/* The kind and peer of a step (tests of schedule building). */
+weft__step_kind_t weft__sched_step_kind(const weft__sched_t *s, int step);
+int weft__sched_step_peer(const weft__sched_t *s, int step);
+size_t weft__sched_step_size(const weft__sched_t *s, int step);
+
+/* ---- running ---- */
+
+/* Take a sequence number on the comm, wrap the schedule in a request and
+ * start it. On failure the schedule is freed. Lock held. */
+weft_status_t weft__sched_start(weft__sched_t *s, const char *what,
+                                weft_request_t **req_p);
+/* Run every schedule with news (ops completed, partitions ready). Called
+ * by the progress engine. Lock held. */
+void weft__sched_progress(weft_context_t *ctx);
+/* Withdraw every pending op and complete the request with status. */
+void weft__sched_cancel(weft__sched_t *s, weft_status_t status);
+/* A line saying what the schedule is waiting for (timeouts). */
+void weft__sched_describe(const weft__sched_t *s, char *buf, size_t len);
+/* Partition p may be sent (weft_pready). */
+void weft__sched_part_ready(weft__sched_t *s, size_t partition);
+
+#endif /* WEFT_SCHED_H */
