@@ -14,6 +14,7 @@
 #include <string.h>
 
 #if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define REDUCE_HAVE_X86 1
 #endif
@@ -37,8 +38,8 @@ typedef double f64_ua __attribute__((aligned(1)));
 /*
  * Integer element ops. SUM and PROD are computed in the unsigned type,
  * where wrap-around is defined (signed overflow is undefined behaviour);
- * the "1u *" keeps 8-bit products from being promoted to signed int. The
- * conversion back to a signed type is modular in gcc and clang.
+ * "1u *" makes types narrower than int multiply as unsigned int, not as
+ * int. The conversion back to a signed type is modular in gcc and clang.
  */
 #define REDUCE_INT_OPS(_tag, _T, _U)                                           \
     static inline _T _tag##_sum(_T a, _T b)                                    \
@@ -103,12 +104,12 @@ REDUCE_FLOAT_OPS(f64, double, __builtin_nan(""), __builtin_copysign)
  * n). restrict holds because weft__reduce3 sends out == a or out == b to
  * the two-operand loop (every op is commutative, so the order is free).
  */
-#define REDUCE_KERNELS(_tag, _T, _op)                                          \
+#define REDUCE_KERNELS(_tag, _op)                                              \
     static void red2_##_tag##_##_op(void *restrict inout_,                     \
                                     const void *restrict in_, size_t n)        \
     {                                                                          \
-        _T##_ua *restrict x = inout_;                                          \
-        const _T##_ua *restrict y = in_;                                       \
+        _tag##_ua *restrict x = inout_;                                        \
+        const _tag##_ua *restrict y = in_;                                     \
         for (size_t i = 0; i < n; i++) {                                       \
             x[i] = _tag##_##_op(x[i], y[i]);                                   \
         }                                                                      \
@@ -117,27 +118,27 @@ REDUCE_FLOAT_OPS(f64, double, __builtin_nan(""), __builtin_copysign)
                                     const void *restrict a_,                   \
                                     const void *restrict b_, size_t n)         \
     {                                                                          \
-        _T##_ua *restrict o = out_;                                            \
-        const _T##_ua *restrict a = a_;                                        \
-        const _T##_ua *restrict b = b_;                                        \
+        _tag##_ua *restrict o = out_;                                          \
+        const _tag##_ua *restrict a = a_;                                      \
+        const _tag##_ua *restrict b = b_;                                      \
         for (size_t i = 0; i < n; i++) {                                       \
             o[i] = _tag##_##_op(a[i], b[i]);                                   \
         }                                                                      \
     }
-#define REDUCE_KERNELS_ALL(_tag, _T)                                           \
-    REDUCE_KERNELS(_tag, _T, sum)                                              \
-    REDUCE_KERNELS(_tag, _T, prod)                                             \
-    REDUCE_KERNELS(_tag, _T, min)                                              \
-    REDUCE_KERNELS(_tag, _T, max)
+#define REDUCE_KERNELS_ALL(_tag)                                               \
+    REDUCE_KERNELS(_tag, sum)                                                  \
+    REDUCE_KERNELS(_tag, prod)                                                 \
+    REDUCE_KERNELS(_tag, min)                                                  \
+    REDUCE_KERNELS(_tag, max)
 
-REDUCE_KERNELS_ALL(i8, i8)
-REDUCE_KERNELS_ALL(u8, u8)
-REDUCE_KERNELS_ALL(i32, i32)
-REDUCE_KERNELS_ALL(u32, u32)
-REDUCE_KERNELS_ALL(i64, i64)
-REDUCE_KERNELS_ALL(u64, u64)
-REDUCE_KERNELS_ALL(f32, f32)
-REDUCE_KERNELS_ALL(f64, f64)
+REDUCE_KERNELS_ALL(i8)
+REDUCE_KERNELS_ALL(u8)
+REDUCE_KERNELS_ALL(i32)
+REDUCE_KERNELS_ALL(u32)
+REDUCE_KERNELS_ALL(i64)
+REDUCE_KERNELS_ALL(u64)
+REDUCE_KERNELS_ALL(f32)
+REDUCE_KERNELS_ALL(f64)
 
 typedef void (*reduce2_fn_t)(void *restrict inout, const void *restrict in,
                              size_t n);
@@ -151,43 +152,26 @@ typedef struct reduce_kernel {
 
 /* Empty entries are the invalid combinations: AVG on integers, and the
  * 16-bit floats, which are reduced as FLOAT32. AVG sums; the caller
- * divides once at the end (weft__reduce_avg). */
+ * divides once at the end (weft__reduce_avg). Designated entries, so the
+ * table does not depend on the order of the enums. */
+/* clang-format off */
+#define REDUCE_ENTRY(_tag, _op) \
+    {.two = red2_##_tag##_##_op, .three = red3_##_tag##_##_op}
+#define REDUCE_ROW(_tag) \
+    [WEFT_SUM] = REDUCE_ENTRY(_tag, sum), [WEFT_PROD] = REDUCE_ENTRY(_tag, prod), \
+    [WEFT_MIN] = REDUCE_ENTRY(_tag, min), [WEFT_MAX] = REDUCE_ENTRY(_tag, max)
+
 static const reduce_kernel_t reduce_table[WEFT_DTYPE_COUNT][WEFT_OP_COUNT] = {
-    [WEFT_INT8] = {{red2_i8_sum, red3_i8_sum},
-                   {red2_i8_prod, red3_i8_prod},
-                   {red2_i8_min, red3_i8_min},
-                   {red2_i8_max, red3_i8_max}},
-    [WEFT_UINT8] = {{red2_u8_sum, red3_u8_sum},
-                    {red2_u8_prod, red3_u8_prod},
-                    {red2_u8_min, red3_u8_min},
-                    {red2_u8_max, red3_u8_max}},
-    [WEFT_INT32] = {{red2_i32_sum, red3_i32_sum},
-                    {red2_i32_prod, red3_i32_prod},
-                    {red2_i32_min, red3_i32_min},
-                    {red2_i32_max, red3_i32_max}},
-    [WEFT_UINT32] = {{red2_u32_sum, red3_u32_sum},
-                     {red2_u32_prod, red3_u32_prod},
-                     {red2_u32_min, red3_u32_min},
-                     {red2_u32_max, red3_u32_max}},
-    [WEFT_INT64] = {{red2_i64_sum, red3_i64_sum},
-                    {red2_i64_prod, red3_i64_prod},
-                    {red2_i64_min, red3_i64_min},
-                    {red2_i64_max, red3_i64_max}},
-    [WEFT_UINT64] = {{red2_u64_sum, red3_u64_sum},
-                     {red2_u64_prod, red3_u64_prod},
-                     {red2_u64_min, red3_u64_min},
-                     {red2_u64_max, red3_u64_max}},
-    [WEFT_FLOAT32] = {{red2_f32_sum, red3_f32_sum},
-                      {red2_f32_prod, red3_f32_prod},
-                      {red2_f32_min, red3_f32_min},
-                      {red2_f32_max, red3_f32_max},
-                      {red2_f32_sum, red3_f32_sum}},
-    [WEFT_FLOAT64] = {{red2_f64_sum, red3_f64_sum},
-                      {red2_f64_prod, red3_f64_prod},
-                      {red2_f64_min, red3_f64_min},
-                      {red2_f64_max, red3_f64_max},
-                      {red2_f64_sum, red3_f64_sum}},
+    [WEFT_INT8]    = {REDUCE_ROW(i8)},
+    [WEFT_UINT8]   = {REDUCE_ROW(u8)},
+    [WEFT_INT32]   = {REDUCE_ROW(i32)},
+    [WEFT_UINT32]  = {REDUCE_ROW(u32)},
+    [WEFT_INT64]   = {REDUCE_ROW(i64)},
+    [WEFT_UINT64]  = {REDUCE_ROW(u64)},
+    [WEFT_FLOAT32] = {REDUCE_ROW(f32), [WEFT_AVG] = REDUCE_ENTRY(f32, sum)},
+    [WEFT_FLOAT64] = {REDUCE_ROW(f64), [WEFT_AVG] = REDUCE_ENTRY(f64, sum)},
 };
+/* clang-format on */
 
 /* The kernel for (dtype, op); NULL outside the enums or when invalid. */
 static const reduce_kernel_t *
@@ -326,9 +310,10 @@ select_u32(int cond, uint32_t a, uint32_t b)
     return (a & m) | (b & ~m);
 }
 
-/* One fp16 to fp32, exactly; mask selects so the loop vectorizes. Subnormals go through an int-to-float conversion and a
- * multiply by 2^-24 (both exact) instead of a per-element count of
- * leading zeros. NaNs get the quiet bit, as F16C's vcvtph2ps does. */
+/* One fp16 to fp32, exactly. Subnormals go through an int-to-float
+ * conversion and a multiply by 2^-24 (both exact) instead of a
+ * per-element count of leading zeros. NaNs get the quiet bit, as F16C's
+ * vcvtph2ps does. */
 static inline float
 f16_one_to_f32(uint16_t h)
 {
@@ -348,7 +333,8 @@ f16_one_to_f32(uint16_t h)
  * round on bit 13 (adding 0xfff plus the kept lsb makes ties go to even;
  * a carry into the exponent is the right answer). Subnormal results:
  * adding 0.5f puts the value where the fp32 ulp is 2^-24, the fp16
- * subnormal step, so the FPU does the rounding (default rounding mode).
+ * subnormal step, so the FPU does the rounding (default rounding mode;
+ * FTZ/DAZ do no harm, fp32 subnormals round to zero in fp16 anyway).
  * |x| >= 65520 (halfway from 65504 to 65536) overflows to infinity.
  * NaNs keep sign and upper payload and get the quiet bit, as vcvtps2ph.
  */
@@ -416,6 +402,22 @@ f32_to_f16_f16c(uint16_t *dst, const float *src, size_t n)
     }
     f32_to_f16_portable(dst + i, src + i, n - i);
 }
+
+/* "avx" through the builtin, which also checks that the OS saves the YMM
+ * registers; F16C from CPUID leaf 1 because clang before 16 rejects
+ * __builtin_cpu_supports("f16c"). */
+static int
+f16_cpu_has_f16c(void)
+{
+    unsigned eax, ebx, ecx, edx;
+
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx") ||
+        !__get_cpuid(1, &eax, &ebx, &ecx, &edx)) {
+        return 0;
+    }
+    return (ecx & bit_F16C) != 0;
+}
 #endif
 
 enum { F16_PATH_UNKNOWN, F16_PATH_PORTABLE, F16_PATH_F16C };
@@ -433,8 +435,7 @@ f16_cpu_path(void)
     if (path == F16_PATH_UNKNOWN) {
         path = F16_PATH_PORTABLE;
 #ifdef REDUCE_HAVE_X86
-        __builtin_cpu_init();
-        if (__builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c")) {
+        if (f16_cpu_has_f16c()) {
             path = F16_PATH_F16C;
         }
 #endif

@@ -35,8 +35,8 @@ int weft__reduce_valid(weft_dtype_t dtype, weft_op_t op);
 /* inout[i] = inout[i] (op) in[i], i < count. dtype is one of the eight
  * types that are not 16-bit floats, and (dtype, op) is valid. AVG
  * accumulates like SUM; the division is weft__reduce_avg. */
-void weft__reduce(weft_dtype_t dtype, weft_op_t op, void *inout,
-                  const void *in, size_t count);
+void weft__reduce(weft_dtype_t dtype, weft_op_t op, void *inout, const void *in,
+                  size_t count);
 
 /* out[i] = a[i] (op) b[i]: lets a schedule reduce two received buffers
  * without a copy. Same rules as weft__reduce; out may equal a or b. */

@@ -514,25 +514,6 @@ sched_post(weft__sched_t *s, int i)
 }
 
 static void
-sched_convert(const sched_step_t *st)
-{
-    weft_dtype_t to = (weft_dtype_t)st->dt_to;
-    weft_dtype_t from = (weft_dtype_t)st->dt_from;
-
-    if (from == WEFT_FLOAT16 && to == WEFT_FLOAT32) {
-        weft__f16_to_f32(st->dst, st->src, st->n);
-    } else if (from == WEFT_BFLOAT16 && to == WEFT_FLOAT32) {
-        weft__bf16_to_f32(st->dst, st->src, st->n);
-    } else if (from == WEFT_FLOAT32 && to == WEFT_FLOAT16) {
-        weft__f32_to_f16(st->dst, st->src, st->n);
-    } else if (from == WEFT_FLOAT32 && to == WEFT_BFLOAT16) {
-        weft__f32_to_bf16(st->dst, st->src, st->n);
-    } else if (st->n > 0 && st->dst != st->src) {
-        memmove(st->dst, st->src, st->n * weft_dtype_size(from));
-    }
-}
-
-static void
 sched_run_local(weft__sched_t *s, sched_step_t *st)
 {
     switch ((weft__step_kind_t)st->kind) {
@@ -548,7 +529,8 @@ sched_run_local(weft__sched_t *s, sched_step_t *st)
         }
         break;
     case WEFT_STEP_CONVERT:
-        sched_convert(st);
+        weft__convert(st->dst, (weft_dtype_t)st->dt_to, st->src,
+                      (weft_dtype_t)st->dt_from, st->n);
         break;
     case WEFT_STEP_SCALE:
         weft__reduce_avg(s->dtype, st->dst, st->n, s->comm->size);
@@ -614,6 +596,7 @@ sched_advance(weft__sched_t *s)
             sched_run_local(s, st);
             st->state = STEP_DONE;
             s->ndone++;
+            again = 1; /* a step before this one may wait for it */
         }
         while (s->first_undone < s->nsteps &&
                s->steps[s->first_undone].state == STEP_DONE) {

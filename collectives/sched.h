@@ -4,7 +4,7 @@
  * A schedule is a list of steps in build order: send, recv, reduce, copy,
  * convert, scale (the AVG division) and wait-for-partition. A step starts
  * once (a) every step before the last fence is done and (b) each of its
- * own dependencies (earlier steps, at most WEFT_STEP_DEPS) is done. Fences
+ * own dependencies (any other steps, at most WEFT_STEP_DEPS) is done. Fences
  * make rounds; dependencies let pipelined algorithms overlap chunks.
  *
  * Messages: the k-th send to a peer in build order matches that peer's k-th

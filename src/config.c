@@ -100,40 +100,40 @@ static const weft_param_t config_params[] = {
      "first)"},
     /* ---- collectives */
     {"ALLREDUCE_ALGO", WEFT_PARAM_STR, "", CFG(coll.algo[0]), 0, NULL, NOLIM,
-     "force this allreduce algorithm (weft-info -c lists them; empty: chosen "
+     "force this allreduce algorithm (weft-info -a lists them; empty: chosen "
      "per call)"},
     {"REDUCE_ALGO", WEFT_PARAM_STR, "", CFG(coll.algo[1]), 0, NULL, NOLIM,
-     "force this reduce algorithm (weft-info -c lists them; empty: chosen "
+     "force this reduce algorithm (weft-info -a lists them; empty: chosen "
      "per call)"},
     {"BROADCAST_ALGO", WEFT_PARAM_STR, "", CFG(coll.algo[2]), 0, NULL, NOLIM,
-     "force this broadcast algorithm (weft-info -c lists them; empty: chosen "
+     "force this broadcast algorithm (weft-info -a lists them; empty: chosen "
      "per call)"},
     {"ALLGATHER_ALGO", WEFT_PARAM_STR, "", CFG(coll.algo[3]), 0, NULL, NOLIM,
-     "force this allgather algorithm (weft-info -c lists them; empty: chosen "
+     "force this allgather algorithm (weft-info -a lists them; empty: chosen "
      "per call)"},
     {"ALLGATHERV_ALGO", WEFT_PARAM_STR, "", CFG(coll.algo[4]), 0, NULL, NOLIM,
-     "force this allgatherv algorithm (weft-info -c lists them; empty: chosen "
+     "force this allgatherv algorithm (weft-info -a lists them; empty: chosen "
      "per call)"},
     {"REDUCE_SCATTER_ALGO", WEFT_PARAM_STR, "", CFG(coll.algo[5]), 0, NULL, NOLIM,
-     "force this reduce_scatter algorithm (weft-info -c lists them; empty: chosen "
+     "force this reduce_scatter algorithm (weft-info -a lists them; empty: chosen "
      "per call)"},
     {"REDUCE_SCATTER_V_ALGO", WEFT_PARAM_STR, "", CFG(coll.algo[6]), 0, NULL, NOLIM,
-     "force this reduce_scatter_v algorithm (weft-info -c lists them; empty: chosen "
+     "force this reduce_scatter_v algorithm (weft-info -a lists them; empty: chosen "
      "per call)"},
     {"ALLTOALL_ALGO", WEFT_PARAM_STR, "", CFG(coll.algo[7]), 0, NULL, NOLIM,
-     "force this alltoall algorithm (weft-info -c lists them; empty: chosen "
+     "force this alltoall algorithm (weft-info -a lists them; empty: chosen "
      "per call)"},
     {"ALLTOALLV_ALGO", WEFT_PARAM_STR, "", CFG(coll.algo[8]), 0, NULL, NOLIM,
-     "force this alltoallv algorithm (weft-info -c lists them; empty: chosen "
+     "force this alltoallv algorithm (weft-info -a lists them; empty: chosen "
      "per call)"},
     {"GATHER_ALGO", WEFT_PARAM_STR, "", CFG(coll.algo[9]), 0, NULL, NOLIM,
-     "force this gather algorithm (weft-info -c lists them; empty: chosen "
+     "force this gather algorithm (weft-info -a lists them; empty: chosen "
      "per call)"},
     {"SCATTER_ALGO", WEFT_PARAM_STR, "", CFG(coll.algo[10]), 0, NULL, NOLIM,
-     "force this scatter algorithm (weft-info -c lists them; empty: chosen "
+     "force this scatter algorithm (weft-info -a lists them; empty: chosen "
      "per call)"},
     {"BARRIER_ALGO", WEFT_PARAM_STR, "", CFG(coll.algo[11]), 0, NULL, NOLIM,
-     "force this barrier algorithm (weft-info -c lists them; empty: chosen "
+     "force this barrier algorithm (weft-info -a lists them; empty: chosen "
      "per call)"},
     {"TUNING_FILE", WEFT_PARAM_STR, "", CFG(coll.tuning_file), 0, NULL,
      NOLIM,

@@ -180,7 +180,8 @@ req_wait_until(weft_request_t *req, double deadline)
                         req->peer, req->tag, req->ctx->cfg.timeout);
         weft__req_cancel(req, WEFT_ERR_TIMED_OUT);
     }
-    if (req->status < 0 && req->status != WEFT_ERR_TRUNCATED &&
+    if (req->status < 0 &&
+        (req->status != WEFT_ERR_TRUNCATED || req->kind == WEFT_REQ_COLL) &&
         req->comm->error != WEFT_OK) {
         weft__error_set("%s", req->comm->error_msg);
     }
@@ -196,7 +197,7 @@ weft__req_wait(weft_request_t *req)
 static void
 req_record_error(const weft_request_t *req, const char *fn)
 {
-    if (req->status == WEFT_ERR_TRUNCATED) {
+    if (req->status == WEFT_ERR_TRUNCATED && req->kind != WEFT_REQ_COLL) {
         weft__error_at(WEFT_ERR_TRUNCATED, WEFT_LOG_DEBUG, WEFT_SUB_CORE,
                        "%s: message from rank %d (tag %d) was larger than "
                        "the %zu-byte buffer",

@@ -11,6 +11,7 @@
 #include <weft.h>
 
 #include "bootstrap/auth.h"
+#include "collectives/select.h"
 #include "config.h"
 #include "log.h"
 #include "tl_registry.h"
@@ -186,14 +187,31 @@ info_print_markdown(void)
     weft__config_free(&defaults);
 }
 
+/* Every collective and its algorithms (the names WEFT_<COLL>_ALGO takes). */
+static void
+info_print_algorithms(void)
+{
+    printf("collectives and their algorithms (WEFT_<COLL>_ALGO=name):\n");
+    for (int c = 0; c < WEFT_COLL_COUNT; c++) {
+        const weft__algo_t *const *list = weft__algos((weft__coll_t)c);
+
+        printf("  %-17s", weft__coll_name((weft__coll_t)c));
+        for (int i = 0; list[i] != NULL; i++) {
+            printf(" %s", list[i]->name);
+        }
+        printf("\n");
+    }
+}
+
 static void
 info_usage(FILE *out)
 {
     fprintf(out,
-            "usage: weft-info [-v] [-t] [-T] [-c] [-m]\n"
+            "usage: weft-info [-v] [-t] [-T] [-a] [-c] [-m]\n"
             "  -v  version\n"
             "  -t  transports built and usable here\n"
             "  -T  topology of this machine\n"
+            "  -a  collectives and their algorithms\n"
             "  -c  every WEFT_* variable: value, default, help\n"
             "  -m  the variables as the README's markdown table\n"
             "with no option, all of them.\n");
@@ -204,9 +222,9 @@ main(int argc, char **argv)
 {
     static const struct option opts[] = {{"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    int show_v = 0, show_t = 0, show_topo = 0, show_c = 0, c;
+    int show_v = 0, show_t = 0, show_topo = 0, show_a = 0, show_c = 0, c;
 
-    while ((c = getopt_long(argc, argv, "vtTcmh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "vtTacmh", opts, NULL)) != -1) {
         switch (c) {
         case 'v':
             show_v = 1;
@@ -216,6 +234,9 @@ main(int argc, char **argv)
             break;
         case 'T':
             show_topo = 1;
+            break;
+        case 'a':
+            show_a = 1;
             break;
         case 'c':
             show_c = 1;
@@ -236,8 +257,8 @@ main(int argc, char **argv)
         info_usage(stderr);
         return 2;
     }
-    if (!show_v && !show_t && !show_topo && !show_c) {
-        show_v = show_t = show_topo = show_c = 1;
+    if (!show_v && !show_t && !show_topo && !show_a && !show_c) {
+        show_v = show_t = show_topo = show_a = show_c = 1;
     }
     if (weft__config_load(&info_cfg) != WEFT_OK) {
         fprintf(stderr, "weft-info: %s\n", weft_last_error());
@@ -252,6 +273,9 @@ main(int argc, char **argv)
     }
     if (show_topo) {
         info_print_topology();
+    }
+    if (show_a) {
+        info_print_algorithms();
     }
     if (show_c) {
         info_print_config();
