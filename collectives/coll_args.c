@@ -214,6 +214,13 @@ weft__coll_args_check(const char *fn, weft__coll_args_t *a,
     }
     if (a->inplace && a->coll == WEFT_COLL_ALLTOALLV) {
         WEFT_CHECK(check_inplace_v(fn, a, comm->size));
+    } else if (a->coll == WEFT_COLL_ALLTOALLV && a->scounts != NULL &&
+               a->rcounts != NULL) {
+        WEFT_ARG_CHECK(a->scounts[comm->rank] == a->rcounts[comm->rank],
+                       "%s: sendcounts[%d] = %zu but recvcounts[%d] = %zu "
+                       "(the block a rank sends itself must fit exactly)",
+                       fn, comm->rank, a->scounts[comm->rank], comm->rank,
+                       a->rcounts[comm->rank]);
     }
     WEFT_CHECK(check_extents(fn, a, comm->size, comm->rank, &sbytes,
                              &rbytes));

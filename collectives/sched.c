@@ -29,7 +29,8 @@ typedef struct sched_step {
     uint8_t dt_to, dt_from; /* CONVERT */
     int peer;               /* SEND/RECV: comm rank; WAIT_PART: partition */
     uint32_t subtag;        /* SEND/RECV */
-    int after;              /* steps [0, after) must be done first */
+    int after;              /* steps [0, after) must be done first (fence) */
+    int before;             /* the same, from dependencies that overflowed */
     int deps[WEFT_STEP_DEPS];
     void *dst;
     const void *src, *src2;
@@ -302,9 +303,7 @@ weft__sched_dep(weft__sched_t *s, int step, int on)
     if (st->ndeps == WEFT_STEP_DEPS) {
         /* more than fit: wait for everything before `on` as well, which
          * is stricter and still correct */
-        int after = on + 1;
-
-        st->after = after > st->after ? after : st->after;
+        st->before = on + 1 > st->before ? on + 1 : st->before;
         return;
     }
     st->deps[st->ndeps++] = on;
@@ -547,6 +546,9 @@ sched_ready(const weft__sched_t *s, const sched_step_t *st)
         if (s->steps[st->deps[d]].state != STEP_DONE) {
             return 0;
         }
+    }
+    if (st->before > s->first_undone) {
+        return 0;
     }
     if (st->kind == WEFT_STEP_WAIT_PART) {
         return s->parts[st->peer] != 0;

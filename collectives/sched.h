@@ -11,6 +11,9 @@
  * recv from this rank in build order (the sub-tag), and the collective's
  * sequence number on the comm keeps concurrent collectives apart, so the
  * order in which steps happen to become ready never mismatches messages.
+ * Sub-tags wrap after 4096 messages to one peer in one call; messages with
+ * equal tags still match in posting order (the transports' FIFO rule), so
+ * only more than 4096 in flight to one peer at once could mix them.
  *
  * The engine posts sends and recvs to the transports, runs local steps as
  * soon as they are ready, is advanced from the progress engine, and

@@ -281,3 +281,21 @@ weft_comm_last_algorithm(const weft_comm_t *comm, const char *coll)
     algo = comm->coll_last[c];
     return algo != NULL ? algo->name : NULL;
 }
+
+const char *
+weft_coll_algorithm_name(const char *coll, int index)
+{
+    int c = weft__coll_by_name(coll);
+    const weft__algo_t *const *list;
+
+    if (c < 0 || index < 0) {
+        return NULL;
+    }
+    list = algos[c];
+    for (int i = 0; list[i] != NULL; i++) {
+        if (i == index) {
+            return list[i]->name;
+        }
+    }
+    return NULL;
+}

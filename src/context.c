@@ -13,6 +13,7 @@
 
 #include "bootstrap/auth.h"
 #include "clock.h"
+#include "collectives/tuning.h"
 #include "comm.h"
 #include "errmsg.h"
 #include "log.h"
@@ -760,6 +761,7 @@ ctx_free(weft_context_t *ctx)
     }
     weft__progress_fini(ctx);
     weft__req_pool_fini(ctx);
+    weft__tuning_forget(ctx);
     free(ctx->peers);
     free(ctx->records);
     free(ctx->early);

@@ -13,14 +13,22 @@ out=$(mktemp -d) || exit 1
 trap 'rm -rf "$out"' EXIT
 
 for np in 2 3 4; do
-    if timeout 120 "$RUN" -n $np "$B/tools/weft-bench" pingpong --check \
-        -b 0 -e 1M -f 8 -n 50 >"$out/bench" 2>&1 &&
-        [ "$(grep -vc '^#' "$out/bench")" -ge 5 ]; then
-        ok "weft-bench pingpong --check with $np ranks"
+    if timeout 120 "$RUN" -n $np "$B/tools/weft-bench" allreduce --check \
+        -b 8 -e 4M -f 8 -n 20 >"$out/bench" 2>&1 &&
+        [ "$(grep -vc '^#' "$out/bench")" -ge 7 ] &&
+        [ "$(grep -v '^#' "$out/bench" | awk '$7 != 0' | wc -l)" = 0 ]; then
+        ok "weft-bench allreduce --check with $np ranks"
     else
-        bad "weft-bench pingpong --check with $np ranks"; cat "$out/bench"
+        bad "weft-bench allreduce --check with $np ranks"; cat "$out/bench"
     fi
 done
+if timeout 120 "$RUN" -n 2 "$B/tools/weft-bench" pingpong --check \
+    -b 0 -e 1M -f 8 -n 50 >"$out/bench" 2>&1 &&
+    [ "$(grep -vc '^#' "$out/bench")" -ge 5 ]; then
+    ok "weft-bench pingpong --check"
+else
+    bad "weft-bench pingpong --check"; cat "$out/bench"
+fi
 
 for np in 1 4 8; do
     if timeout 120 "$RUN" -n $np "$B/tests/prog_ring" --iters 300 \

@@ -1,7 +1,7 @@
 /*
  * The reduction kernels and 16-bit conversions against references written
- * here independently: per-element, branchy, computed in wider types
- * (__int128 for integers, double for float32, frexp/ldexp for rounding).
+ * here independently: per-element and branchy, integers modulo 2^64,
+ * float32 through double, 16-bit rounding through frexp/ldexp.
  */
 #include "build_config.h"
 
@@ -160,36 +160,38 @@ wt_rand_elem(weft_dtype_t dt, void *p, uint64_t *s)
 
 /* ---- the reference ---------------------------------------------------- */
 
-/* The element's value: two's complement for the signed types. */
-static __int128
+/* The element's bits, sign-extended to 64 bits for the signed types. */
+static uint64_t
 wt_load_int(weft_dtype_t dt, const void *p)
 {
     size_t es = weft_dtype_size(dt);
-    __int128 v = wt_load_bits(p, es);
+    uint64_t u = wt_load_bits(p, es);
 
-    if (wt_is_signed(dt) && (v >> (8 * es - 1)) != 0) {
-        v -= (__int128)1 << (8 * es);
+    if (wt_is_signed(dt) && es < 8 && (u >> (8 * es - 1)) != 0) {
+        u |= ~0ull << (8 * es);
     }
-    return v;
+    return u;
 }
 
+/* Sum and product modulo 2^64, whose low bits are the results modulo
+ * 2^bits; min and max compare the values (signed or not). */
 static void
 wt_ref_int(weft_dtype_t dt, weft_op_t op, void *out, const void *pa,
            const void *pb)
 {
-    __int128 a = wt_load_int(dt, pa), b = wt_load_int(dt, pb);
-    unsigned __int128 r;
+    uint64_t a = wt_load_int(dt, pa), b = wt_load_int(dt, pb), r;
+    int lt = wt_is_signed(dt) ? (int64_t)a < (int64_t)b : a < b;
 
     if (op == WEFT_SUM) {
-        r = (unsigned __int128)a + (unsigned __int128)b;
+        r = a + b;
     } else if (op == WEFT_PROD) {
-        r = (unsigned __int128)a * (unsigned __int128)b;
+        r = a * b;
     } else if (op == WEFT_MIN) {
-        r = (unsigned __int128)(a < b ? a : b);
+        r = lt ? a : b;
     } else {
-        r = (unsigned __int128)(a > b ? a : b);
+        r = lt ? b : a;
     }
-    wt_store_bits(out, weft_dtype_size(dt), (uint64_t)r);
+    wt_store_bits(out, weft_dtype_size(dt), r);
 }
 
 /* min/max with NaN and the -0 < +0 rule spelled out; sum/prod in double

@@ -5,10 +5,12 @@
  */
 #include <criterion/criterion.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <weft.h>
 
+#include "collectives/algos/algos.h"
 #include "collectives/sched.h"
 #include "context.h"
 #include "harness.h"
@@ -203,4 +205,61 @@ Test(coll_sched, deadline_names_the_waiting_step, .timeout = 30)
                     .env = {"WEFT_TIMEOUT=500ms", NULL}};
 
     cr_assert_eq(wt_run(&job, stall_body, NULL), 0);
+}
+
+/* ---- a built schedule: the ring sends 2(n-1)/n of the buffer, to the right */
+
+static size_t
+ring_block(size_t count, int n, int b)
+{
+    size_t off, len;
+
+    weft__block(count, n, b % n, &off, &len);
+    return len;
+}
+
+static void
+ring_shape_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
+{
+    int n = weft_comm_size(w), rank = weft_comm_rank(w);
+    int right = (rank + 1) % n;
+    size_t count = 1000003, sent = 0, received = 0, expect;
+    float *buf = calloc(count, sizeof(float));
+    weft__coll_args_t a = {.coll = WEFT_COLL_ALLREDUCE, .sendbuf = buf,
+                           .recvbuf = buf, .count = count,
+                           .dtype = WEFT_FLOAT32, .op = WEFT_SUM,
+                           .inplace = 1, .esize = sizeof(float)};
+    weft__sched_t *s = sched_new(w, WEFT_FLOAT32, WEFT_SUM);
+
+    WT_OK(weft__algo_allreduce_ring.build(s, &a));
+    for (int i = 0; i < weft__sched_nsteps(s); i++) {
+        weft__step_kind_t k = weft__sched_step_kind(s, i);
+
+        if (k == WEFT_STEP_SEND) {
+            WT_CHECK(weft__sched_step_peer(s, i) == right, "send to %d",
+                     weft__sched_step_peer(s, i));
+            sent += weft__sched_step_size(s, i);
+        } else if (k == WEFT_STEP_RECV) {
+            received += weft__sched_step_size(s, i);
+        }
+    }
+    /* the reduce-scatter sends every block but r+1, the allgather every
+     * block but r+2; what comes in is every block but r, then but r+1 */
+    expect = 2 * count - ring_block(count, n, rank + 1) -
+             ring_block(count, n, rank + 2);
+    WT_CHECK(sent == expect * sizeof(float), "sent %zu, expected %zu", sent,
+             expect * sizeof(float));
+    expect = 2 * count - ring_block(count, n, rank) -
+             ring_block(count, n, rank + 1);
+    WT_CHECK(received == expect * sizeof(float),
+             "received %zu, expected %zu", received, expect * sizeof(float));
+    weft__sched_free(s);
+    pthread_mutex_unlock(&w->ctx->lock);
+    free(buf);
+}
+
+Test(coll_sched, ring_allreduce_moves_2_n_minus_1_over_n)
+{
+    cr_assert_eq(wt_run_ranks(3, ring_shape_body, NULL), 0);
+    cr_assert_eq(wt_run_ranks(4, ring_shape_body, NULL), 0);
 }

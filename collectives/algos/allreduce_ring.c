@@ -16,6 +16,7 @@ typedef struct ring {
     size_t chunk_elems, nchunks;
     char *tmp[2];
     int *rs_send, *rs_red, *ag_recv; /* step ids: [k * nchunks + c] */
+    int *tmp_reader[2];              /* [c]: last reduce that read tmp */
 } ring_t;
 
 /* Chunk c of block b: element offset and length (0 when past its end). */
@@ -63,13 +64,14 @@ ring_reduce_scatter(ring_t *g)
                 continue;
             }
             rv = weft__sched_recv(g->s, tmp, len * es, left);
-            if (k >= 2) { /* tmp[k % 2] was last read two steps ago */
-                weft__sched_dep(g->s, rv, g->rs_red[i - 2 * g->nchunks]);
-            }
+            /* the piece of tmp must have been read by the last reduce that
+             * used it (some steps before may have had empty pieces) */
+            weft__sched_dep(g->s, rv, g->tmp_reader[k % 2][c]);
             g->rs_red[i] = weft__sched_reduce3(
                 g->s, weft__at(a->recvbuf, off, es), tmp, input + off * es,
                 len);
             weft__sched_dep(g->s, g->rs_red[i], rv);
+            g->tmp_reader[k % 2][c] = g->rs_red[i];
         }
     }
 }
@@ -129,17 +131,19 @@ ring_build(weft__sched_t *s, const weft__coll_args_t *a)
     steps = (size_t)(g.n - 1) * g.nchunks;
     g.tmp[0] = weft__sched_scratch(s, 2 * g.nchunks * g.chunk_elems *
                                           a->esize);
-    ids = weft__sched_scratch(s, 3 * steps * sizeof(int));
+    ids = weft__sched_scratch(s, (3 * steps + 2 * g.nchunks) * sizeof(int));
     if (g.tmp[0] == NULL || ids == NULL) {
         return WEFT_OK; /* weft__sched_start reports it */
     }
     g.tmp[1] = g.tmp[0] + g.nchunks * g.chunk_elems * a->esize;
-    for (size_t i = 0; i < 3 * steps; i++) {
+    for (size_t i = 0; i < 3 * steps + 2 * g.nchunks; i++) {
         ids[i] = -1;
     }
     g.rs_send = ids;
     g.rs_red = ids + steps;
     g.ag_recv = ids + 2 * steps;
+    g.tmp_reader[0] = ids + 3 * steps;
+    g.tmp_reader[1] = g.tmp_reader[0] + g.nchunks;
     ring_reduce_scatter(&g);
     ring_allgather(&g);
     return WEFT_OK;

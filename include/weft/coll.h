@@ -164,6 +164,10 @@ WEFT_API weft_status_t weft_ibarrier(weft_comm_t *comm,
 WEFT_API const char *weft_comm_last_algorithm(const weft_comm_t *comm,
                                               const char *coll);
 
+/* The name of algorithm `index` (0, 1, ...) of the collective named `coll`
+ * as a static string; NULL past the last one or for an unknown name. */
+WEFT_API const char *weft_coll_algorithm_name(const char *coll, int index);
+
 /* Force `algo` for the collective named `coll` on this comm (NULL or
  * "auto": choose per call again). Local: every rank must make the same
  * choice. WEFT_ERR_INVALID_ARG names an unknown collective or algorithm;
