@@ -40,7 +40,9 @@ _Static_assert(WEFT_COLL_COUNT == WEFT_CONFIG_COLLS,
  *   reduce_scatter_v: rcounts = recvcounts (rdispls NULL)
  *   alltoallv: scounts/sdispls, rcounts/rdispls
  * For broadcast sendbuf == recvbuf == buf. inplace: sendbuf == recvbuf
- * (where the collective has an in-place form).
+ * (where the collective has an in-place form). inplace does not mean "the
+ * root": for fp16/bf16 reductions coll.c hands every rank fp32 scratch with
+ * sendbuf == recvbuf, and off the root that buffer is only scratch.
  */
 typedef struct weft__coll_args {
     weft__coll_t coll;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "collectives/reduce_ops.h"
+#include "collectives/scratch.h"
 #include "context.h"
 #include "errmsg.h"
 #include "log.h"
@@ -70,6 +71,7 @@ struct weft__sched {
     uint8_t *parts;          /* partitions marked ready */
     size_t nparts;
     void **scratch;
+    size_t *scratch_size;
     int nscratch;
     weft__sched_t *next, *prev; /* the context's running schedules */
 };
@@ -116,9 +118,11 @@ weft__sched_free(weft__sched_t *s)
         }
     }
     for (int i = 0; i < s->nscratch; i++) {
-        free(s->scratch[i]);
+        weft__scratch_put(&s->comm->ctx->scratch, s->scratch[i],
+                          s->scratch_size[i]);
     }
     free(s->scratch);
+    free(s->scratch_size);
     free(s->ops);
     free(s->parts);
     free(s->nsend);
@@ -318,23 +322,30 @@ weft__sched_fence(weft__sched_t *s)
 void *
 weft__sched_scratch(weft__sched_t *s, size_t bytes)
 {
+    int n = s->nscratch + 1;
     void **list;
+    size_t *sizes;
     void *p;
 
     if (s->nomem) {
         return NULL;
     }
-    list = realloc(s->scratch, (size_t)(s->nscratch + 1) * sizeof(*list));
-    p = malloc(bytes > 0 ? bytes : 1);
-    if (list == NULL || p == NULL) {
-        if (list != NULL) {
-            s->scratch = list;
-        }
-        free(p);
+    list = realloc(s->scratch, (size_t)n * sizeof(*list));
+    if (list != NULL) {
+        s->scratch = list;
+    }
+    sizes = realloc(s->scratch_size, (size_t)n * sizeof(*sizes));
+    if (sizes != NULL) {
+        s->scratch_size = sizes;
+    }
+    p = list != NULL && sizes != NULL
+            ? weft__scratch_get(&s->comm->ctx->scratch, bytes,
+                                &sizes[n - 1])
+            : NULL;
+    if (p == NULL) {
         s->nomem = 1;
         return NULL;
     }
-    s->scratch = list;
     s->scratch[s->nscratch++] = p;
     return p;
 }

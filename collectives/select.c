@@ -163,8 +163,8 @@ select_forced(const weft__coll_args_t *a, weft_comm_t *comm,
     if (algo == NULL) {
         select_names(weft__algos(a->coll), known, sizeof(known));
         return weft__error(WEFT_ERR_INVALID_ARG, WEFT_SUB_COLL,
-                           "%s: %s asks for '%s', which is not a %s "
-                           "algorithm (there are: %s)",
+                           "%s: %s asks for '%s', which is not one of the "
+                           "%s algorithms (there are: %s)",
                            cname, source, name, cname, known);
     }
     why = algo->supported(a, comm);
@@ -258,8 +258,8 @@ weft_comm_set_algorithm(weft_comm_t *comm, const char *coll,
         found = weft__algo_find((weft__coll_t)c, algo);
         select_names(algos[c], known, sizeof(known));
         WEFT_ARG_CHECK(found != NULL,
-                       "weft_comm_set_algorithm: '%s' is not a %s algorithm "
-                       "(there are: %s)",
+                       "weft_comm_set_algorithm: '%s' is not one of the %s "
+                       "algorithms (there are: %s)",
                        algo, coll, known);
     }
     pthread_mutex_lock(&comm->ctx->lock);

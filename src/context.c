@@ -762,6 +762,7 @@ ctx_free(weft_context_t *ctx)
     weft__progress_fini(ctx);
     weft__req_pool_fini(ctx);
     weft__tuning_forget(ctx);
+    weft__scratch_fini(&ctx->scratch);
     free(ctx->peers);
     free(ctx->records);
     free(ctx->early);

@@ -11,6 +11,7 @@
 
 #include "bootstrap/server.h"
 #include "bootstrap/store.h"
+#include "collectives/scratch.h"
 #include "config.h"
 #include "progress.h"
 #include "topo.h"
@@ -64,6 +65,7 @@ struct weft_context {
     uint32_t next_comm_id;          /* lowest id this rank never used */
     weft_request_t *req_free;       /* freelist */
     struct weft__sched *scheds;     /* collectives running */
+    weft__scratch_cache_t scratch;  /* schedules' buffers, kept */
     int sched_news;                 /* one of them has something to do */
     weft__ctx_event_t *events;      /* deferred peer failures, in order */
     weft__ctx_event_t **events_tail;

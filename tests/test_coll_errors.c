@@ -29,6 +29,14 @@
 #include "collectives/select.h"
 #include "harness.h"
 
+/* A note in the test's log. (cr_log_warn would make Criterion 2.4.1 exit
+ * with status 1 even when every test passes.) */
+#define er_note(...)                                                           \
+    do {                                                                       \
+        fprintf(stderr, "note: " __VA_ARGS__);                                 \
+        fputc('\n', stderr);                                                   \
+    } while (0)
+
 #define ER_NRANKS 3
 
 /* What the ranks tell the Criterion side (MAP_SHARED). */
@@ -215,6 +223,7 @@ args_layouts(weft_comm_t *w)
         for (int k = 0; k < 8; k++) {
             c[k] = k == 1 ? SIZE_MAX - 1 : 1;
             d[k] = (size_t)k * 4;
+            one[k] = k == rank ? c[k] : 1; /* the block to itself matches */
         }
         /* block 1 at displacement 4 ends past SIZE_MAX */
         ER_ARG(weft_allgatherv(s, c[rank], r, c, d, WEFT_UINT8, w),
@@ -456,7 +465,7 @@ Test(coll_errors, null_buffers_fine_where_unused, .timeout = 120)
 
         cr_expect_eq(wt_run(&job, null_body, sh), 0, "%d ranks", ranks[i]);
         if (sh->note[0]) {
-            cr_log_warn("note: %d ranks: %s", ranks[i], sh->note);
+            er_note("%d ranks: %s", ranks[i], sh->note);
         }
         munmap(sh, sizeof(*sh));
     }
@@ -556,7 +565,7 @@ Test(coll_errors, forced_algorithm_that_cannot_run_is_unsupported,
         munmap(sh, sizeof(*sh));
     }
     if (!found) {
-        cr_log_warn("note: no written algorithm refuses any call tried (3, "
+        er_note("no written algorithm refuses any call tried (3, "
                     "5, 6 ranks); only unknown names are tested");
     }
 }
@@ -682,7 +691,7 @@ Test(coll_errors, mismatched_calls_fail_every_rank, .timeout = 300)
                 failed = wt_run(&job, mismatch_body, sh);
                 if (sh->status[0] == WEFT_ERR_UNSUPPORTED &&
                     strstr(sh->msg[0], "not written yet")) {
-                    cr_log_warn("note: allreduce/%s is a placeholder: "
+                    er_note("allreduce/%s is a placeholder: "
                                 "skipped", name);
                     munmap(sh, sizeof(*sh));
                     goto next_algo;
@@ -793,7 +802,7 @@ Test(coll_errors, killed_rank_mid_allreduce_is_peer_lost, .timeout = 300)
             }
             failed = wt_run(&job, killed_body, sh);
             if (strstr(sh->msg[0], "not written yet") != NULL) {
-                cr_log_warn("note: allreduce/%s is a placeholder: skipped",
+                er_note("allreduce/%s is a placeholder: skipped",
                             algos[ai]->name);
                 munmap(sh, sizeof(*sh));
                 break;

@@ -17,8 +17,9 @@
  *     all ten, so every job sees every dtype;
  *   - fixed cases: count 0 and count 1M+3 of fp32 (sum where it reduces)
  *     at 3 ranks (not in place, root size-1) and 4 ranks (in place,
- *     root 0); for reductions int8 sum (count 1000) and uint8 sum (count
- *     7), which wrap.
+ *     root 0); at 5 and 8 ranks four counts smaller than the rank count
+ *     (empty blocks); for reductions int8 sum (count 1000) and uint8 sum
+ *     (count 7), which wrap.
  * Jobs of 2, 5 and 8 ranks run with WEFT_COLL_CHUNK=1KiB so that small
  * counts are pipelined in several chunks too.
  * WT_COLL_FULL=1 (make check-long) runs the whole product instead;
@@ -47,6 +48,14 @@
 #include "coll_case.h"
 #include "collectives/select.h"
 #include "harness.h"
+
+/* A note in the test's log. (cr_log_warn would make Criterion 2.4.1 exit
+ * with status 1 even when every test passes.) */
+#define mx_note(...)                                                           \
+    do {                                                                       \
+        fprintf(stderr, "note: " __VA_ARGS__);                                 \
+        fputc('\n', stderr);                                                   \
+    } while (0)
 
 #define MX_BIG ((size_t)(1u << 20) + 3)
 #define MX_MAX_ALGOS 8
@@ -181,6 +190,15 @@ mx_cases(const mx_shared_t *sh, int algo, int size, wt_case_t *out)
                    ip, root, mx_next(&rng));
         n = mx_add(out, n, coll, algo, WEFT_FLOAT32, red ? WEFT_SUM : -1,
                    MX_BIG, ip, root, mx_next(&rng));
+    }
+    if (size >= 5) { /* fewer elements than ranks: some blocks empty */
+        const size_t few[4] = {(size_t)size - 1, (size_t)size - 3, 2, 3};
+
+        for (int j = 0; j < 4; j++) {
+            n = mx_add(out, n, coll, algo, j % 2 ? WEFT_INT32 : WEFT_FLOAT64,
+                       red ? WEFT_SUM : -1, few[j], inp && (j & 1),
+                       rooted && j >= 2 ? size - 1 : 0, mx_next(&rng));
+        }
     }
     if (red) {
         n = mx_add(out, n, coll, algo, WEFT_INT8, WEFT_SUM, 1000, 0, 0,
@@ -411,7 +429,7 @@ static void
 mx_summary(const mx_shared_t *sh, int size)
 {
     const weft__algo_t *const *algos = weft__algos(sh->coll);
-    char line[1024];
+    char line[1024] = "";
     size_t used = 0;
 
     for (int ai = 0; algos[ai] != NULL && used < sizeof(line); ai++) {
@@ -430,7 +448,7 @@ mx_summary(const mx_shared_t *sh, int size)
         used += k > 0 ? (size_t)k : 0;
     }
     if (strstr(line, "placeholder") != NULL) {
-        cr_log_warn("note: %s, %d ranks: %s", weft__coll_name(sh->coll),
+        mx_note("%s, %d ranks: %s", weft__coll_name(sh->coll),
                     size, line);
     } else {
         cr_log_info("%s, %d ranks: %s", weft__coll_name(sh->coll), size,
@@ -474,7 +492,7 @@ mx_run_coll(weft__coll_t coll)
         munmap(sh, sizeof(*sh));
     }
     if (bad_jobs) {
-        cr_log_error("%s: %d rank counts failed",
+        mx_note("%s: %d rank counts failed",
                      weft__coll_name(coll), bad_jobs);
     }
 }

@@ -1,0 +1,112 @@
+/*
+ * Selection: the cost model's picks across sizes, forcing by API and by
+ * environment, and the errors of a forced algorithm that cannot run.
+ */
+#include <criterion/criterion.h>
+#include <string.h>
+#include <weft.h>
+
+#include "collectives/select.h"
+#include "context.h"
+#include "harness.h"
+
+static const char *
+pick(weft_comm_t *w, weft__coll_t coll, size_t count)
+{
+    weft__coll_args_t a = {.coll = coll, .count = count,
+                           .dtype = WEFT_FLOAT32, .op = WEFT_SUM,
+                           .esize = 4};
+    const weft__algo_t *algo = NULL;
+    weft_status_t st;
+
+    pthread_mutex_lock(&w->ctx->lock);
+    st = weft__select(&a, w, &algo);
+    pthread_mutex_unlock(&w->ctx->lock);
+    WT_CHECK(st == WEFT_OK, "select: %s", weft_last_error());
+    return algo != NULL ? algo->name : "(none)";
+}
+
+/* The classic shape: latency-bound algorithms for small buffers,
+ * bandwidth-bound ones for large. */
+static void
+model_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
+{
+    const char *s;
+
+    s = pick(w, WEFT_COLL_ALLREDUCE, 2);
+    WT_CHECK(strcmp(s, "recursive_doubling") == 0, "allreduce 8 B: %s", s);
+    s = pick(w, WEFT_COLL_ALLREDUCE, 16u << 20);
+    WT_CHECK(strcmp(s, "ring") == 0, "allreduce 64 MiB: %s", s);
+    s = pick(w, WEFT_COLL_BROADCAST, 2);
+    WT_CHECK(strcmp(s, "binomial") == 0, "broadcast 8 B: %s", s);
+    s = pick(w, WEFT_COLL_BROADCAST, 16u << 20);
+    WT_CHECK(strcmp(s, "chain") == 0, "broadcast 64 MiB: %s", s);
+    s = pick(w, WEFT_COLL_ALLTOALL, 1);
+    WT_CHECK(strcmp(s, "bruck") == 0, "alltoall 4 B: %s", s);
+    s = pick(w, WEFT_COLL_ALLTOALL, 1u << 20);
+    WT_CHECK(strcmp(s, "pairwise") == 0, "alltoall 4 MiB: %s", s);
+    s = pick(w, WEFT_COLL_REDUCE, 2);
+    WT_CHECK(strcmp(s, "binomial") == 0, "reduce 8 B: %s", s);
+    s = pick(w, WEFT_COLL_BARRIER, 0);
+    WT_CHECK(strcmp(s, "dissemination") == 0, "barrier: %s", s);
+}
+
+Test(coll_select, cost_model_shape)
+{
+    cr_assert_eq(wt_run_ranks(4, model_body, NULL), 0);
+}
+
+/* Forcing through the API wins over the model and is what runs. */
+static void
+force_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
+{
+    float v = 1, out = 0;
+
+    for (int i = 0; weft_coll_algorithm_name("allreduce", i) != NULL; i++) {
+        const char *name = weft_coll_algorithm_name("allreduce", i);
+        const char *used;
+
+        WT_OK(weft_comm_set_algorithm(w, "allreduce", name));
+        WT_OK(weft_allreduce(&v, &out, 1, WEFT_FLOAT32, WEFT_SUM, w));
+        used = weft_comm_last_algorithm(w, "allreduce");
+        WT_CHECK(used != NULL && strcmp(used, name) == 0, "ran %s, not %s",
+                 used ? used : "(null)", name);
+        WT_CHECK(out == (float)weft_comm_size(w), "result %g", out);
+    }
+    WT_OK(weft_comm_set_algorithm(w, "allreduce", "auto"));
+    WT_CHECK(weft_coll_algorithm_name("allreduce", 99) == NULL, "index 99");
+    WT_CHECK(weft_coll_algorithm_name("allreduc", 0) == NULL, "bad name");
+    WT_CHECK(weft_comm_set_algorithm(w, "allreduce", "rign") ==
+                     WEFT_ERR_INVALID_ARG &&
+                 strstr(weft_last_error(), "there are: ") != NULL,
+             "unknown algorithm: %s", weft_last_error());
+    WT_CHECK(weft_comm_set_algorithm(w, "alreduce", "ring") ==
+                 WEFT_ERR_INVALID_ARG,
+             "unknown collective");
+}
+
+Test(coll_select, forced_by_the_api_is_what_runs)
+{
+    cr_assert_eq(wt_run_ranks(3, force_body, NULL), 0);
+}
+
+/* WEFT_ALLREDUCE_ALGO forces for every call of the job. */
+static void
+env_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
+{
+    int v = 1, out = 0;
+    const char *used;
+
+    WT_OK(weft_allreduce(&v, &out, 1, WEFT_INT32, WEFT_SUM, w));
+    used = weft_comm_last_algorithm(w, "allreduce");
+    WT_CHECK(used != NULL && strcmp(used, "ring") == 0, "ran %s",
+             used ? used : "(null)");
+    WT_CHECK(out == weft_comm_size(w), "result %d", out);
+}
+
+Test(coll_select, forced_by_the_environment)
+{
+    wt_job_t job = {.nranks = 3, .env = {"WEFT_ALLREDUCE_ALGO=ring", NULL}};
+
+    cr_assert_eq(wt_run(&job, env_body, NULL), 0);
+}
