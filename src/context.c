@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bootstrap/auth.h"
 #include "clock.h"
@@ -539,6 +540,22 @@ ctx_tls_open(weft_context_t *ctx, const uint8_t *job_key, size_t key_len)
     return WEFT_OK;
 }
 
+/* More ranks on this node than cores: a waiting rank that spins takes the
+ * core from the rank it waits for, so waiters yield at once instead. */
+static void
+ctx_oversubscription(weft_context_t *ctx)
+{
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+    ctx->progress.oversubscribed = ncpu > 0 && ctx->local_size > ncpu;
+    if (ctx->progress.oversubscribed && ctx->local_rank == 0) {
+        weft__log_info(WEFT_SUB_CORE,
+                       "%d ranks share the %ld cores of this node: waiting "
+                       "ranks yield instead of spinning",
+                       ctx->local_size, ncpu);
+    }
+}
+
 static weft_status_t
 ctx_exchange(weft_context_t *ctx, double deadline)
 {
@@ -595,6 +612,7 @@ ctx_exchange(weft_context_t *ctx, double deadline)
             ctx->local_size++;
         }
     }
+    ctx_oversubscription(ctx);
     return WEFT_OK;
 }
 

@@ -135,7 +135,8 @@ weft__progress_wait(weft_context_t *ctx, int (*done)(void *), void *arg,
     }
     /* the clock is read every 8 rounds: in a VM it costs as much as a
      * round of polling */
-    spin_end = weft__now() + ctx->cfg.spin;
+    spin_end = weft__now() +
+               (ctx->progress.oversubscribed ? 0.0 : ctx->cfg.spin);
     for (unsigned i = 1;; i++) {
         weft__progress(ctx);
         if (done(arg)) {

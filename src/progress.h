@@ -17,6 +17,7 @@ typedef struct weft__progress {
     int epfd;     /* transports' wait fds + store event fd + wakefd */
     int wakefd;   /* eventfd: wakes a blocked waiter */
     unsigned calls; /* store polled every few calls */
+    int oversubscribed; /* more ranks on this node than cores: no spinning */
 } weft__progress_t;
 
 weft_status_t weft__progress_init(weft_context_t *ctx);

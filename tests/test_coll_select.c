@@ -35,8 +35,15 @@ model_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
 
     s = pick(w, WEFT_COLL_ALLREDUCE, 2);
     WT_CHECK(strcmp(s, "recursive_doubling") == 0, "allreduce 8 B: %s", s);
+    /* a power of two halves and doubles; otherwise the fold's two extra
+     * transfers of the whole vector hand large buffers to the ring */
     s = pick(w, WEFT_COLL_ALLREDUCE, 16u << 20);
-    WT_CHECK(strcmp(s, "ring") == 0, "allreduce 64 MiB: %s", s);
+    WT_CHECK(strcmp(s, weft_comm_size(w) == 4 ? "rabenseifner" : "ring") ==
+                 0,
+             "allreduce 64 MiB on %d ranks: %s", weft_comm_size(w), s);
+    if (weft_comm_size(w) != 4) {
+        return; /* at 3 ranks a chain or a pairwise exchange is as short */
+    }
     s = pick(w, WEFT_COLL_BROADCAST, 2);
     WT_CHECK(strcmp(s, "binomial") == 0, "broadcast 8 B: %s", s);
     s = pick(w, WEFT_COLL_BROADCAST, 16u << 20);
@@ -54,6 +61,7 @@ model_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
 Test(coll_select, cost_model_shape)
 {
     cr_assert_eq(wt_run_ranks(4, model_body, NULL), 0);
+    cr_assert_eq(wt_run_ranks(3, model_body, NULL), 0);
 }
 
 /* Forcing through the API wins over the model and is what runs. */
