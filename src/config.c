@@ -67,8 +67,8 @@ static const weft_param_t config_params[] = {
      "core|boot|tl|coll|topo|mem|ml", NOLIM,
      "subsystems to log, comma list; ^name drops one (^tl)"},
     /* ---- progress */
-    {"TL", WEFT_PARAM_LIST, "self,tcp", CFG(tl), 0, NULL, NOLIM,
-     "transports to use, in priority order (self,tcp)"},
+    {"TL", WEFT_PARAM_LIST, "self,shm,tcp", CFG(tl), 0, NULL, NOLIM,
+     "transports to use, in priority order (self,shm,tcp)"},
     {"SPIN", WEFT_PARAM_TIME, "20us", CFG(spin), 0, NULL, 0, 1.0,
      "busy-poll this long before yielding the core"},
     {"YIELD_COUNT", WEFT_PARAM_INT, "8", CFG(yield_count), 0, NULL, 0, 100000,
@@ -78,6 +78,25 @@ static const weft_param_t config_params[] = {
      NULL, 0, SZ_MAX,
      "messages to self up to this size are copied at once; larger ones "
      "wait for the receive"},
+    {"SHM_EAGER_LIMIT", WEFT_PARAM_SIZE, "8KiB", CFG(shm.eager_limit), 0,
+     NULL, 0, 4.0 * 1024 * 1024,
+     "shm messages up to this size are copied through the ring; larger "
+     "ones are read from the sender's memory (at most a quarter of "
+     "WEFT_SHM_RING_SIZE)"},
+    {"SHM_RING_SIZE", WEFT_PARAM_SIZE, "128KiB", CFG(shm.ring_size), 0, NULL,
+     16384, 64.0 * 1024 * 1024,
+     "bytes of each shm ring (one per sender on the node), rounded down to "
+     "a power of two"},
+    {"SHM_CMA", WEFT_PARAM_ENUM, "auto", CFG(shm.cma), 0, "auto|off", NOLIM,
+     "large shm messages: auto reads the sender's memory in one copy "
+     "(process_vm_readv) where the kernel allows it and falls back to a "
+     "pipelined double copy where not; off always takes the double copy"},
+    {"SHM_SEGMENT", WEFT_PARAM_ENUM, "memfd", CFG(shm.segment), 0,
+     "memfd|file", NOLIM,
+     "shm segments: memfd (anonymous, nothing to leak) or file (an O_EXCL "
+     "0600 file in WEFT_SHM_DIR, removed once every local rank has it)"},
+    {"SHM_DIR", WEFT_PARAM_STR, "/dev/shm", CFG(shm.dir), 0, NULL, NOLIM,
+     "directory of file segments (WEFT_SHM_SEGMENT=file)"},
     {"TCP_IFNAME", WEFT_PARAM_STR, "", CFG(tcp.ifname), 0, NULL, NOLIM,
      "comma list of interfaces for tcp (default: every IPv4 interface that "
      "is up; loopback reaches ranks on the same node)"},

@@ -67,6 +67,13 @@ typedef struct weft_config {
         size_t eager_limit;
     } self;
     struct {
+        size_t eager_limit;
+        size_t ring_size;
+        int cma;     /* 0 auto, 1 off */
+        int segment; /* 0 memfd, 1 file */
+        char *dir;
+    } shm;
+    struct {
         char *ifname;
         size_t eager_limit;
         size_t chunk;

@@ -24,9 +24,10 @@
 
 #define CTX_REC_TLS 4 /* transports published per rank */
 
-/* What every rank publishes at start-up (fixed size: one allgather). */
+/* What every rank publishes once the transports are open (fixed size: one
+ * allgather; the topology went in the allgather before, so that
+ * transports know at init which ranks share their node). */
 typedef struct ctx_record {
-    weft__topo_rec_t topo;
     uint32_t ntl;
     struct {
         char name[16];
@@ -259,10 +260,11 @@ ctx_peer_info(const weft_context_t *ctx, int rank, const char *tl_name,
 {
     const ctx_record_t *rec = ctx_record(ctx, rank);
     int i = ctx_record_find_tl(rec, tl_name);
+    const char *node_id = ctx->peers[rank].topo.node_id;
 
     info->rank = rank;
-    info->node_id = rec->topo.node_id;
-    info->same_node = strcmp(rec->topo.node_id, ctx->topo.node_id) == 0;
+    info->node_id = node_id;
+    info->same_node = strcmp(node_id, ctx->topo.node_id) == 0;
     info->addr = i >= 0 ? rec->tl[i].addr : NULL;
     info->addr_len = i >= 0 ? rec->tl[i].len : 0;
 }
@@ -274,7 +276,6 @@ ctx_route_peers(weft_context_t *ctx)
     for (int r = 0; r < ctx->size; r++) {
         weft__peer_t *p = &ctx->peers[r];
 
-        p->topo = ctx_record(ctx, r)->topo;
         p->tl = -1;
         if (r == ctx->rank) {
             p->tl = ctx->self_tl;
@@ -476,6 +477,9 @@ ctx_tl_open(weft_context_t *ctx, const weft_tl_ops_t *ops,
     args.rank = ctx->rank;
     args.nranks = ctx->size;
     args.node_id = ctx->topo.node_id;
+    args.local_ranks = ctx->local_ranks;
+    args.nlocal = ctx->local_size;
+    args.local_index = ctx->local_rank;
     args.auth_key = tl_key;
     args.auth_key_len = sizeof(tl_key);
     args.handshake_timeout_s = ctx->cfg.handshake_timeout;
@@ -556,6 +560,46 @@ ctx_oversubscription(weft_context_t *ctx)
     }
 }
 
+/* Every rank's topology record: who shares this node (local ranks in job
+ * rank order) before the transports open. */
+static weft_status_t
+ctx_exchange_topo(weft_context_t *ctx, double deadline)
+{
+    weft__topo_rec_t *recs = calloc((size_t)ctx->size, sizeof(*recs));
+    weft_status_t st;
+
+    ctx->local_ranks = calloc((size_t)ctx->size, sizeof(int));
+    if (recs == NULL || ctx->local_ranks == NULL) {
+        free(recs);
+        return weft__error(WEFT_ERR_NO_MEMORY, WEFT_SUB_BOOT,
+                           "out of memory for %d topology records",
+                           ctx->size);
+    }
+    st = ctx->store->ops->allgather(ctx->store, "weft/topo", &ctx->topo,
+                                    sizeof(ctx->topo), recs, deadline);
+    if (st != WEFT_OK) {
+        free(recs);
+        return st;
+    }
+    ctx->local_rank = 0;
+    ctx->local_size = 0;
+    for (int r = 0; r < ctx->size; r++) {
+        /* never trust a peer's record: terminate its strings */
+        recs[r].node_id[WEFT_NODE_ID_MAX - 1] = '\0';
+        ctx->peers[r].topo = recs[r];
+        if (strcmp(recs[r].node_id, ctx->topo.node_id) == 0) {
+            if (r == ctx->rank) {
+                ctx->local_rank = ctx->local_size;
+            }
+            ctx->local_ranks[ctx->local_size++] = r;
+        }
+    }
+    free(recs);
+    ctx_oversubscription(ctx);
+    return WEFT_OK;
+}
+
+/* Every rank's transport addresses. */
 static weft_status_t
 ctx_exchange(weft_context_t *ctx, double deadline)
 {
@@ -563,7 +607,6 @@ ctx_exchange(weft_context_t *ctx, double deadline)
     weft_status_t st;
 
     memset(&mine, 0, sizeof(mine));
-    mine.topo = ctx->topo;
     for (int i = 0; i < ctx->ntls; i++) {
         size_t len = WEFT_TL_ADDR_MAX;
 
@@ -592,7 +635,6 @@ ctx_exchange(weft_context_t *ctx, double deadline)
     for (int r = 0; r < ctx->size; r++) {
         ctx_record_t *rec = &((ctx_record_t *)ctx->records)[r];
 
-        rec->topo.node_id[WEFT_NODE_ID_MAX - 1] = '\0';
         rec->ntl = rec->ntl > CTX_REC_TLS ? CTX_REC_TLS : rec->ntl;
         for (uint32_t i = 0; i < rec->ntl; i++) {
             rec->tl[i].name[sizeof(rec->tl[i].name) - 1] = '\0';
@@ -601,18 +643,6 @@ ctx_exchange(weft_context_t *ctx, double deadline)
             }
         }
     }
-    ctx->local_rank = 0;
-    ctx->local_size = 0;
-    for (int r = 0; r < ctx->size; r++) {
-        if (strcmp(ctx_record(ctx, r)->topo.node_id, ctx->topo.node_id) ==
-            0) {
-            if (r < ctx->rank) {
-                ctx->local_rank++;
-            }
-            ctx->local_size++;
-        }
-    }
-    ctx_oversubscription(ctx);
     return WEFT_OK;
 }
 
@@ -696,6 +726,7 @@ ctx_start(weft_context_t *ctx, const weft_context_params_t *params)
             weft__progress_add_fd(ctx, ctx->store->ops->event_fd(ctx->store)),
             st, out);
     }
+    WEFT_CHECK_GOTO(ctx_exchange_topo(ctx, deadline), st, out);
     WEFT_CHECK_GOTO(ctx_tls_open(ctx, job_key, key_len), st, out);
     WEFT_CHECK_GOTO(ctx_exchange(ctx, deadline), st, out);
     WEFT_CHECK_GOTO(ctx_route_peers(ctx), st, out);
@@ -783,6 +814,7 @@ ctx_free(weft_context_t *ctx)
     weft__scratch_fini(&ctx->scratch);
     free(ctx->peers);
     free(ctx->records);
+    free(ctx->local_ranks);
     free(ctx->early);
     weft__config_free(&ctx->cfg);
     ctx->magic = 0;

@@ -47,6 +47,7 @@ struct weft_context {
     int size;
     int local_rank;
     int local_size;
+    int *local_ranks;               /* [local_size] job ranks on this node */
     weft__topo_rec_t topo;          /* this rank */
     weft__peer_t *peers;            /* [size] */
     void *records;                  /* [size] start-up records (context.c) */

@@ -110,6 +110,13 @@ progress_block(weft_context_t *ctx, double deadline)
     int ms = weft__ms_until(deadline, PROGRESS_BLOCK_MAX_MS);
     int n;
 
+    for (int i = 0; i < ctx->ntls; i++) {
+        const weft_tl_ops_t *ops = ctx->tls[i].ops;
+
+        if (WEFT_TL_HAS_OP(ops, wait_arm) && ops->wait_arm(ctx->tls[i].tl)) {
+            return; /* work arrived: poll again */
+        }
+    }
     pthread_mutex_unlock(&ctx->lock);
     n = epoll_wait(ctx->progress.epfd, evs, 8, ms);
     pthread_mutex_lock(&ctx->lock);

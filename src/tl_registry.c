@@ -9,6 +9,7 @@
 
 static const weft_tl_ops_t *const tl_builtin[] = {
     &weft__tl_self,
+    &weft__tl_shm,
     &weft__tl_tcp,
 };
 
@@ -33,7 +34,7 @@ weft__tl_registry_find(const char *name)
 const char *
 weft__tl_registry_names(void)
 {
-    return "self, tcp";
+    return "self, shm, tcp";
 }
 
 weft_status_t

@@ -10,6 +10,7 @@
 #include <weft/transport.h>
 
 extern const weft_tl_ops_t weft__tl_self;
+extern const weft_tl_ops_t weft__tl_shm;
 extern const weft_tl_ops_t weft__tl_tcp;
 
 /* The built-in transports, in default priority order; *n_p gets the

@@ -109,6 +109,11 @@ wt_child(const wt_job_t *job, int rank, const char *addr, const char *key,
     for (int i = 0; i < 8 && job->env[i] != NULL; i++) {
         putenv((char *)job->env[i]);
     }
+    if (job->nodes > 1) {
+        snprintf(num, sizeof(num), "wt-node-%d",
+                 rank * job->nodes / job->nranks);
+        setenv("WEFT_NODE_ID", num, 1);
+    }
     if (job->rank0_serves) {
         params.field_mask = WEFT_CONTEXT_PARAM_RANK | WEFT_CONTEXT_PARAM_SIZE |
                             WEFT_CONTEXT_PARAM_RENDEZVOUS |

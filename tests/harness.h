@@ -22,6 +22,8 @@ typedef struct wt_job {
                              0: the harness serves it (as weftrun does) */
     double timeout_s;     /* the whole job; 0: 60 s */
     const char *env[8];   /* extra NAME=value for every rank, NULL-ended */
+    int nodes;            /* > 1: ranks split into this many "nodes" in
+                             contiguous blocks (WEFT_NODE_ID wt-node-<i>) */
 } wt_job_t;
 
 /* Run fn on job->nranks forked ranks. Returns the number of ranks that

@@ -29,9 +29,14 @@ Test(core_config, defaults_parse_through_the_same_parser, .timeout = 10)
     cr_assert_eq(cfg.tcp.eager_limit, 256 * 1024);
     cr_assert_eq(cfg.log_level, WEFT_LOG_WARN);
     cr_assert_eq(cfg.log_subsys, WEFT_SUB_ALL);
-    cr_assert_eq(cfg.tl.n, 2);
+    cr_assert_eq(cfg.tl.n, 3);
     cr_assert_str_eq(cfg.tl.items[0], "self");
-    cr_assert_str_eq(cfg.tl.items[1], "tcp");
+    cr_assert_str_eq(cfg.tl.items[1], "shm");
+    cr_assert_str_eq(cfg.tl.items[2], "tcp");
+    cr_assert_eq(cfg.shm.eager_limit, 8192);
+    cr_assert_eq(cfg.shm.ring_size, 128 * 1024);
+    cr_assert_eq(cfg.shm.cma, 0);
+    cr_assert_str_eq(cfg.shm.dir, "/dev/shm");
     weft__config_free(&cfg);
 }
 
@@ -142,7 +147,7 @@ Test(core_config, canonical_text_for_transports, .timeout = 10)
     cr_assert_str_eq(weft__config_get_text(&cfg, "SPIN", buf, sizeof(buf)),
                      "0.001");
     cr_assert_str_eq(weft__config_get_text(&cfg, "TL", buf, sizeof(buf)),
-                     "self,tcp");
+                     "self,shm,tcp");
     cr_assert_null(weft__config_get_text(&cfg, "NOPE", buf, sizeof(buf)));
     weft__config_free(&cfg);
 }

@@ -17,6 +17,7 @@
 typedef struct tl_case {
     char tl[16]; /* inline: parameters are copied into the worker */
     int nranks;
+    int nodes; /* > 1: split into "nodes" (shm inside, tcp between) */
 } tl_case_t;
 
 /* the eager limits of every transport are pinned to this in the job, so
@@ -24,7 +25,8 @@ typedef struct tl_case {
 #define EAGER 65536
 
 static tl_case_t conformance_cases[] = {
-    {"self", 1}, {"tcp", 2}, {"tcp", 3}, {"tcp", 4}, {"tcp", 8},
+    {"self", 1, 0}, {"tcp", 2, 0}, {"tcp", 3, 0}, {"tcp", 4, 0}, {"tcp", 8, 0},
+    {"shm", 2, 0}, {"shm", 3, 0}, {"shm", 4, 0}, {"shm", 8, 0}, {"shm,tcp", 4, 2},
 };
 
 static int
@@ -32,9 +34,12 @@ run(const tl_case_t *c, wt_rank_fn_t fn)
 {
     wt_job_t job = {.nranks = c->nranks,
                     .tl = c->tl,
+                    .nodes = c->nodes,
                     .timeout_s = 120,
                     .env = {"WEFT_TCP_EAGER_LIMIT=64KiB",
-                            "WEFT_SELF_EAGER_LIMIT=64KiB"}};
+                            "WEFT_SELF_EAGER_LIMIT=64KiB",
+                            "WEFT_SHM_EAGER_LIMIT=64KiB",
+                            "WEFT_SHM_RING_SIZE=512KiB"}};
 
     return wt_run(&job, fn, NULL);
 }

@@ -101,6 +101,11 @@ typedef struct weft_tl_init_args {
      * called once per peer, from progress(). */
     void (*peer_failed)(void *host, int peer, weft_status_t status,
                         const char *reason);
+    /* The ranks on this node (node identities are exchanged before any
+     * transport opens), in job-rank order, this rank among them. */
+    const int *local_ranks;
+    int nlocal;      /* entries in local_ranks (>= 1) */
+    int local_index; /* this rank's position in local_ranks */
 } weft_tl_init_args_t;
 
 typedef struct weft_tl_ops {
@@ -140,6 +145,12 @@ typedef struct weft_tl_ops {
      * core (timeouts and aborts withdraw pending ops); a transport without
      * it is refused at start-up. */
     void (*cancel)(weft_tl_ep_t *ep, weft_tl_op_t *op);
+    /* The core is about to block on wait_fd. Return 1 when progress()
+     * has work right now (the core then polls again instead of
+     * blocking); else arrange for wait_fd to become readable as soon as
+     * new work arrives and return 0. A transport whose wait_fd always
+     * tells (sockets) leaves this NULL. */
+    int (*wait_arm)(weft_tl_t *tl);
 } weft_tl_ops_t;
 
 #define WEFT_TL_HAS_OP(_ops, _op)                                              \
