@@ -4,14 +4,15 @@
 # REPS runs per configuration.
 #
 # Usage: bench/pingpong_compare.sh [BUILD_DIR]    (default: .)
-# Environment: REPS=3, SIZES="-b 8 -e 64M -f 4", CONFIGS="weft-tcp ompi-tcp
-#   ompi-shm mpich", TIMEOUT=300 (s per run). Installs nothing.
+# Environment: REPS=3, SIZES="-b 8 -e 64M -f 4", CONFIGS="weft-shm ompi-shm
+#   weft-tcp ompi-tcp mpich", TIMEOUT=300 (s per run). Installs nothing.
+# The last columns compare weft-shm with ompi-shm and weft-tcp with ompi-tcp.
 set -u
 BUILD=${1:-.}
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPS=${REPS:-3}
 SIZES=${SIZES:-"-b 8 -e 64M -f 4"}
-CONFIGS=${CONFIGS:-"weft-tcp ompi-tcp ompi-shm mpich"}
+CONFIGS=${CONFIGS:-"weft-shm ompi-shm weft-tcp ompi-tcp mpich"}
 TIMEOUT=${TIMEOUT:-300}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 TMP=$(mktemp -d -t pingpong.XXXXXX)
@@ -28,6 +29,8 @@ fi
 run_one() { # config rep
     local out="$TMP/$1.$2"
     case $1 in
+    weft-shm) WEFT_TL=shm timeout "$TIMEOUT" "$BUILD/tools/weftrun" -n 2 \
+                  "$BUILD/tools/weft-bench" pingpong $SIZES >"$out" ;;
     weft-tcp) WEFT_TL=tcp timeout "$TIMEOUT" "$BUILD/tools/weftrun" -n 2 \
                   "$BUILD/tools/weft-bench" pingpong $SIZES >"$out" ;;
     ompi-tcp) [ -x "$TMP/pp.openmpi" ] || return 1
@@ -60,17 +63,20 @@ median() {
         awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "-"}'
 }
 
-sizes=$(cat "$TMP"/weft-tcp.* "$TMP"/*.1 2>/dev/null | awk '!/^#/ {print $1}' | sort -n | uniq)
+sizes=$(cat "$TMP"/*.1 2>/dev/null | awk '!/^#/ {print $1}' | sort -n | uniq)
 for metric in "latency_us 3" "bandwidth_GBs 10"; do
     set -- $metric
     printf '\n%s (median of %s)\n%10s' "$1" "$REPS" size
     for c in $CONFIGS; do printf ' %10s' "$c"; done
-    printf ' %14s\n' "weft/ompi-tcp"
+    printf ' %14s %14s\n' "weft/ompi-shm" "weft/ompi-tcp"
     for s in $sizes; do
         printf '%10s' "$s"
         for c in $CONFIGS; do printf ' %10s' "$(median "$2" "$c" "$s")"; done
-        w=$(median "$2" weft-tcp "$s"); o=$(median "$2" ompi-tcp "$s")
-        awk -v w="$w" -v o="$o" 'BEGIN { if (w+0 > 0 && o+0 > 0)
-            printf " %14.2f\n", w / o; else printf " %14s\n", "-" }'
+        for t in shm tcp; do
+            w=$(median "$2" "weft-$t" "$s"); o=$(median "$2" "ompi-$t" "$s")
+            awk -v w="$w" -v o="$o" 'BEGIN { if (w+0 > 0 && o+0 > 0)
+                printf " %14.2f", w / o; else printf " %14s", "-" }'
+        done
+        echo
     done
 done

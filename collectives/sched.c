@@ -33,9 +33,10 @@ typedef struct sched_step {
     int after;              /* steps [0, after) must be done first (fence) */
     int before;             /* the same, from dependencies that overflowed */
     int deps[WEFT_STEP_DEPS];
-    void *dst;
+    void *dst; /* POLL: the state */
     const void *src, *src2;
     size_t n; /* bytes (SEND/RECV/COPY) or elements */
+    const weft__sched_poll_ops_t *poll; /* POLL */
 } sched_step_t;
 
 /* The transport op of one posted send or recv. */
@@ -54,12 +55,15 @@ struct weft__sched {
     char what[48];
     weft_dtype_t dtype;
     weft_op_t op;
+    weft_dtype_t user_dtype; /* as called (dtype/op may become fp32/sum) */
+    weft_op_t user_op;
     sched_step_t *steps;
     int nsteps, cap;
     int fence;      /* `after` of the steps added from now on */
     int first_undone;
     int ndone;
     int nposted;    /* ops in the transports */
+    int npolling;   /* POLL steps started and not done */
     int news;       /* a step finished since the last advance */
     int nomem;
     int failed_step; /* the first step that failed, or -1 */
@@ -90,8 +94,8 @@ weft__sched_create(weft_comm_t *comm, weft_dtype_t dtype, weft_op_t op,
     }
     s->comm = comm;
     s->failed_step = -1;
-    s->dtype = dtype;
-    s->op = op;
+    s->dtype = s->user_dtype = dtype;
+    s->op = s->user_op = op;
     s->algo = algo;
     s->nsend = calloc((size_t)comm->size, sizeof(*s->nsend));
     s->nrecv = calloc((size_t)comm->size, sizeof(*s->nrecv));
@@ -265,6 +269,20 @@ weft__sched_scale(weft__sched_t *s, void *buf, size_t count)
 }
 
 int
+weft__sched_poll(weft__sched_t *s, const weft__sched_poll_ops_t *ops,
+                 void *state)
+{
+    int i;
+    sched_step_t *st = sched_add(s, WEFT_STEP_POLL, &i);
+
+    if (st != NULL) {
+        st->poll = ops;
+        st->dst = state;
+    }
+    return i;
+}
+
+int
 weft__sched_wait_part(weft__sched_t *s, size_t partition)
 {
     int i;
@@ -357,6 +375,14 @@ weft__sched_set_reduction(weft__sched_t *s, weft_dtype_t dtype, weft_op_t op)
     s->op = op;
 }
 
+void
+weft__sched_user_reduction(const weft__sched_t *s, weft_dtype_t *dtype_p,
+                           weft_op_t *op_p)
+{
+    *dtype_p = s->user_dtype;
+    *op_p = s->user_op;
+}
+
 weft_comm_t *
 weft__sched_comm(const weft__sched_t *s)
 {
@@ -396,7 +422,7 @@ sched_step_name(const sched_step_t *st)
 {
     static const char *const names[] = {
         "send", "receive", "reduce", "reduce", "copy", "convert", "scale",
-        "wait for partition"};
+        "wait for partition", "node-local step"};
 
     return names[st->kind];
 }
@@ -422,11 +448,20 @@ sched_withdraw(weft__sched_t *s)
 {
     weft_context_t *ctx = s->comm->ctx;
 
+    for (int i = 0; i < s->nsteps && s->npolling > 0; i++) {
+        if (s->steps[i].kind == WEFT_STEP_POLL &&
+            s->steps[i].state == STEP_POSTED) {
+            s->steps[i].state = STEP_DONE;
+            s->npolling--;
+            ctx->sched_polling--;
+        }
+    }
     for (int i = 0; i < s->nsteps && s->nposted > 0; i++) {
         sched_op_t *o = s->ops[i];
 
         if (s->steps[i].state == STEP_POSTED && o != NULL) {
             ctx->tls[o->tl].ops->cancel(o->ep, &o->op);
+            ctx->tls[o->tl].inflight--;
             s->steps[i].state = STEP_DONE;
             s->nposted--;
         }
@@ -456,6 +491,7 @@ sched_op_complete(weft_tl_op_t *op, weft_status_t status, size_t bytes)
     weft__sched_t *s = o->s;
     sched_step_t *st = &s->steps[o->step];
 
+    s->comm->ctx->tls[o->tl].inflight--;
     if (st->state != STEP_POSTED) {
         return;
     }
@@ -511,10 +547,14 @@ sched_post(weft__sched_t *s, int i)
                          s->seq << SCHED_SUBTAG_BITS | st->subtag);
     st->state = STEP_POSTED;
     s->nposted++;
+    ctx->tls[o->tl].inflight++; /* before: it may complete inside */
     if (st->kind == WEFT_STEP_SEND) {
         st_ = ctx->tls[o->tl].ops->isend(o->ep, st->src, st->n, tag, &o->op);
     } else {
         st_ = ctx->tls[o->tl].ops->irecv(o->ep, st->dst, st->n, tag, &o->op);
+    }
+    if (st_ < 0) {
+        ctx->tls[o->tl].inflight--;
     }
     if (st_ < 0 && st->state == STEP_POSTED) {
         st->state = STEP_WAITING;
@@ -548,6 +588,37 @@ sched_run_local(weft__sched_t *s, sched_step_t *st)
     default:
         break;
     }
+}
+
+/* Run a POLL step once: done, still going (posted), or failed (-1, the
+ * schedule has failed). */
+static int
+sched_run_poll(weft__sched_t *s, int i)
+{
+    sched_step_t *st = &s->steps[i];
+    weft_context_t *ctx = s->comm->ctx;
+    char why[256] = "";
+    int rc = st->poll->poll(st->dst, why, sizeof(why));
+
+    if (rc == 0) {
+        if (st->state == STEP_WAITING) {
+            st->state = STEP_POSTED;
+            s->npolling++;
+            ctx->sched_polling++;
+        }
+        return 0;
+    }
+    if (st->state == STEP_POSTED) {
+        s->npolling--;
+        ctx->sched_polling--;
+    }
+    st->state = STEP_DONE;
+    s->ndone++;
+    if (rc < 0) {
+        sched_fail(s, i, (weft_status_t)rc, why);
+        return -1;
+    }
+    return 1;
 }
 
 static int
@@ -594,6 +665,15 @@ sched_advance(weft__sched_t *s)
 
             if (st->after > s->first_undone) {
                 break; /* fences only grow: nothing later can start */
+            }
+            if (st->kind == WEFT_STEP_POLL &&
+                (st->state == STEP_POSTED ||
+                 (st->state == STEP_WAITING && sched_ready(s, st)))) {
+                if (sched_run_poll(s, i) < 0) {
+                    return;
+                }
+                again = again || st->state == STEP_DONE;
+                continue;
             }
             if (st->state != STEP_WAITING || !sched_ready(s, st)) {
                 continue;
@@ -671,7 +751,7 @@ weft__sched_progress(weft_context_t *ctx)
     ctx->sched_news = 0;
     for (weft__sched_t *s = ctx->scheds; s != NULL; s = next) {
         next = s->next; /* s may finish and leave the list */
-        if (s->news) {
+        if (s->news || s->npolling > 0) {
             sched_advance(s);
         }
     }
@@ -693,6 +773,14 @@ weft__sched_describe(const weft__sched_t *s, char *buf, size_t len)
     for (int i = s->first_undone; i < s->nsteps; i++) {
         const sched_step_t *st = &s->steps[i];
 
+        if (st->kind == WEFT_STEP_POLL && st->state == STEP_POSTED) {
+            char what[192];
+
+            st->poll->describe(st->dst, what, sizeof(what));
+            snprintf(buf, len, "%s (%s) waits for %s (step %d of %d)",
+                     s->what, s->algo, what, i + 1, s->nsteps);
+            return;
+        }
         if (st->state == STEP_POSTED || st->kind == WEFT_STEP_WAIT_PART) {
             snprintf(buf, len, "%s (%s) waits for %s %d (step %d of %d)",
                      s->what, s->algo,

@@ -40,8 +40,19 @@ typedef enum weft__step_kind {
     WEFT_STEP_COPY,     /* bytes */
     WEFT_STEP_CONVERT,  /* dst(dtype_to) = src(dtype_from), count */
     WEFT_STEP_SCALE,    /* dst /= rank count (AVG), count */
-    WEFT_STEP_WAIT_PART /* until partition `peer` is marked ready */
+    WEFT_STEP_WAIT_PART, /* until partition `peer` is marked ready */
+    WEFT_STEP_POLL       /* a state machine run on every progress call
+                            until it says done (node-local collectives) */
 } weft__step_kind_t;
+
+/* A POLL step's state machine. poll returns 1 when done, 0 to be called
+ * again on the next progress call, or an error status (the collective and
+ * the comm fail, with the reason poll wrote into why). describe says what
+ * it waits for (timeouts). */
+typedef struct weft__sched_poll_ops {
+    int (*poll)(void *state, char *why, size_t why_len);
+    void (*describe)(const void *state, char *buf, size_t len);
+} weft__sched_poll_ops_t;
 
 /* ---- building (lock held; nothing runs yet) ---- */
 
@@ -67,6 +78,9 @@ int weft__sched_convert(weft__sched_t *s, void *dst, weft_dtype_t to,
                         const void *src, weft_dtype_t from, size_t count);
 int weft__sched_scale(weft__sched_t *s, void *buf, size_t count);
 int weft__sched_wait_part(weft__sched_t *s, size_t partition);
+/* state: memory that lives as long as the schedule (weft__sched_scratch). */
+int weft__sched_poll(weft__sched_t *s, const weft__sched_poll_ops_t *ops,
+                     void *state);
 
 /* step waits for `on` as well (both indices; -1 is ignored, so results of
  * the calls above can be passed straight in). */
@@ -82,6 +96,9 @@ void *weft__sched_scratch(weft__sched_t *s, size_t bytes);
 void weft__sched_set_reduction(weft__sched_t *s, weft_dtype_t dtype,
                                weft_op_t op);
 weft_comm_t *weft__sched_comm(const weft__sched_t *s);
+/* The dtype and op the caller passed (mismatch checks). */
+void weft__sched_user_reduction(const weft__sched_t *s, weft_dtype_t *dtype_p,
+                                weft_op_t *op_p);
 int weft__sched_nsteps(const weft__sched_t *s);
 /* The kind and peer of a step (tests of schedule building). */
 weft__step_kind_t weft__sched_step_kind(const weft__sched_t *s, int step);

@@ -16,25 +16,26 @@
 /* clang-format off */
 static const weft__algo_t *const algos_allreduce[] = {
     &weft__algo_allreduce_recursive_doubling, &weft__algo_allreduce_rabenseifner,
-    &weft__algo_allreduce_ring, NULL};
+    &weft__algo_allreduce_ring, &weft__algo_allreduce_shm, NULL};
 static const weft__algo_t *const algos_reduce[] = {
     &weft__algo_reduce_binomial, &weft__algo_reduce_rs_gather, NULL};
 static const weft__algo_t *const algos_broadcast[] = {
     &weft__algo_broadcast_binomial, &weft__algo_broadcast_scatter_allgather,
-    &weft__algo_broadcast_chain, NULL};
+    &weft__algo_broadcast_chain, &weft__algo_broadcast_shm, NULL};
 static const weft__algo_t *const algos_allgather[] = {
     &weft__algo_allgather_recursive_doubling, &weft__algo_allgather_bruck,
-    &weft__algo_allgather_ring, NULL};
+    &weft__algo_allgather_ring, &weft__algo_allgather_shm, NULL};
 static const weft__algo_t *const algos_allgatherv[] = {
     &weft__algo_allgatherv_recursive_doubling, &weft__algo_allgatherv_ring,
     NULL};
 static const weft__algo_t *const algos_reduce_scatter[] = {
     &weft__algo_reduce_scatter_recursive_halving,
-    &weft__algo_reduce_scatter_ring, NULL};
+    &weft__algo_reduce_scatter_ring, &weft__algo_reduce_scatter_shm, NULL};
 static const weft__algo_t *const algos_reduce_scatter_v[] = {
     &weft__algo_reduce_scatter_v_ring, NULL};
 static const weft__algo_t *const algos_alltoall[] = {
-    &weft__algo_alltoall_bruck, &weft__algo_alltoall_pairwise, NULL};
+    &weft__algo_alltoall_bruck, &weft__algo_alltoall_pairwise,
+    &weft__algo_alltoall_shm, NULL};
 static const weft__algo_t *const algos_alltoallv[] = {
     &weft__algo_alltoallv_pairwise, NULL};
 static const weft__algo_t *const algos_gather[] = {
@@ -42,7 +43,7 @@ static const weft__algo_t *const algos_gather[] = {
 static const weft__algo_t *const algos_scatter[] = {
     &weft__algo_scatter_binomial, NULL};
 static const weft__algo_t *const algos_barrier[] = {
-    &weft__algo_barrier_dissemination, NULL};
+    &weft__algo_barrier_dissemination, &weft__algo_barrier_shm, NULL};
 
 static const weft__algo_t *const *const algos[WEFT_COLL_COUNT] = {
     [WEFT_COLL_ALLREDUCE] = algos_allreduce,

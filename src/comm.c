@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "collectives/shm_area.h"
 #include "context.h"
 #include "errmsg.h"
 #include "log.h"
@@ -91,6 +92,9 @@ comm_alloc(weft_context_t *ctx, uint32_t id, int rank, int size, int *ranks)
     return comm;
 }
 
+static weft_status_t comm_exchange(weft_comm_t *parent, const void *mine,
+                                   size_t size, void *all);
+
 weft_status_t
 weft__comm_create_world(weft_context_t *ctx, weft_comm_t **comm_p)
 {
@@ -103,6 +107,25 @@ weft__comm_create_world(weft_context_t *ctx, weft_comm_t **comm_p)
     comm->is_world = 1;
     ctx->next_comm_id = 1;
     *comm_p = comm;
+    if (ctx->size >= 2 && ctx->local_size == ctx->size) {
+        /* one node: the world gets a shared area if every rank can */
+        weft__shm_offer_t mine, *all = calloc((size_t)ctx->size, sizeof(*all));
+        weft_status_t st;
+
+        if (all == NULL) {
+            return weft__error(WEFT_ERR_NO_MEMORY, WEFT_SUB_CORE,
+                               "out of memory for %d offers", ctx->size);
+        }
+        weft__shm_area_offer(comm, ctx->local_ranks, ctx->local_size, &mine);
+        st = comm_exchange(comm, &mine, sizeof(mine), all);
+        if (st == WEFT_OK) {
+            st = weft__shm_area_agree(comm, &mine, all);
+        } else {
+            weft__shm_area_withdraw(comm, &mine);
+        }
+        free(all);
+        return st;
+    }
     return WEFT_OK;
 }
 
@@ -152,6 +175,7 @@ weft__comm_free(weft_comm_t *comm)
         weft__req_cancel(comm->pending, WEFT_ERR_ABORTED);
     }
     comm_unlink(comm);
+    weft__shm_area_free(comm);
     free(comm->ranks);
     comm->ranks = NULL;
     comm->magic = WEFT_COMM_DEAD;
@@ -180,23 +204,22 @@ typedef struct comm_split_entry {
     int32_t color;
     int32_t key;
     uint32_t next_id;
+    weft__shm_offer_t shm; /* a slot for the new comm's shared area */
 } comm_split_entry_t;
 
-/* Everyone's (color, key, next id) at everyone, through parent rank 0. */
+/* Everyone's fixed-size entry at everyone, through parent rank 0. */
 static weft_status_t
-comm_split_exchange(weft_comm_t *parent, const comm_split_entry_t *mine,
-                    comm_split_entry_t *all)
+comm_exchange(weft_comm_t *parent, const void *mine, size_t size, void *all)
 {
     uint32_t seq = parent->mgmt_seq++;
     uint32_t tag_up = seq * 2, tag_down = seq * 2 + 1;
-    size_t table = (size_t)parent->size * sizeof(*all);
+    size_t table = (size_t)parent->size * size;
     weft_request_t *req;
     weft_status_t st;
 
     if (parent->rank != 0) {
-        WEFT_CHECK(weft__p2p_start(parent, WEFT_REQ_SEND, (void *)mine,
-                                   sizeof(*mine), 0, WEFT_TAG_KIND_MGMT,
-                                   tag_up, &req));
+        WEFT_CHECK(weft__p2p_start(parent, WEFT_REQ_SEND, (void *)mine, size,
+                                   0, WEFT_TAG_KIND_MGMT, tag_up, &req));
         st = weft__req_wait(req);
         weft__req_release(req);
         WEFT_CHECK(st);
@@ -206,11 +229,11 @@ comm_split_exchange(weft_comm_t *parent, const comm_split_entry_t *mine,
         weft__req_release(req);
         return st;
     }
-    all[0] = *mine;
+    memcpy(all, mine, size);
     for (int r = 1; r < parent->size; r++) {
-        WEFT_CHECK(weft__p2p_start(parent, WEFT_REQ_RECV, &all[r],
-                                   sizeof(*all), r, WEFT_TAG_KIND_MGMT,
-                                   tag_up, &req));
+        WEFT_CHECK(weft__p2p_start(parent, WEFT_REQ_RECV,
+                                   (char *)all + (size_t)r * size, size, r,
+                                   WEFT_TAG_KIND_MGMT, tag_up, &req));
         st = weft__req_wait(req);
         weft__req_release(req);
         WEFT_CHECK(st);
@@ -246,8 +269,9 @@ comm_split_locked(weft_comm_t *parent, int color, int key,
                   weft_comm_t **newcomm_p)
 {
     weft_context_t *ctx = parent->ctx;
-    comm_split_entry_t mine = {color, key, ctx->next_comm_id};
+    comm_split_entry_t mine = {color, key, ctx->next_comm_id, {-1, 0}};
     comm_split_entry_t *all;
+    weft__shm_offer_t *offers = NULL;
     comm_member_t *members = NULL;
     int *ranks = NULL;
     int n = 0, my_rank = -1;
@@ -263,7 +287,10 @@ comm_split_locked(weft_comm_t *parent, int color, int key,
                            "weft_comm_split: out of memory for %d ranks",
                            parent->size);
     }
-    st = comm_split_exchange(parent, &mine, all);
+    if (color >= 0) {
+        weft__shm_area_offer(parent, NULL, 0, &mine.shm);
+    }
+    st = comm_exchange(parent, &mine, sizeof(mine), all);
     if (st != WEFT_OK) {
         goto out;
     }
@@ -294,11 +321,15 @@ comm_split_locked(weft_comm_t *parent, int color, int key,
     }
     qsort(members, (size_t)n, sizeof(*members), comm_member_cmp);
     ranks = malloc((size_t)n * sizeof(*ranks));
-    if (ranks == NULL) {
+    offers = malloc((size_t)n * sizeof(*offers));
+    if (ranks == NULL || offers == NULL) {
+        free(ranks);
+        ranks = NULL;
         st = WEFT_ERR_NO_MEMORY;
         goto out;
     }
     for (int i = 0; i < n; i++) {
+        offers[i] = all[members[i].parent_rank].shm;
         ranks[i] = weft__comm_job_rank(parent, members[i].parent_rank);
         if (members[i].parent_rank == parent->rank) {
             my_rank = i;
@@ -313,8 +344,19 @@ comm_split_locked(weft_comm_t *parent, int color, int key,
     weft__log_debug(WEFT_SUB_CORE,
                     "comm %u: rank %d of %d (split of comm %u, color %d)", id,
                     my_rank, n, parent->id, color);
+    mine.shm.slot = -1; /* the area owns it now, or has given it back */
+    st = weft__shm_area_agree(*newcomm_p, &all[parent->rank].shm, offers);
+    if (st != WEFT_OK) {
+        weft__comm_free(*newcomm_p);
+        *newcomm_p = NULL;
+        goto out;
+    }
     weft__ctx_comm_made(ctx, *newcomm_p);
 out:
+    if (mine.shm.slot >= 0) {
+        weft__shm_area_withdraw(parent, &mine.shm);
+    }
+    free(offers);
     if (st == WEFT_ERR_NO_MEMORY) {
         weft__error_set("weft_comm_split: out of memory");
     }

@@ -40,6 +40,7 @@ struct weft_comm {
     const void *coll_force[WEFT_CONFIG_COLLS];  /* weft_comm_set_algorithm, by weft__coll_t */
     const void *coll_last[WEFT_CONFIG_COLLS];   /* the algorithm last used (logged on change) */
     weft_request_t *pending;     /* requests not yet complete */
+    struct weft__shm_area *shm;  /* node-local collectives' area, or NULL */
     weft_status_t error;         /* sticky; WEFT_OK when healthy */
     int error_origin;            /* comm rank, -1 unknown */
     char error_msg[WEFT_COMM_MSG_MAX];

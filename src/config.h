@@ -69,6 +69,8 @@ typedef struct weft_config {
     struct {
         size_t eager_limit;
         size_t ring_size;
+        int coll_slots;
+        size_t coll_buf;
         int cma;     /* 0 auto, 1 off */
         int segment; /* 0 memfd, 1 file */
         char *dir;

@@ -22,6 +22,8 @@
 typedef struct weft__ctx_tl {
     const weft_tl_ops_t *ops;
     weft_tl_t *tl;
+    int inflight; /* ops posted and not yet complete or withdrawn: while
+                     0, progress polls it only every few rounds */
 } weft__ctx_tl_t;
 
 typedef struct weft__peer {
@@ -68,6 +70,7 @@ struct weft_context {
     struct weft__sched *scheds;     /* collectives running */
     weft__scratch_cache_t scratch;  /* schedules' buffers, kept */
     int sched_news;                 /* one of them has something to do */
+    int sched_polling;              /* POLL steps running: advance always */
     weft__ctx_event_t *events;      /* deferred peer failures, in order */
     weft__ctx_event_t **events_tail;
     weft__store_event_t *early;     /* aborts of comms not made here yet */

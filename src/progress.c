@@ -23,6 +23,10 @@
 /* The store is polled for events every this many progress calls (and on
  * every blocking round). */
 #define PROGRESS_STORE_EVERY 64
+/* A transport with no op in flight is polled every this many calls (its
+ * unexpected messages and connections wait that long; its fds still wake
+ * a blocked waiter). Polling tcp costs a syscall, shm a few loads. */
+#define PROGRESS_IDLE_EVERY 16
 /* A blocked waiter wakes at least this often (ms) to look at the clock
  * and the store. */
 #define PROGRESS_BLOCK_MAX_MS 100
@@ -78,17 +82,22 @@ int
 weft__progress(weft_context_t *ctx)
 {
     int n = 0;
+    int idle_round = ++ctx->progress.calls % PROGRESS_IDLE_EVERY == 0;
 
     for (int i = 0; i < ctx->ntls; i++) {
-        n += (int)ctx->tls[i].ops->progress(ctx->tls[i].tl);
+        weft__ctx_tl_t *t = &ctx->tls[i];
+
+        if (t->inflight > 0 || idle_round) {
+            n += (int)t->ops->progress(t->tl);
+        }
     }
-    if (ctx->sched_news) {
+    if (ctx->sched_news || ctx->sched_polling > 0) {
         weft__sched_progress(ctx);
     }
     if (ctx->events != NULL) {
         weft__ctx_apply_events(ctx);
     }
-    if (++ctx->progress.calls % PROGRESS_STORE_EVERY == 0) {
+    if (ctx->progress.calls % PROGRESS_STORE_EVERY == 0) {
         weft__ctx_poll_store(ctx);
     }
     return n;

@@ -80,8 +80,10 @@ weft__req_complete(weft_request_t *req, weft_status_t status, size_t bytes)
 void
 weft__req_tl_complete(weft_tl_op_t *op, weft_status_t status, size_t bytes)
 {
-    weft__req_complete(weft__container_of(op, weft_request_t, op), status,
-                       bytes);
+    weft_request_t *req = weft__container_of(op, weft_request_t, op);
+
+    req->ctx->tls[req->tl].inflight--;
+    weft__req_complete(req, status, bytes);
 }
 
 void
@@ -98,6 +100,7 @@ weft__req_cancel(weft_request_t *req, weft_status_t status)
         const weft_tl_ops_t *ops = req->ctx->tls[req->tl].ops;
 
         ops->cancel(req->ep, &req->op);
+        req->ctx->tls[req->tl].inflight--;
         req->in_tl = 0;
     }
     weft__req_complete(req, status, 0);

@@ -20,8 +20,10 @@
  *     root 0); at 5 and 8 ranks four counts smaller than the rank count
  *     (empty blocks); for reductions int8 sum (count 1000) and uint8 sum
  *     (count 7), which wrap.
- * Jobs of 2, 5 and 8 ranks run with WEFT_COLL_CHUNK=1KiB so that small
- * counts are pipelined in several chunks too.
+ * Jobs of 2, 5 and 8 ranks run with WEFT_COLL_CHUNK=1KiB and
+ * WEFT_SHM_COLL_BUF=1KiB so that small counts are pipelined in several
+ * chunks and take the node-local direct-read paths too; one more job of
+ * 4 ranks runs over two "nodes" (WEFT_NODE_ID: shm inside, tcp between).
  * WT_COLL_FULL=1 (make check-long) runs the whole product instead;
  * WT_COLL_SEED=n draws another sample; WT_COLL_RANKS=3,8 keeps those rank
  * counts only.
@@ -456,44 +458,55 @@ mx_summary(const mx_shared_t *sh, int size)
     }
 }
 
+/* One job of n ranks over `nodes` "nodes" (1: one, all in shm). */
+static int
+mx_run_job(weft__coll_t coll, int n, int nodes)
+{
+    mx_shared_t *sh = mx_shared_new(coll);
+    /* small pieces, and node-local calls past their shared buffers, so
+     * small counts take the pipelined and direct-read paths too */
+    int chunked = n == 2 || n == 5 || n == 8;
+    wt_job_t job = {
+        .nranks = n,
+        .nodes = nodes,
+        .timeout_s = sh->full ? MX_JOB_TIMEOUT_FULL : MX_JOB_TIMEOUT,
+        .env = {sh->full ? "WEFT_TIMEOUT=600s" : "WEFT_TIMEOUT=30s",
+                chunked ? "WEFT_COLL_CHUNK=1KiB" : NULL,
+                chunked ? "WEFT_SHM_COLL_BUF=1KiB" : NULL},
+    };
+    int failed = wt_run(&job,
+                        coll == WEFT_COLL_BARRIER ? mx_barrier_body : mx_body,
+                        sh);
+    int bad;
+
+    mx_summary(sh, n);
+    cr_expect(failed == 0 && sh->fails == 0,
+              "%s, %d ranks on %d node(s) (seed %llu%s): %d rank(s) failed, "
+              "%d wrong or failed case(s); first: %s",
+              weft__coll_name(coll), n, nodes, (unsigned long long)sh->seed,
+              sh->full ? ", full" : "", failed, sh->fails,
+              sh->first[0] ? sh->first : "(see the log)");
+    bad = failed != 0 || sh->fails != 0;
+    munmap(sh, sizeof(*sh));
+    return bad;
+}
+
 static void
 mx_run_coll(weft__coll_t coll)
 {
     int bad_jobs = 0;
 
     for (size_t i = 0; i < sizeof(mx_ranks) / sizeof(mx_ranks[0]); i++) {
-        int n = mx_ranks[i];
-        mx_shared_t *sh;
-
-        if (!mx_ranks_wanted(n)) {
-            continue;
+        if (mx_ranks_wanted(mx_ranks[i])) {
+            bad_jobs += mx_run_job(coll, mx_ranks[i], 1);
         }
-        sh = mx_shared_new(coll);
-        int chunked = n == 2 || n == 5 || n == 8;
-        wt_job_t job = {
-            .nranks = n,
-            .timeout_s = sh->full ? MX_JOB_TIMEOUT_FULL : MX_JOB_TIMEOUT,
-            .env = {sh->full ? "WEFT_TIMEOUT=600s" : "WEFT_TIMEOUT=30s",
-                    chunked ? "WEFT_COLL_CHUNK=1KiB" : NULL},
-        };
-        int failed = wt_run(&job,
-                            coll == WEFT_COLL_BARRIER ? mx_barrier_body
-                                                      : mx_body,
-                            sh);
-
-        mx_summary(sh, n);
-        cr_expect(failed == 0 && sh->fails == 0,
-                  "%s, %d ranks (seed %llu%s): %d rank(s) failed, %d wrong "
-                  "or failed case(s); first: %s",
-                  weft__coll_name(coll), n, (unsigned long long)sh->seed,
-                  sh->full ? ", full" : "", failed, sh->fails,
-                  sh->first[0] ? sh->first : "(see the log)");
-        bad_jobs += failed != 0 || sh->fails != 0;
-        munmap(sh, sizeof(*sh));
+    }
+    /* shm inside each "node", tcp between them */
+    if (mx_ranks_wanted(4)) {
+        bad_jobs += mx_run_job(coll, 4, 2);
     }
     if (bad_jobs) {
-        mx_note("%s: %d rank counts failed",
-                     weft__coll_name(coll), bad_jobs);
+        mx_note("%s: %d jobs failed", weft__coll_name(coll), bad_jobs);
     }
 }
 

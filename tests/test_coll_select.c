@@ -60,8 +60,44 @@ model_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
 
 Test(coll_select, cost_model_shape)
 {
-    cr_assert_eq(wt_run_ranks(4, model_body, NULL), 0);
-    cr_assert_eq(wt_run_ranks(3, model_body, NULL), 0);
+    /* point-to-point algorithms only: no shared area over tcp */
+    wt_job_t job4 = {.nranks = 4, .tl = "tcp"}, job3 = {.nranks = 3,
+                                                        .tl = "tcp"};
+
+    cr_assert_eq(wt_run(&job4, model_body, NULL), 0);
+    cr_assert_eq(wt_run(&job3, model_body, NULL), 0);
+}
+
+/* Ranks on one node reached through shm: the node-local algorithms, at
+ * every size; across "nodes" (WEFT_NODE_ID) never. */
+static void
+node_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
+{
+    static const weft__coll_t colls[] = {
+        WEFT_COLL_ALLREDUCE, WEFT_COLL_BROADCAST, WEFT_COLL_ALLGATHER,
+        WEFT_COLL_REDUCE_SCATTER, WEFT_COLL_ALLTOALL, WEFT_COLL_BARRIER};
+    static const size_t counts[] = {1, 1000, 1u << 20};
+    int one_node = *(const int *)arg;
+
+    for (size_t i = 0; i < sizeof(colls) / sizeof(colls[0]); i++) {
+        for (size_t k = 0; k < sizeof(counts) / sizeof(counts[0]); k++) {
+            const char *s = pick(w, colls[i], counts[k]);
+
+            WT_CHECK((strcmp(s, "shm") == 0) == one_node,
+                     "%s of %zu on %s: %s", weft__coll_name(colls[i]),
+                     counts[k], one_node ? "one node" : "two nodes", s);
+        }
+    }
+}
+
+Test(coll_select, node_local_algorithms_on_one_node_only)
+{
+    int one = 1, two = 0;
+    wt_job_t job = {.nranks = 4};
+    wt_job_t split = {.nranks = 4, .nodes = 2};
+
+    cr_assert_eq(wt_run(&job, node_body, &one), 0);
+    cr_assert_eq(wt_run(&split, node_body, &two), 0);
 }
 
 /* Forcing through the API wins over the model and is what runs. */

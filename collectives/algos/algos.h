@@ -26,5 +26,12 @@ extern const weft__algo_t weft__algo_alltoallv_pairwise;
 extern const weft__algo_t weft__algo_gather_binomial;
 extern const weft__algo_t weft__algo_scatter_binomial;
 extern const weft__algo_t weft__algo_barrier_dissemination;
+/* node-local: shared memory (collectives/shm_area.h) */
+extern const weft__algo_t weft__algo_allreduce_shm;
+extern const weft__algo_t weft__algo_broadcast_shm;
+extern const weft__algo_t weft__algo_allgather_shm;
+extern const weft__algo_t weft__algo_reduce_scatter_shm;
+extern const weft__algo_t weft__algo_alltoall_shm;
+extern const weft__algo_t weft__algo_barrier_shm;
 
 #endif /* WEFT_ALGOS_H */

@@ -37,12 +37,14 @@ weft__p2p_start(weft_comm_t *comm, weft__req_kind_t kind, void *buf,
     }
     ops = ctx->tls[req->tl].ops;
     req->in_tl = 1;
+    ctx->tls[req->tl].inflight++; /* before: it may complete inside */
     if (kind == WEFT_REQ_SEND) {
         st = ops->isend(req->ep, buf, bytes, wtag, &req->op);
     } else {
         st = ops->irecv(req->ep, buf, bytes, wtag, &req->op);
     }
     if (st < 0) {
+        ctx->tls[req->tl].inflight--;
         req->in_tl = 0;
         weft__req_complete(req, st, 0);
         weft__req_release(req);

@@ -51,6 +51,8 @@ extern const weft_tl_ops_t weft__tl_shm;
 #define SHM_ADDR_MAGIC 0x41485357u /* "WSHA" */
 #define SHM_PATH_MAX 160 /* the address blob holds the path */
 #define SHM_CMA_CHUNK (4u * 1024 * 1024) /* read per receive and round */
+#define SHM_COLL_CTL 4096                /* control bytes of a slot */
+#define SHM_COLL_SLOTS_MAX 64
 
 /* Message types (cell.type). */
 enum {
@@ -107,6 +109,8 @@ typedef struct shm_seg_hdr {
     uint32_t nlocal, ring_cells;
     uint64_t seg_size;
     uint64_t ring_off, ring_stride; /* ring i (local sender i) */
+    uint64_t coll_off, coll_stride; /* collectives' slot i (shm_coll.c) */
+    uint32_t coll_slots, coll_buf;
     uint64_t hdr_vaddr;             /* this header in the owner's memory */
     uint64_t probe;                 /* a random word read by the CMA probe */
     uint8_t token[32];              /* proves the segment is this job's */
@@ -282,6 +286,10 @@ struct weft_tl {
     size_t eager_limit;
     size_t frag; /* DATA payload per fragment */
     uint32_t ring_cells;
+    uint32_t coll_slots, coll_buf; /* slots for collectives, buffer bytes */
+    size_t coll_stride;
+    uint64_t slots_used; /* bit i: slot i taken (bound to a comm) */
+    uint64_t slots_retired; /* bit i: slot i was used: never again */
     int cma_mode; /* 0 off, 1 auto */
     int mode;     /* SHM_MODE_* */
     char dir[SHM_PATH_MAX - 40]; /* room for the file name */

@@ -128,7 +128,9 @@ weft__shm_seg_create(weft_tl_t *tl)
     shm_seg_hdr_t *h;
     int err;
 
-    tl->seg_size = hdr_bytes + (size_t)tl->nlocal * stride;
+    tl->coll_stride = SHM_COLL_CTL + 2 * (size_t)tl->coll_buf;
+    tl->seg_size = hdr_bytes + (size_t)tl->nlocal * stride +
+                   (size_t)tl->coll_slots * tl->coll_stride;
     WEFT_CHECK(shm_seg_open_fd(tl));
     if (ftruncate(tl->seg_fd, (off_t)tl->seg_size) != 0) {
         err = errno;
@@ -157,6 +159,10 @@ weft__shm_seg_create(weft_tl_t *tl)
     h->seg_size = tl->seg_size;
     h->ring_off = hdr_bytes;
     h->ring_stride = stride;
+    h->coll_off = hdr_bytes + (size_t)tl->nlocal * stride;
+    h->coll_stride = tl->coll_stride;
+    h->coll_slots = tl->coll_slots;
+    h->coll_buf = tl->coll_buf;
     h->hdr_vaddr = (uint64_t)(uintptr_t)h;
     weft__auth_random(&h->probe, sizeof(h->probe));
     h->probe |= 1; /* never 0: a failed read cannot pass for it */
@@ -303,8 +309,12 @@ shm_seg_check(const weft_tl_t *tl, const weft_tl_ep_t *peer,
         return -1;
     }
     need = h->ring_off + (uint64_t)h->nlocal * h->ring_stride;
-    if (need > h->seg_size) {
-        weft__why(why, why_len, "its rings do not fit its segment");
+    if (need > h->seg_size || h->coll_off < need ||
+        h->coll_slots > SHM_COLL_SLOTS_MAX ||
+        h->coll_stride < SHM_COLL_CTL + 2 * (uint64_t)h->coll_buf ||
+        h->coll_off + (uint64_t)h->coll_slots * h->coll_stride >
+            h->seg_size) {
+        weft__why(why, why_len, "its rings or slots do not fit its segment");
         return -1;
     }
     weft__shm_token(tl, peer->rank, a->pid, token);

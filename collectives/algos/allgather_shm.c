@@ -1,0 +1,140 @@
+/*
+ * Allgather, node-local (shared memory; protocol in collectives/shm_area.h).
+ * Blocks that fit: each rank copies its block into its shared buffer;
+ * once all are announced, each copies every block out. Larger: each rank
+ * reads every peer's block straight from the peer's memory into its
+ * result (process_vm_readv), starting with the next rank so that not
+ * everyone reads the same peer at once.
+ */
+#include "build_config.h"
+#include "collectives/algos/shm_common.h"
+
+#include <string.h>
+
+#include "comm.h"
+#include "context.h"
+
+enum { AG_ENTER, AG_COPY, AG_DONE };
+
+static const void *
+ag_mine(const weft__coll_args_t *a, int rank)
+{
+    return a->inplace ? (const char *)a->recvbuf + (size_t)rank * a->count *
+                                                       a->esize
+                      : a->sendbuf;
+}
+
+static int
+ag_small(weft__shmc_t *c)
+{
+    int rc;
+    weft__shm_area_t *ar = c->ar;
+    size_t blk = c->a.count * c->a.esize;
+
+    if (c->phase == AG_ENTER) {
+        memcpy(weft__shm_area_buf(ar, ar->rank, c->d), ag_mine(&c->a, ar->rank),
+               blk);
+        weft__shm_area_arrive(ar, c->d, c->desc, NULL, NULL, NULL);
+        c->phase = AG_COPY;
+    }
+    if ((rc = weft__shmc_arrived(c, c->d)) <= 0) {
+        return rc;
+    }
+    for (int r = 0; r < ar->size; r++) {
+        memcpy((char *)c->a.recvbuf + (size_t)r * blk,
+               weft__shm_area_buf(ar, r, c->d), blk);
+    }
+    weft__shmc_finish(c);
+    return 1;
+}
+
+static int
+ag_large(weft__shmc_t *c, char *why, size_t why_len)
+{
+    int rc;
+    weft__shm_area_t *ar = c->ar;
+    size_t blk = c->a.count * c->a.esize;
+
+    switch (c->phase) {
+    case AG_ENTER:
+        weft__shm_area_arrive(ar, c->d, c->desc, ag_mine(&c->a, ar->rank), c->a.recvbuf,
+                              NULL);
+        if (!c->a.inplace) {
+            memcpy((char *)c->a.recvbuf + (size_t)ar->rank * blk, c->a.sendbuf,
+                   blk);
+        }
+        c->phase = AG_COPY;
+        /* fall through */
+    case AG_COPY:
+        if ((rc = weft__shmc_arrived(c, c->d)) <= 0) {
+            return rc;
+        }
+        for (int i = 1; i < ar->size; i++) {
+            int r = (ar->rank + i) % ar->size;
+            weft_status_t st = weft__shm_area_read(
+                ar, r, (char *)c->a.recvbuf + (size_t)r * blk,
+                ar->ctl[r]->sbuf, blk, why, why_len);
+
+            if (st != WEFT_OK) {
+                return st;
+            }
+        }
+        weft__shm_area_done(ar, c->d);
+        c->phase = AG_DONE;
+        /* fall through */
+    default:
+        if (!weft__shmc_all_done(c)) {
+            return 0;
+        }
+        weft__shmc_finish(c);
+        return 1;
+    }
+}
+
+static int
+allgather_shm_poll(void *state, char *why, size_t why_len)
+{
+    weft__shmc_t *c = state;
+
+    if (!weft__shmc_turn(c)) {
+        return 0;
+    }
+    if (c->a.count * c->a.esize <= c->ar->buf) {
+        return weft__shmc_result(c, ag_small(c), why, why_len);
+    }
+    return ag_large(c, why, why_len);
+}
+
+static const weft__sched_poll_ops_t allgather_shm_ops = {
+    .poll = allgather_shm_poll,
+    .describe = weft__shmc_describe,
+};
+
+static weft_status_t
+allgather_shm_build(weft__sched_t *s, const weft__coll_args_t *a)
+{
+    if (a->count > 0) {
+        weft__shmc_build(s, a, sizeof(weft__shmc_t), &allgather_shm_ops, 0);
+    }
+    return WEFT_OK;
+}
+
+static const char *
+allgather_shm_supported(const weft__coll_args_t *a, const weft_comm_t *comm)
+{
+    return weft__shmc_supported(comm, a->count * a->esize, 1);
+}
+
+static double
+allgather_shm_cost(const weft__coll_args_t *a, const weft__cost_t *m)
+{
+    return weft__shmc_cost(m, 1, (double)(a->count * a->esize) * m->size, 0);
+}
+
+const weft__algo_t weft__algo_allgather_shm = {
+    .name = "shm",
+    .coll = WEFT_COLL_ALLGATHER,
+    .supported = allgather_shm_supported,
+    .cost = allgather_shm_cost,
+    .build = allgather_shm_build,
+};

@@ -1,0 +1,247 @@
+/*
+ * Allreduce, node-local (shared memory; protocol in collectives/shm_area.h).
+ *
+ * Data that fits the shared buffers: every rank copies its input into its
+ * buffer and announces it; once all have, every rank reduces all of them,
+ * in rank order, into its result: one hand-off, the same bits everywhere.
+ *
+ * Larger data: each rank owns one block of the vector. It reduces its
+ * block piece by piece (WEFT_COLL_CHUNK), reading the peers' inputs
+ * straight from their memory (process_vm_readv, one copy) into a piece of
+ * scratch that stays in cache, into its own result buffer, and publishes
+ * each finished piece; then it copies the other blocks, piece by piece as
+ * their owners publish them, from the owners' result buffers. In place,
+ * a rank overwrites the peers' block of its buffer only after the owner
+ * has published that piece, i.e. has read it.
+ */
+#include "build_config.h"
+#include "collectives/algos/shm_common.h"
+
+#include <string.h>
+
+#include "collectives/reduce_ops.h"
+#include "comm.h"
+#include "context.h"
+
+enum { AR_ENTER, AR_REDUCE, AR_BLOCK, AR_GATHER, AR_DONE };
+
+static const void *
+ar_input(const weft__coll_args_t *a)
+{
+    return a->inplace ? a->recvbuf : a->sendbuf;
+}
+
+static int
+ar_small(weft__shmc_t *c)
+{
+    int rc;
+    weft__shm_area_t *ar = c->ar;
+    size_t bytes = c->a.count * c->a.esize;
+
+    if (c->phase == AR_ENTER) {
+        memcpy(weft__shm_area_buf(ar, ar->rank, c->d), ar_input(&c->a),
+               bytes);
+        weft__shm_area_arrive(ar, c->d, c->desc, NULL, NULL, NULL);
+        c->phase = AR_REDUCE;
+    }
+    if ((rc = weft__shmc_arrived(c, c->d)) <= 0) {
+        return rc;
+    }
+    weft__shmc_reduce_bufs(c, c->a.recvbuf, 0, c->a.count);
+    weft__shmc_finish(c);
+    return 1;
+}
+
+/* Elements [*off_p, +*len_p) of piece k of rank r's block. */
+static void
+ar_piece(const weft__shmc_t *c, int r, size_t k, size_t *off_p, size_t *len_p)
+{
+    size_t boff, blen;
+
+    weft__block(c->a.count, c->ar->size, r, &boff, &blen);
+    *off_p = boff + k * c->chunk;
+    *len_p = blen - k * c->chunk < c->chunk ? blen - k * c->chunk : c->chunk;
+}
+
+static size_t
+ar_pieces(const weft__shmc_t *c, int r)
+{
+    size_t boff, blen;
+
+    weft__block(c->a.count, c->ar->size, r, &boff, &blen);
+    return (blen + c->chunk - 1) / c->chunk;
+}
+
+/* Reduce this rank's block, piece by piece. */
+static int
+ar_reduce_block(weft__shmc_t *c, char *why, size_t why_len)
+{
+    weft__shm_area_t *ar = c->ar;
+    const weft__coll_args_t *a = &c->a;
+    size_t n = ar_pieces(c, ar->rank);
+
+    for (; c->piece < n; c->piece++) {
+        size_t off, len, bytes;
+        char *dst;
+        const char *mine;
+        int first = 1;
+
+        ar_piece(c, ar->rank, c->piece, &off, &len);
+        bytes = len * a->esize;
+        dst = (char *)a->recvbuf + off * a->esize;
+        mine = (const char *)ar_input(a) + off * a->esize;
+        for (int r = 0; r < ar->size; r++) {
+            weft_status_t st;
+
+            if (r == ar->rank) {
+                continue;
+            }
+            st = weft__shm_area_read(ar, r, c->tmp,
+                                     ar->ctl[r]->sbuf + off * a->esize, bytes,
+                                     why, why_len);
+            if (st != WEFT_OK) {
+                return st;
+            }
+            if (first) {
+                weft__reduce3(a->dtype, a->op, dst, mine, c->tmp, len);
+                first = 0;
+            } else {
+                weft__reduce(a->dtype, a->op, dst, c->tmp, len);
+            }
+        }
+        weft__shm_area_progress(ar, WEFT_SHM_PROG(c->d, c->piece + 1));
+    }
+    return 1;
+}
+
+/* Copy the other blocks as their owners publish them. */
+static int
+ar_gather(weft__shmc_t *c, char *why, size_t why_len)
+{
+    weft__shm_area_t *ar = c->ar;
+    const weft__coll_args_t *a = &c->a;
+
+    for (; c->peer < ar->size - 1; c->peer++, c->piece = 0) {
+        int r = (ar->rank + 1 + c->peer) % ar->size;
+        size_t n = ar_pieces(c, r);
+
+        for (; c->piece < n; c->piece++) {
+            size_t off, len;
+            weft_status_t st;
+
+            if (!weft__shmc_piece_ready(c, r, c->piece + 1)) {
+                return 0;
+            }
+            ar_piece(c, r, c->piece, &off, &len);
+            st = weft__shm_area_read(ar, r,
+                                     (char *)a->recvbuf + off * a->esize,
+                                     ar->ctl[r]->rbuf + off * a->esize,
+                                     len * a->esize, why, why_len);
+            if (st != WEFT_OK) {
+                return st;
+            }
+        }
+    }
+    return 1;
+}
+
+static int
+ar_large(weft__shmc_t *c, char *why, size_t why_len)
+{
+    int rc;
+
+    switch (c->phase) {
+    case AR_ENTER:
+        weft__shm_area_arrive(c->ar, c->d, c->desc, ar_input(&c->a), c->a.recvbuf,
+                              NULL);
+        c->phase = AR_REDUCE;
+        /* fall through */
+    case AR_REDUCE:
+        if ((rc = weft__shmc_arrived(c, c->d)) <= 0) {
+            return rc;
+        }
+        c->phase = AR_BLOCK;
+        c->piece = 0;
+        /* fall through */
+    case AR_BLOCK:
+        rc = ar_reduce_block(c, why, why_len);
+        if (rc != 1) {
+            return rc;
+        }
+        c->phase = AR_GATHER;
+        c->piece = 0;
+        c->peer = 0;
+        /* fall through */
+    case AR_GATHER:
+        rc = ar_gather(c, why, why_len);
+        if (rc != 1) {
+            return rc;
+        }
+        weft__shm_area_done(c->ar, c->d);
+        c->phase = AR_DONE;
+        /* fall through */
+    default:
+        if (!weft__shmc_all_done(c)) {
+            return 0;
+        }
+        weft__shmc_finish(c);
+        return 1;
+    }
+}
+
+static int
+allreduce_shm_poll(void *state, char *why, size_t why_len)
+{
+    weft__shmc_t *c = state;
+
+    if (!weft__shmc_turn(c)) {
+        return 0;
+    }
+    if (c->a.count * c->a.esize <= c->ar->buf) {
+        return weft__shmc_result(c, ar_small(c), why, why_len);
+    }
+    return ar_large(c, why, why_len);
+}
+
+static const weft__sched_poll_ops_t allreduce_shm_ops = {
+    .poll = allreduce_shm_poll,
+    .describe = weft__shmc_describe,
+};
+
+static weft_status_t
+allreduce_shm_build(weft__sched_t *s, const weft__coll_args_t *a)
+{
+    weft_comm_t *comm = weft__sched_comm(s);
+    size_t bytes = a->count * a->esize;
+    size_t tmp = weft__shmc_buffered(comm, bytes)
+                     ? 0
+                     : comm->ctx->cfg.coll.chunk + a->esize;
+
+    if (a->count == 0) {
+        return WEFT_OK;
+    }
+    weft__shmc_build(s, a, sizeof(weft__shmc_t), &allreduce_shm_ops, tmp);
+    return WEFT_OK;
+}
+
+static const char *
+allreduce_shm_supported(const weft__coll_args_t *a, const weft_comm_t *comm)
+{
+    return weft__shmc_supported(comm, a->count * a->esize, 1);
+}
+
+static double
+allreduce_shm_cost(const weft__coll_args_t *a, const weft__cost_t *m)
+{
+    double n = (double)(a->count * a->esize);
+
+    return weft__shmc_cost(m, 2, 2 * n, n);
+}
+
+const weft__algo_t weft__algo_allreduce_shm = {
+    .name = "shm",
+    .coll = WEFT_COLL_ALLREDUCE,
+    .supported = allreduce_shm_supported,
+    .cost = allreduce_shm_cost,
+    .build = allreduce_shm_build,
+};

@@ -1,0 +1,132 @@
+/*
+ * Alltoall, node-local (shared memory; protocol in collectives/shm_area.h).
+ * Data that fits: each rank copies its whole send buffer into its shared
+ * buffer; once all are announced, each takes its block from every
+ * buffer. Larger: each rank reads its block straight from every peer's
+ * send buffer (process_vm_readv), starting with the next rank. In place,
+ * only the buffered form (a rank's blocks would be overwritten while
+ * their readers read them).
+ */
+#include "build_config.h"
+#include "collectives/algos/shm_common.h"
+
+#include <string.h>
+
+#include "comm.h"
+#include "context.h"
+
+enum { AA_ENTER, AA_COPY, AA_DONE };
+
+static int
+aa_small(weft__shmc_t *c)
+{
+    int rc;
+    weft__shm_area_t *ar = c->ar;
+    size_t blk = c->a.count * c->a.esize;
+
+    if (c->phase == AA_ENTER) {
+        memcpy(weft__shm_area_buf(ar, ar->rank, c->d),
+               c->a.inplace ? c->a.recvbuf : c->a.sendbuf,
+               blk * (size_t)ar->size);
+        weft__shm_area_arrive(ar, c->d, c->desc, NULL, NULL, NULL);
+        c->phase = AA_COPY;
+    }
+    if ((rc = weft__shmc_arrived(c, c->d)) <= 0) {
+        return rc;
+    }
+    for (int r = 0; r < ar->size; r++) {
+        memcpy((char *)c->a.recvbuf + (size_t)r * blk,
+               weft__shm_area_buf(ar, r, c->d) + (size_t)ar->rank * blk, blk);
+    }
+    weft__shmc_finish(c);
+    return 1;
+}
+
+static int
+aa_large(weft__shmc_t *c, char *why, size_t why_len)
+{
+    int rc;
+    weft__shm_area_t *ar = c->ar;
+    size_t blk = c->a.count * c->a.esize, me = (size_t)ar->rank;
+
+    switch (c->phase) {
+    case AA_ENTER:
+        weft__shm_area_arrive(ar, c->d, c->desc, c->a.sendbuf, NULL, NULL);
+        memcpy((char *)c->a.recvbuf + me * blk,
+               (const char *)c->a.sendbuf + me * blk, blk);
+        c->phase = AA_COPY;
+        /* fall through */
+    case AA_COPY:
+        if ((rc = weft__shmc_arrived(c, c->d)) <= 0) {
+            return rc;
+        }
+        for (int i = 1; i < ar->size; i++) {
+            int r = (ar->rank + i) % ar->size;
+            weft_status_t st = weft__shm_area_read(
+                ar, r, (char *)c->a.recvbuf + (size_t)r * blk,
+                ar->ctl[r]->sbuf + me * blk, blk, why, why_len);
+
+            if (st != WEFT_OK) {
+                return st;
+            }
+        }
+        weft__shm_area_done(ar, c->d);
+        c->phase = AA_DONE;
+        /* fall through */
+    default:
+        if (!weft__shmc_all_done(c)) {
+            return 0;
+        }
+        weft__shmc_finish(c);
+        return 1;
+    }
+}
+
+static int
+alltoall_shm_poll(void *state, char *why, size_t why_len)
+{
+    weft__shmc_t *c = state;
+
+    if (!weft__shmc_turn(c)) {
+        return 0;
+    }
+    if (c->a.count * c->a.esize * (size_t)c->ar->size <= c->ar->buf) {
+        return weft__shmc_result(c, aa_small(c), why, why_len);
+    }
+    return aa_large(c, why, why_len);
+}
+
+static const weft__sched_poll_ops_t alltoall_shm_ops = {
+    .poll = alltoall_shm_poll,
+    .describe = weft__shmc_describe,
+};
+
+static weft_status_t
+alltoall_shm_build(weft__sched_t *s, const weft__coll_args_t *a)
+{
+    if (a->count > 0) {
+        weft__shmc_build(s, a, sizeof(weft__shmc_t), &alltoall_shm_ops, 0);
+    }
+    return WEFT_OK;
+}
+
+static const char *
+alltoall_shm_supported(const weft__coll_args_t *a, const weft_comm_t *comm)
+{
+    return weft__shmc_supported(comm, a->count * a->esize * (size_t)comm->size,
+                                !a->inplace);
+}
+
+static double
+alltoall_shm_cost(const weft__coll_args_t *a, const weft__cost_t *m)
+{
+    return weft__shmc_cost(m, 1, (double)(a->count * a->esize) * m->size, 0);
+}
+
+const weft__algo_t weft__algo_alltoall_shm = {
+    .name = "shm",
+    .coll = WEFT_COLL_ALLTOALL,
+    .supported = alltoall_shm_supported,
+    .cost = alltoall_shm_cost,
+    .build = alltoall_shm_build,
+};

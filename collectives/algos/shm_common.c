@@ -1,0 +1,235 @@
+/*
+ * Shared parts of the node-local algorithms (see shm_common.h).
+ */
+#include "build_config.h"
+#include "collectives/algos/shm_common.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "collectives/reduce_ops.h"
+#include "comm.h"
+#include "context.h"
+
+/* Seconds per flag hand-off and per byte copied in shared memory: a
+ * cache-line transfer between cores, and memcpy at memory speed. */
+#define SHMC_ALPHA 0.4e-6
+#define SHMC_BETA (1.0 / 10e9)
+
+void *
+weft__shmc_build(weft__sched_t *s, const weft__coll_args_t *a, size_t size,
+                 const weft__sched_poll_ops_t *ops, size_t tmp_bytes)
+{
+    weft_comm_t *comm = weft__sched_comm(s);
+    weft__shmc_t *c = weft__sched_scratch(s, size);
+
+    if (c == NULL) {
+        return NULL;
+    }
+    memset(c, 0, size);
+    c->ar = comm->shm;
+    c->a = *a;
+    c->missing = -1;
+    c->wait = "its turn (an earlier node-local call on the comm)";
+    {
+        weft_dtype_t dt;
+        weft_op_t op;
+
+        weft__sched_user_reduction(s, &dt, &op);
+        c->desc[0] = a->count;
+        c->desc[1] = (uint64_t)a->coll | (uint64_t)(dt & 0xff) << 8 |
+                     (uint64_t)(op & 0xff) << 16 |
+                     (uint64_t)(uint32_t)a->root << 32;
+    }
+    c->chunk = comm->ctx->cfg.coll.chunk / (a->esize ? a->esize : 1);
+    if (c->chunk == 0) {
+        c->chunk = 1;
+    }
+    if (tmp_bytes > 0 && (c->tmp = weft__sched_scratch(s, tmp_bytes)) == NULL) {
+        return NULL;
+    }
+    if (weft__sched_poll(s, ops, c) < 0) {
+        return NULL;
+    }
+    /* numbered last: a call that cannot start leaves no gap */
+    c->d = c->ar->next_d++;
+    return c;
+}
+
+int
+weft__shmc_turn(weft__shmc_t *c)
+{
+    /* every member has reached the previous call (so none is more than
+     * one call ahead of another: the parity of buffers and descriptors
+     * is enough) */
+    return c->ar->run_d == c->d && weft__shmc_arrived(c, c->d - 1) == 1;
+}
+
+void
+weft__shmc_finish(weft__shmc_t *c)
+{
+    c->ar->run_d = c->d + 1;
+}
+
+int
+weft__shmc_result(const weft__shmc_t *c, int rc, char *why, size_t why_len)
+{
+    if (rc < 0 && c->why[0] != '\0') {
+        snprintf(why, why_len, "%s", c->why);
+    }
+    return rc;
+}
+
+/* "allreduce of 10 float32 (sum)", "broadcast of 3 int8 from root 1" */
+static void
+shmc_desc_text(const uint64_t desc[2], char *buf, size_t len)
+{
+    weft__coll_t coll = (weft__coll_t)(desc[1] & 0xff);
+    int rooted = coll == WEFT_COLL_BROADCAST || coll == WEFT_COLL_REDUCE ||
+                 coll == WEFT_COLL_GATHER || coll == WEFT_COLL_SCATTER;
+    const char *name = weft__coll_name(coll);
+    const char *dt = weft_dtype_name((weft_dtype_t)(desc[1] >> 8 & 0xff));
+    const char *op = weft_op_name((weft_op_t)(desc[1] >> 16 & 0xff));
+
+    if (rooted) {
+        snprintf(buf, len, "%s of %llu %s (%s) from root %d",
+                 name ? name : "?", (unsigned long long)desc[0],
+                 dt ? dt : "?", op ? op : "?", (int)(uint32_t)(desc[1] >> 32));
+    } else {
+        snprintf(buf, len, "%s of %llu %s (%s)", name ? name : "?",
+                 (unsigned long long)desc[0], dt ? dt : "?", op ? op : "?");
+    }
+}
+
+/* What member r called in this call against what we did. */
+static int
+shmc_check(weft__shmc_t *c, int r)
+{
+    const uint64_t *pd = c->ar->ctl[r]->desc[c->d & 1];
+    char mine[80], theirs[80];
+
+    if (pd[0] == c->desc[0] && pd[1] == c->desc[1]) {
+        return 1;
+    }
+    shmc_desc_text(c->desc, mine, sizeof(mine));
+    shmc_desc_text(pd, theirs, sizeof(theirs));
+    snprintf(c->why, sizeof(c->why),
+             "mismatch: rank %d called %s where rank %d called %s "
+             "(node-local call #%llu)",
+             r, theirs, c->ar->rank, mine, (unsigned long long)c->d);
+    return WEFT_ERR_MISMATCH;
+}
+
+int
+weft__shmc_arrived(weft__shmc_t *c, uint64_t d)
+{
+    if (weft__shm_area_all_arrived(c->ar, d, &c->missing)) {
+        for (int r = 0; d == c->d && r < c->ar->size; r++) {
+            int rc = r == c->ar->rank ? 1 : shmc_check(c, r);
+
+            if (rc != 1) {
+                return rc;
+            }
+        }
+        return 1;
+    }
+    c->wait = d == c->d ? "rank %d to arrive"
+                        : "rank %d to finish the previous node-local call";
+    return 0;
+}
+
+int
+weft__shmc_all_done(weft__shmc_t *c)
+{
+    if (weft__shm_area_all_done(c->ar, c->d, &c->missing)) {
+        return 1;
+    }
+    c->wait = "rank %d to finish reading this rank's buffers";
+    return 0;
+}
+
+int
+weft__shmc_arrived_one(weft__shmc_t *c, int r)
+{
+    if (atomic_load_explicit(&c->ar->ctl[r]->seq, memory_order_acquire) >=
+        c->d) {
+        return shmc_check(c, r);
+    }
+    c->missing = r;
+    c->wait = "rank %d to arrive";
+    return 0;
+}
+
+int
+weft__shmc_piece_ready(weft__shmc_t *c, int r, size_t n)
+{
+    if (atomic_load_explicit(&c->ar->ctl[r]->prog, memory_order_acquire) >=
+        WEFT_SHM_PROG(c->d, n)) {
+        return 1;
+    }
+    c->missing = r;
+    c->wait = "rank %d to reduce its block";
+    return 0;
+}
+
+void
+weft__shmc_describe(const void *state, char *buf, size_t len)
+{
+    const weft__shmc_t *c = state;
+    char what[96];
+
+    snprintf(what, sizeof(what), c->wait, c->missing);
+    snprintf(buf, len, "%s (node-local call #%llu)", what,
+             (unsigned long long)c->d);
+}
+
+void
+weft__shmc_reduce_bufs(weft__shmc_t *c, void *dst, size_t off, size_t count)
+{
+    weft__shm_area_t *ar = c->ar;
+    const weft__coll_args_t *a = &c->a;
+
+    weft__reduce3(a->dtype, a->op, dst, weft__shm_area_buf(ar, 0, c->d) + off,
+                  weft__shm_area_buf(ar, 1, c->d) + off, count);
+    for (int r = 2; r < ar->size; r++) {
+        weft__reduce(a->dtype, a->op, dst,
+                     weft__shm_area_buf(ar, r, c->d) + off, count);
+    }
+}
+
+const char *
+weft__shmc_supported(const weft_comm_t *comm, size_t buffered, int can_read)
+{
+    if (comm->shm == NULL) {
+        return "cannot run this: the comm has no shared area (its ranks "
+               "are not all on one node reached through shm, or no "
+               "WEFT_SHM_COLL_SLOTS slot was free)";
+    }
+    if (buffered <= comm->shm->buf) {
+        return NULL;
+    }
+    if (!can_read) {
+        return "cannot run this: the data does not fit the shared buffers "
+               "(WEFT_SHM_COLL_BUF) and this call cannot read the peers' "
+               "buffers";
+    }
+    if (!comm->shm->cma) {
+        return "cannot run this: the data does not fit the shared buffers "
+               "(WEFT_SHM_COLL_BUF) and the kernel refuses reads of the "
+               "peers' memory (process_vm_readv)";
+    }
+    return NULL;
+}
+
+int
+weft__shmc_buffered(const weft_comm_t *comm, size_t buffered)
+{
+    return buffered <= comm->shm->buf;
+}
+
+double
+weft__shmc_cost(const weft__cost_t *m, double rounds, double bytes,
+                double reduced)
+{
+    return rounds * SHMC_ALPHA + bytes * SHMC_BETA + reduced * m->gamma;
+}

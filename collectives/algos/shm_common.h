@@ -1,0 +1,72 @@
+/*
+ * What the node-local (shm) algorithms share: their state's common part,
+ * the turn rule (one node-local call at a time per comm, in call order),
+ * waits on the members' flags, and support checks. The protocol is in
+ * collectives/shm_area.h.
+ */
+#ifndef WEFT_SHM_COMMON_H
+#define WEFT_SHM_COMMON_H
+
+#include "collectives/algos/algos.h"
+#include "collectives/shm_area.h"
+
+/* The first member of every node-local algorithm's state. */
+typedef struct weft__shmc {
+    weft__shm_area_t *ar;
+    weft__coll_args_t a;
+    uint64_t d;      /* this call's number on the comm */
+    int phase;       /* the algorithm's own */
+    int peer;        /* loop cursors */
+    size_t piece;
+    size_t chunk;    /* elements per piece (large calls) */
+    void *tmp;       /* a piece of scratch (large calls) */
+    uint64_t desc[2]; /* what this rank called (mismatch check) */
+    char why[320];    /* a mismatch found by the waits below */
+    int missing;     /* comm rank waited for (describe) */
+    const char *wait; /* what it waits for (describe) */
+} weft__shmc_t;
+
+/* State of `size` bytes (starting with a weft__shmc_t, filled in) and the
+ * POLL step that runs ops->poll on it; tmp_bytes of scratch when > 0.
+ * NULL when out of memory (the schedule reports it). */
+void *weft__shmc_build(weft__sched_t *s, const weft__coll_args_t *a,
+                       size_t size, const weft__sched_poll_ops_t *ops,
+                       size_t tmp_bytes);
+/* The poll result rc, with the reason of a failure found by the waits
+ * copied into why. */
+int weft__shmc_result(const weft__shmc_t *c, int rc, char *why,
+                      size_t why_len);
+/* 1 when the earlier node-local calls on the comm have finished here
+ * and every member has reached the previous one: a call may then write
+ * its buffer of parity d & 1 (every reader of it in d - 2 is done). */
+int weft__shmc_turn(weft__shmc_t *c);
+/* This call is over: the next one may run. */
+void weft__shmc_finish(weft__shmc_t *c);
+/* Every member has reached collective d / finished this one (1), or
+ * not yet (0, recorded for describe). Once every member (or r) has
+ * reached this call, what each called is compared with this rank's call:
+ * WEFT_ERR_MISMATCH (reason in c->why) when they differ. */
+int weft__shmc_arrived(weft__shmc_t *c, uint64_t d);
+int weft__shmc_all_done(weft__shmc_t *c);
+/* Member r has reached this call / published piece n of it. */
+int weft__shmc_arrived_one(weft__shmc_t *c, int r);
+int weft__shmc_piece_ready(weft__shmc_t *c, int r, size_t n);
+void weft__shmc_describe(const void *state, char *buf, size_t len);
+
+/* Reduce `count` elements at byte offset off of every member's buffer of
+ * this call, in rank order, into dst (the same bits on every rank). */
+void weft__shmc_reduce_bufs(weft__shmc_t *c, void *dst, size_t off,
+                            size_t count);
+
+/* NULL when a node-local algorithm can run a call moving `buffered`
+ * bytes per rank through the shared buffers (or, when they do not fit,
+ * reading the peers' memory, if `can_read`), else why not. */
+const char *weft__shmc_supported(const weft_comm_t *comm, size_t buffered,
+                                 int can_read);
+/* 1 when the call goes through the shared buffers. */
+int weft__shmc_buffered(const weft_comm_t *comm, size_t buffered);
+/* Modelled seconds: rounds of flag hand-offs, bytes copied, reduced. */
+double weft__shmc_cost(const weft__cost_t *m, double rounds, double bytes,
+                       double reduced);
+
+#endif /* WEFT_SHM_COMMON_H */

@@ -1,0 +1,272 @@
+/*
+ * The shared area of a node-local communicator: the agreement at
+ * creation, the flags, and reads of the peers' memory (see shm_area.h).
+ */
+#include "build_config.h"
+#include "collectives/shm_area.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "comm.h"
+#include "context.h"
+#include "errmsg.h"
+#include "log.h"
+#include "tl_registry.h"
+#include "transports/shm/shm_coll.h"
+#include "util.h"
+
+static_assert(sizeof(weft__shm_ctl_t) <= WEFT_SHM_SLOT_CTL,
+              "the control fields fit the slot's control page");
+
+/* The shm instance of the context and its index, or NULL. */
+static weft_tl_t *
+area_tl(weft_context_t *ctx, int *idx_p)
+{
+    for (int i = 0; i < ctx->ntls; i++) {
+        if (ctx->tls[i].ops == &weft__tl_shm) {
+            *idx_p = i;
+            return ctx->tls[i].tl;
+        }
+    }
+    return NULL;
+}
+
+void
+weft__shm_area_offer(weft_comm_t *parent, const int *ranks, int n,
+                     weft__shm_offer_t *offer)
+{
+    weft_context_t *ctx = parent->ctx;
+    int idx = -1;
+    weft_tl_t *tl = area_tl(ctx, &idx);
+
+    offer->slot = -1;
+    offer->cma = 1;
+    if (tl == NULL || ctx->local_size < 2) {
+        return;
+    }
+    /* ranks: the members when known (the world); else the offer is
+     * tentative and checked once the members are (split, dup) */
+    for (int i = 0; ranks != NULL && i < n; i++) {
+        if (ranks[i] != ctx->rank && ctx->peers[ranks[i]].tl != idx) {
+            return;
+        }
+    }
+    offer->slot = weft__shm_slot_take(tl);
+    for (int i = 0; i < ctx->local_size; i++) {
+        int j = ctx->local_ranks[i];
+
+        if (j != ctx->rank && ctx->peers[j].tl == idx &&
+            !weft__shm_can_read(tl, j)) {
+            offer->cma = 0;
+        }
+    }
+}
+
+void
+weft__shm_area_withdraw(weft_comm_t *parent, const weft__shm_offer_t *mine)
+{
+    int idx;
+
+    weft__shm_slot_put(area_tl(parent->ctx, &idx), mine->slot, 0);
+}
+
+static void
+area_free(weft__shm_area_t *ar)
+{
+    free(ar->ctl);
+    free(ar->data);
+    free(ar->pid);
+    free(ar->job);
+    free(ar);
+}
+
+weft_status_t
+weft__shm_area_agree(weft_comm_t *comm, const weft__shm_offer_t *mine,
+                     const weft__shm_offer_t *all)
+{
+    weft_context_t *ctx = comm->ctx;
+    const char *node = ctx->topo.node_id;
+    weft__shm_area_t *ar;
+    int idx = -1, cma = 1;
+    weft_tl_t *tl = area_tl(ctx, &idx);
+
+    if (tl == NULL || comm->size < 2) {
+        weft__shm_slot_put(tl, mine->slot, 0);
+        return WEFT_OK;
+    }
+    for (int r = 0; r < comm->size; r++) {
+        int j = weft__comm_job_rank(comm, r);
+
+        /* node identities are the same table on every rank, offers too:
+         * every member decides the same */
+        if (all[r].slot < 0 ||
+            strcmp(ctx->peers[j].topo.node_id, node) != 0) {
+            weft__shm_slot_put(tl, mine->slot, 0);
+            return WEFT_OK;
+        }
+        cma = cma && all[r].cma;
+    }
+    ar = calloc(1, sizeof(*ar));
+    if (ar == NULL || (ar->ctl = calloc((size_t)comm->size,
+                                        sizeof(*ar->ctl))) == NULL ||
+        (ar->data = calloc((size_t)comm->size, sizeof(*ar->data))) == NULL ||
+        (ar->pid = calloc((size_t)comm->size, sizeof(*ar->pid))) == NULL ||
+        (ar->job = calloc((size_t)comm->size, sizeof(*ar->job))) == NULL) {
+        if (ar != NULL) {
+            area_free(ar);
+        }
+        weft__shm_slot_put(tl, mine->slot, 0);
+        return weft__error(WEFT_ERR_NO_MEMORY, WEFT_SUB_COLL,
+                           "out of memory for comm %u's shared area",
+                           comm->id);
+    }
+    ar->tl = tl;
+    ar->slot = mine->slot;
+    ar->cma = cma;
+    ar->buf = weft__shm_slot_buf(tl);
+    ar->size = comm->size;
+    ar->rank = comm->rank;
+    ar->next_d = ar->run_d = 1;
+    for (int r = 0; r < comm->size; r++) {
+        int j = weft__comm_job_rank(comm, r);
+        uint8_t *base = weft__shm_slot_addr(tl, j, all[r].slot);
+
+        if (base == NULL) {
+            area_free(ar);
+            weft__shm_slot_put(tl, mine->slot, 1);
+            return weft__error(WEFT_ERR_PEER_LOST, WEFT_SUB_COLL,
+                               "comm %u: the shared slot of rank %d cannot "
+                               "be reached (has it exited?)",
+                               comm->id, r);
+        }
+        ar->ctl[r] = (weft__shm_ctl_t *)base;
+        ar->data[r] = base + WEFT_SHM_SLOT_CTL;
+        ar->job[r] = j;
+        ar->pid[r] = j == ctx->rank ? getpid() : weft__shm_pid(tl, j);
+    }
+    comm->shm = ar;
+    weft__log_debug(WEFT_SUB_COLL,
+                    "comm %u: node-local collectives in shm slot %d (%s)",
+                    comm->id, ar->slot,
+                    cma ? "single-copy reads of peers' buffers"
+                        : "buffered only: reads of peers' memory refused");
+    return WEFT_OK;
+}
+
+void
+weft__shm_area_free(weft_comm_t *comm)
+{
+    weft__shm_area_t *ar = comm->shm;
+
+    if (ar == NULL) {
+        return;
+    }
+    /* a member late in the last call may still read it: never reused */
+    weft__shm_slot_put(ar->tl, ar->slot, 1);
+    area_free(ar);
+    comm->shm = NULL;
+}
+
+/* ---- flags ------------------------------------------------------------- */
+
+static void
+area_wake(const weft__shm_area_t *ar)
+{
+    /* pairs with the fence of a rank going to sleep (shm wait_arm) */
+    for (int r = 0; r < ar->size; r++) {
+        if (r != ar->rank) {
+            weft__shm_wake_rank(ar->tl, ar->job[r]);
+        }
+    }
+}
+
+void
+weft__shm_area_arrive(weft__shm_area_t *ar, uint64_t d,
+                      const uint64_t desc[2], const void *sbuf,
+                      const void *rbuf, const void *aux)
+{
+    weft__shm_ctl_t *me = ar->ctl[ar->rank];
+
+    me->desc[d & 1][0] = desc[0];
+    me->desc[d & 1][1] = desc[1];
+    me->sbuf = (uint64_t)(uintptr_t)sbuf;
+    me->rbuf = (uint64_t)(uintptr_t)rbuf;
+    me->aux = (uint64_t)(uintptr_t)aux;
+    atomic_store_explicit(&me->seq, d, memory_order_release);
+    area_wake(ar);
+}
+
+void
+weft__shm_area_progress(weft__shm_area_t *ar, uint64_t prog)
+{
+    atomic_store_explicit(&ar->ctl[ar->rank]->prog, prog,
+                          memory_order_release);
+    area_wake(ar);
+}
+
+void
+weft__shm_area_done(weft__shm_area_t *ar, uint64_t d)
+{
+    atomic_store_explicit(&ar->ctl[ar->rank]->done, d, memory_order_release);
+    area_wake(ar);
+}
+
+int
+weft__shm_area_all_arrived(const weft__shm_area_t *ar, uint64_t d,
+                           int *missing_p)
+{
+    for (int r = 0; r < ar->size; r++) {
+        if (atomic_load_explicit(&ar->ctl[r]->seq, memory_order_acquire) < d) {
+            *missing_p = r;
+            return 0;
+        }
+    }
+    return 1;
+}
+
+int
+weft__shm_area_all_done(const weft__shm_area_t *ar, uint64_t d,
+                        int *missing_p)
+{
+    for (int r = 0; r < ar->size; r++) {
+        if (atomic_load_explicit(&ar->ctl[r]->done, memory_order_acquire) <
+            d) {
+            *missing_p = r;
+            return 0;
+        }
+    }
+    return 1;
+}
+
+weft_status_t
+weft__shm_area_read(const weft__shm_area_t *ar, int r, void *dst,
+                    uint64_t addr, size_t n, char *why, size_t why_len)
+{
+    size_t got = 0;
+
+    while (got < n) {
+        struct iovec l = {.iov_base = (char *)dst + got, .iov_len = n - got};
+        struct iovec rem = {.iov_base = (void *)(uintptr_t)(addr + got),
+                            .iov_len = n - got};
+        ssize_t k = process_vm_readv(ar->pid[r], &l, 1, &rem, 1, 0);
+
+        if (k > 0) {
+            got += (size_t)k;
+            continue;
+        }
+        if (k < 0 && errno == EINTR) {
+            continue;
+        }
+        weft__why(why, why_len, "cannot read %zu bytes of rank %d's buffer: %s",
+                  n - got, r, k < 0 ? strerror(errno) : "nothing read");
+        return k < 0 && errno == ESRCH ? WEFT_ERR_PEER_LOST
+                                       : WEFT_ERR_TRANSPORT;
+    }
+    return WEFT_OK;
+}

@@ -1,0 +1,116 @@
+/*
+ * Node-local collectives: the shared area of a communicator whose ranks
+ * all share one node and reach each other through shm.
+ *
+ * Each member lends the comm one slot of its shm segment (a control page
+ * and two data buffers). The members agree at comm creation: every rank
+ * offers a slot, the offers travel with the creation exchange, and the
+ * comm has an area only when every member offered one (so every rank
+ * decides the same and selects the same algorithms). A slot serves one
+ * comm for the life of the context; a comm that finds no free slot uses
+ * the point-to-point algorithms.
+ *
+ * Protocol (the *_shm.c files of collectives/algos): every node-local
+ * collective on a comm gets the next number d (the same on every rank:
+ * calls are made in the same order) and they run one at a time, in that
+ * order, on each rank. A rank announces it has reached collective d by
+ * storing d in its `seq` (release), with the addresses of its buffers
+ * when peers are to read them and what it called; data that fits travels
+ * through the buffer of parity d & 1. A rank starts d only once every
+ * member has reached d - 1: so all finished reading that buffer in
+ * d - 2, and no rank is ever more than one call ahead of another. Calls
+ * whose peers read the caller's own memory (process_vm_readv) end with
+ * `done` = d and wait for every member's, so no buffer is given back
+ * while a peer still reads it.
+ * Every store of a flag is followed by a wake-up of members that sleep.
+ */
+#ifndef WEFT_SHM_AREA_H
+#define WEFT_SHM_AREA_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <weft/status.h>
+
+typedef struct weft_comm weft_comm_t;
+typedef struct weft_tl weft_tl_t;
+
+/* A member's control page (its slot's first bytes). */
+typedef struct weft__shm_ctl {
+    _Alignas(64) _Atomic uint64_t seq; /* reached collective #seq */
+    uint64_t sbuf, rbuf, aux;          /* its buffers in #seq (CMA) */
+    uint64_t desc[2][2]; /* [seq & 1]: what it called (mismatch check);
+                            two, as a peer may already be one call on */
+    _Alignas(64) _Atomic uint64_t prog; /* (seq << 24) | pieces done */
+    _Alignas(64) _Atomic uint64_t done; /* finished reading peers in #done */
+} weft__shm_ctl_t;
+
+#define WEFT_SHM_PROG(_d, _n) ((uint64_t)(_d) << 24 | (uint64_t)(_n))
+#define WEFT_SHM_PROG_MAX ((1u << 24) - 1) /* pieces per call */
+
+typedef struct weft__shm_area {
+    weft_tl_t *tl;
+    int slot;        /* ours */
+    int cma;         /* every member may read every other's memory */
+    size_t buf;      /* bytes of each data buffer */
+    int size, rank;  /* the comm's */
+    weft__shm_ctl_t **ctl; /* [size] */
+    uint8_t **data;        /* [size] the buffer pair */
+    pid_t *pid;            /* [size] */
+    int *job;              /* [size] job ranks */
+    uint64_t next_d;       /* number of the next collective built */
+    uint64_t run_d;        /* the collective allowed to run */
+} weft__shm_area_t;
+
+/* ---- set-up (comm creation, lock held) ---- */
+
+/* What this rank offers a comm being made of `ranks` (job ranks, n of
+ * them): a slot, or -1 when the comm cannot be node-local here. */
+typedef struct weft__shm_offer {
+    int32_t slot;
+    int32_t cma; /* 1: we may read every other member's memory */
+} weft__shm_offer_t;
+
+void weft__shm_area_offer(weft_comm_t *parent, const int *ranks, int n,
+                          weft__shm_offer_t *offer);
+/* Every member's offer (by comm rank) is known: make comm's area when
+ * all offered a slot, else give ours back. */
+weft_status_t weft__shm_area_agree(weft_comm_t *comm,
+                                   const weft__shm_offer_t *mine,
+                                   const weft__shm_offer_t *all);
+/* The offers of a comm being made were exchanged, but this rank is not
+ * in it (or it failed): give the slot back. */
+void weft__shm_area_withdraw(weft_comm_t *parent,
+                             const weft__shm_offer_t *mine);
+void weft__shm_area_free(weft_comm_t *comm);
+
+/* ---- running ---- */
+
+/* Data buffer of member r for collective d. */
+static inline uint8_t *
+weft__shm_area_buf(const weft__shm_area_t *ar, int r, uint64_t d)
+{
+    return ar->data[r] + (d & 1) * ar->buf;
+}
+
+/* Announce collective d (with buffer addresses for readers) / progress
+ * / done, and wake sleeping members. */
+void weft__shm_area_arrive(weft__shm_area_t *ar, uint64_t d,
+                           const uint64_t desc[2], const void *sbuf,
+                           const void *rbuf, const void *aux);
+void weft__shm_area_progress(weft__shm_area_t *ar, uint64_t prog);
+void weft__shm_area_done(weft__shm_area_t *ar, uint64_t d);
+/* Every member has reached d / finished d: 1, or 0 with the first
+ * missing comm rank in *missing_p. */
+int weft__shm_area_all_arrived(const weft__shm_area_t *ar, uint64_t d,
+                               int *missing_p);
+int weft__shm_area_all_done(const weft__shm_area_t *ar, uint64_t d,
+                            int *missing_p);
+/* Read n bytes at `addr` in member r's memory into dst: WEFT_OK, or an
+ * error with the reason in why. */
+weft_status_t weft__shm_area_read(const weft__shm_area_t *ar, int r,
+                                  void *dst, uint64_t addr, size_t n,
+                                  char *why, size_t why_len);
+
+#endif /* WEFT_SHM_AREA_H */
