@@ -34,6 +34,10 @@ typedef struct weft__algo {
     /* Add the steps of this rank to s. Returns WEFT_OK or an error (the
      * schedule's own out-of-memory is reported when it starts). */
     weft_status_t (*build)(weft__sched_t *s, const weft__coll_args_t *a);
+    /* Optional: run a blocking call at once, without building a schedule
+     * (lock held). WEFT_OK or an error when it ran the call;
+     * WEFT_INPROGRESS when it leaves this one to the schedule. */
+    weft_status_t (*run)(const weft__coll_args_t *a, weft_comm_t *comm);
 } weft__algo_t;
 
 /* ---- helpers shared by the algorithms (collectives/algo_util.c) ---- */

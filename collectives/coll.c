@@ -172,35 +172,67 @@ coll_build(weft__sched_t *s, const weft__algo_t *algo,
     return WEFT_OK;
 }
 
+/* Select and build a schedule for the call. Lock held. */
+static weft_status_t
+coll_schedule(const weft__coll_args_t *a, weft_comm_t *comm,
+              const weft__algo_t *algo, weft_request_t **req_p)
+{
+    weft__sched_t *s = NULL;
+
+    weft_status_t st;
+
+    WEFT_CHECK(weft__sched_create(comm, a->dtype, a->op, algo->name, &s));
+    st = coll_build(s, algo, a, comm);
+    if (st != WEFT_OK) {
+        weft__sched_free(s);
+        return st;
+    }
+    return weft__sched_start(s, weft__coll_name(a->coll), req_p);
+}
+
+weft_status_t
+weft__coll_run(const weft__coll_args_t *a, weft_comm_t *comm)
+{
+    weft_context_t *ctx = comm->ctx;
+    const weft__algo_t *algo = NULL;
+    weft_request_t *req = NULL;
+    weft_status_t st;
+
+    pthread_mutex_lock(&ctx->lock);
+    if (comm->error != WEFT_OK) {
+        st = weft__comm_error_return(comm, weft__coll_name(a->coll));
+        goto out;
+    }
+    WEFT_CHECK_GOTO(weft__select(a, comm, &algo), st, out);
+    if (algo->run != NULL) {
+        st = algo->run(a, comm);
+        if (st != WEFT_INPROGRESS) {
+            goto out;
+        }
+    }
+    WEFT_CHECK_GOTO(coll_schedule(a, comm, algo, &req), st, out);
+    st = weft__req_wait(req);
+    weft__req_release(req);
+out:
+    pthread_mutex_unlock(&ctx->lock);
+    return st;
+}
+
 weft_status_t
 weft__coll_start(const weft__coll_args_t *a, weft_comm_t *comm,
                  weft_request_t **req_p)
 {
     weft_context_t *ctx = comm->ctx;
     const weft__algo_t *algo = NULL;
-    weft__sched_t *s = NULL;
-    const char *what = weft__coll_name(a->coll);
     weft_status_t st;
 
     pthread_mutex_lock(&ctx->lock);
     if (comm->error != WEFT_OK) {
-        st = weft__comm_error_return(comm, what);
+        st = weft__comm_error_return(comm, weft__coll_name(a->coll));
         goto out;
     }
-    st = weft__select(a, comm, &algo);
-    if (st != WEFT_OK) {
-        goto out;
-    }
-    st = weft__sched_create(comm, a->dtype, a->op, algo->name, &s);
-    if (st != WEFT_OK) {
-        goto out;
-    }
-    st = coll_build(s, algo, a, comm);
-    if (st != WEFT_OK) {
-        weft__sched_free(s);
-        goto out;
-    }
-    st = weft__sched_start(s, what, req_p);
+    WEFT_CHECK_GOTO(weft__select(a, comm, &algo), st, out);
+    st = coll_schedule(a, comm, algo, req_p);
 out:
     pthread_mutex_unlock(&ctx->lock);
     return st;

@@ -66,6 +66,9 @@ int weft__coll_by_name(const char *name);
 /* Bytes per rank the way the benchmarks count them (nccl-tests). */
 size_t weft__coll_bytes(const weft__coll_args_t *a, int size);
 
+/* Run a validated blocking collective on comm (lock not held). */
+weft_status_t weft__coll_run(const weft__coll_args_t *a, weft_comm_t *comm);
+
 /* Start a validated collective on comm (lock not held). */
 weft_status_t weft__coll_start(const weft__coll_args_t *a, weft_comm_t *comm,
                                weft_request_t **req_p);

@@ -20,8 +20,7 @@ coll_call(const char *fn, weft__coll_args_t *a, weft_comm_t *comm,
     WEFT_CHECK(weft__comm_check(comm, fn));
     WEFT_CHECK(weft__coll_args_check(fn, a, comm));
     if (req_p == NULL) {
-        WEFT_CHECK(weft__coll_start(a, comm, &req));
-        return weft_wait(req);
+        return weft__coll_run(a, comm);
     }
     WEFT_CHECK(weft__coll_start(a, comm, &req));
     *req_p = req;

@@ -180,6 +180,46 @@ select_forced(const weft__coll_args_t *a, weft_comm_t *comm,
     return WEFT_OK;
 }
 
+/* The last pick of the model for a collective, kept per comm: a loop of
+ * the same call (the common case) skips the model. Calls with count
+ * arrays (v-variants) are not kept: their arrays may change. */
+static int
+select_cacheable(const weft__coll_args_t *a)
+{
+    return a->scounts == NULL && a->rcounts == NULL;
+}
+
+static int
+select_cached(const weft__coll_args_t *a, weft_comm_t *comm,
+              const weft__algo_t **algo_p)
+{
+    const weft__coll_pick_t *k = &comm->coll_pick[a->coll];
+
+    if (k->algo == NULL || !select_cacheable(a) || k->count != a->count ||
+        k->dtype != (int)a->dtype || k->op != (int)a->op ||
+        k->root != a->root || k->inplace != a->inplace) {
+        return 0;
+    }
+    *algo_p = k->algo;
+    return 1;
+}
+
+static void
+select_keep(const weft__coll_args_t *a, weft_comm_t *comm,
+            const weft__algo_t *algo)
+{
+    weft__coll_pick_t *k = &comm->coll_pick[a->coll];
+
+    if (select_cacheable(a)) {
+        k->algo = algo;
+        k->count = a->count;
+        k->dtype = (int)a->dtype;
+        k->op = (int)a->op;
+        k->root = a->root;
+        k->inplace = a->inplace;
+    }
+}
+
 weft_status_t
 weft__select(const weft__coll_args_t *a, weft_comm_t *comm,
              const weft__algo_t **algo_p)
@@ -206,6 +246,9 @@ weft__select(const weft__coll_args_t *a, weft_comm_t *comm,
         }
         return select_forced(a, comm, forced, source, algo_p);
     }
+    if (select_cached(a, comm, algo_p)) {
+        return WEFT_OK;
+    }
     select_model(comm, &m);
     tuned = weft__tuning_lookup(comm->ctx, a->coll,
                                 weft__coll_bytes(a, comm->size), comm->size,
@@ -215,6 +258,7 @@ weft__select(const weft__coll_args_t *a, weft_comm_t *comm,
 
         if (algo != NULL && algo->supported(a, comm) == NULL) {
             select_log(a, comm, algo, "tuning file");
+            select_keep(a, comm, algo);
             *algo_p = algo;
             return WEFT_OK;
         }
@@ -237,6 +281,7 @@ weft__select(const weft__coll_args_t *a, weft_comm_t *comm,
                            weft__coll_name(a->coll));
     }
     select_log(a, comm, best, "cost model");
+    select_keep(a, comm, best);
     *algo_p = best;
     return WEFT_OK;
 }

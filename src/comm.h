@@ -27,6 +27,13 @@ enum {
     WEFT_TAG_KIND_MGMT = 2  /* split, dup */
 };
 
+/* The cost model's last pick for a collective on a comm (select.c). */
+typedef struct weft__coll_pick {
+    const void *algo; /* NULL: none kept */
+    size_t count;
+    int dtype, op, root, inplace;
+} weft__coll_pick_t;
+
 struct weft_comm {
     uint32_t magic;
     uint32_t id;
@@ -39,6 +46,7 @@ struct weft_comm {
     uint32_t coll_seq;           /* collectives started on this comm */
     const void *coll_force[WEFT_CONFIG_COLLS];  /* weft_comm_set_algorithm, by weft__coll_t */
     const void *coll_last[WEFT_CONFIG_COLLS];   /* the algorithm last used (logged on change) */
+    weft__coll_pick_t coll_pick[WEFT_CONFIG_COLLS]; /* by weft__coll_t */
     weft_request_t *pending;     /* requests not yet complete */
     struct weft__shm_area *shm;  /* node-local collectives' area, or NULL */
     weft_status_t error;         /* sticky; WEFT_OK when healthy */

@@ -112,6 +112,23 @@ weft__progress_wake(weft_context_t *ctx)
     (void)ignored;
 }
 
+/* Tell the transports the caller is about to block (arm = 1: 1 when one
+ * of them has work now) or has woken (arm = 0). */
+static int
+progress_arm(weft_context_t *ctx, int arm)
+{
+    int busy = 0;
+
+    for (int i = 0; i < ctx->ntls; i++) {
+        const weft_tl_ops_t *ops = ctx->tls[i].ops;
+
+        if (WEFT_TL_HAS_OP(ops, wait_arm)) {
+            busy |= ops->wait_arm(ctx->tls[i].tl, arm);
+        }
+    }
+    return busy;
+}
+
 static void
 progress_block(weft_context_t *ctx, double deadline)
 {
@@ -119,13 +136,6 @@ progress_block(weft_context_t *ctx, double deadline)
     int ms = weft__ms_until(deadline, PROGRESS_BLOCK_MAX_MS);
     int n;
 
-    for (int i = 0; i < ctx->ntls; i++) {
-        const weft_tl_ops_t *ops = ctx->tls[i].ops;
-
-        if (WEFT_TL_HAS_OP(ops, wait_arm) && ops->wait_arm(ctx->tls[i].tl)) {
-            return; /* work arrived: poll again */
-        }
-    }
     pthread_mutex_unlock(&ctx->lock);
     n = epoll_wait(ctx->progress.epfd, evs, 8, ms);
     pthread_mutex_lock(&ctx->lock);
@@ -174,10 +184,19 @@ weft__progress_wait(weft_context_t *ctx, int (*done)(void *), void *arg,
     }
 
     for (;;) {
+        int busy;
+
         if (weft__now() >= deadline) {
             return WEFT_ERR_TIMED_OUT;
         }
-        progress_block(ctx, deadline);
+        /* armed, then one more look: whatever a peer published before
+         * it could see us asleep is seen now; later news wakes us */
+        busy = progress_arm(ctx, 1);
+        weft__progress(ctx);
+        if (!busy && !done(arg)) {
+            progress_block(ctx, deadline);
+        }
+        progress_arm(ctx, 0);
         weft__progress(ctx);
         if (done(arg)) {
             return WEFT_OK;

@@ -131,10 +131,20 @@ allgather_shm_cost(const weft__coll_args_t *a, const weft__cost_t *m)
     return weft__shmc_cost(m, 1, (double)(a->count * a->esize) * m->size, 0);
 }
 
+static weft_status_t
+allgather_shm_run(const weft__coll_args_t *a, weft_comm_t *comm)
+{
+    if (a->count == 0) {
+        return WEFT_OK; /* nothing moves, as the schedule would do */
+    }
+    return weft__shmc_run(a, comm, &allgather_shm_ops, sizeof(weft__shmc_t), a->count * a->esize);
+}
+
 const weft__algo_t weft__algo_allgather_shm = {
     .name = "shm",
     .coll = WEFT_COLL_ALLGATHER,
     .supported = allgather_shm_supported,
     .cost = allgather_shm_cost,
     .build = allgather_shm_build,
+    .run = allgather_shm_run,
 };

@@ -238,10 +238,20 @@ allreduce_shm_cost(const weft__coll_args_t *a, const weft__cost_t *m)
     return weft__shmc_cost(m, 2, 2 * n, n);
 }
 
+static weft_status_t
+allreduce_shm_run(const weft__coll_args_t *a, weft_comm_t *comm)
+{
+    if (a->count == 0) {
+        return WEFT_OK; /* nothing moves, as the schedule would do */
+    }
+    return weft__shmc_run(a, comm, &allreduce_shm_ops, sizeof(weft__shmc_t), a->count * a->esize);
+}
+
 const weft__algo_t weft__algo_allreduce_shm = {
     .name = "shm",
     .coll = WEFT_COLL_ALLREDUCE,
     .supported = allreduce_shm_supported,
     .cost = allreduce_shm_cost,
     .build = allreduce_shm_build,
+    .run = allreduce_shm_run,
 };

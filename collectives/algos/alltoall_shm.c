@@ -123,10 +123,20 @@ alltoall_shm_cost(const weft__coll_args_t *a, const weft__cost_t *m)
     return weft__shmc_cost(m, 1, (double)(a->count * a->esize) * m->size, 0);
 }
 
+static weft_status_t
+alltoall_shm_run(const weft__coll_args_t *a, weft_comm_t *comm)
+{
+    if (a->count == 0) {
+        return WEFT_OK; /* nothing moves, as the schedule would do */
+    }
+    return weft__shmc_run(a, comm, &alltoall_shm_ops, sizeof(weft__shmc_t), a->count * a->esize * (size_t)comm->size);
+}
+
 const weft__algo_t weft__algo_alltoall_shm = {
     .name = "shm",
     .coll = WEFT_COLL_ALLTOALL,
     .supported = alltoall_shm_supported,
     .cost = alltoall_shm_cost,
     .build = alltoall_shm_build,
+    .run = alltoall_shm_run,
 };

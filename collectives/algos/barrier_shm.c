@@ -52,10 +52,20 @@ barrier_shm_cost(const weft__coll_args_t *a, const weft__cost_t *m)
     return weft__shmc_cost(m, 1, 0, 0);
 }
 
+static weft_status_t
+barrier_shm_run(const weft__coll_args_t *a, weft_comm_t *comm)
+{
+    if (comm->shm == NULL) {
+        return WEFT_INPROGRESS;
+    }
+    return weft__shmc_run(a, comm, &barrier_shm_ops, sizeof(weft__shmc_t), 0);
+}
+
 const weft__algo_t weft__algo_barrier_shm = {
     .name = "shm",
     .coll = WEFT_COLL_BARRIER,
     .supported = barrier_shm_supported,
     .cost = barrier_shm_cost,
     .build = barrier_shm_build,
+    .run = barrier_shm_run,
 };

@@ -123,10 +123,20 @@ broadcast_shm_cost(const weft__coll_args_t *a, const weft__cost_t *m)
     return weft__shmc_cost(m, 1, (double)(a->count * a->esize), 0);
 }
 
+static weft_status_t
+broadcast_shm_run(const weft__coll_args_t *a, weft_comm_t *comm)
+{
+    if (a->count == 0) {
+        return WEFT_OK; /* nothing moves, as the schedule would do */
+    }
+    return weft__shmc_run(a, comm, &broadcast_shm_ops, sizeof(weft__shmc_t), a->count * a->esize);
+}
+
 const weft__algo_t weft__algo_broadcast_shm = {
     .name = "shm",
     .coll = WEFT_COLL_BROADCAST,
     .supported = broadcast_shm_supported,
     .cost = broadcast_shm_cost,
     .build = broadcast_shm_build,
+    .run = broadcast_shm_run,
 };

@@ -170,10 +170,20 @@ reduce_scatter_shm_cost(const weft__coll_args_t *a, const weft__cost_t *m)
     return weft__shmc_cost(m, 2, n, n);
 }
 
+static weft_status_t
+reduce_scatter_shm_run(const weft__coll_args_t *a, weft_comm_t *comm)
+{
+    if (a->count == 0) {
+        return WEFT_OK; /* nothing moves, as the schedule would do */
+    }
+    return weft__shmc_run(a, comm, &reduce_scatter_shm_ops, sizeof(rs_state_t), a->count * a->esize * (size_t)comm->size);
+}
+
 const weft__algo_t weft__algo_reduce_scatter_shm = {
     .name = "shm",
     .coll = WEFT_COLL_REDUCE_SCATTER,
     .supported = reduce_scatter_shm_supported,
     .cost = reduce_scatter_shm_cost,
     .build = reduce_scatter_shm_build,
+    .run = reduce_scatter_shm_run,
 };

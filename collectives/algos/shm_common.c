@@ -7,7 +7,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "clock.h"
 #include "collectives/reduce_ops.h"
+#include "errmsg.h"
+#include "progress.h"
 #include "comm.h"
 #include "context.h"
 
@@ -16,35 +19,40 @@
 #define SHMC_ALPHA 0.4e-6
 #define SHMC_BETA (1.0 / 10e9)
 
+/* The state's common part; dtype and op as the caller passed them. */
+static void
+shmc_init(weft__shmc_t *c, size_t size, const weft__coll_args_t *a,
+          weft_comm_t *comm, weft_dtype_t dt, weft_op_t op)
+{
+    memset(c, 0, size);
+    c->ar = comm->shm;
+    c->a = *a;
+    c->missing = -1;
+    c->wait = "its turn (an earlier node-local call on the comm)";
+    c->desc[0] = a->count;
+    c->desc[1] = (uint64_t)a->coll | (uint64_t)(dt & 0xff) << 8 |
+                 (uint64_t)(op & 0xff) << 16 |
+                 (uint64_t)(uint32_t)a->root << 32;
+    c->chunk = comm->ctx->cfg.coll.chunk / (a->esize ? a->esize : 1);
+    if (c->chunk == 0) {
+        c->chunk = 1;
+    }
+}
+
 void *
 weft__shmc_build(weft__sched_t *s, const weft__coll_args_t *a, size_t size,
                  const weft__sched_poll_ops_t *ops, size_t tmp_bytes)
 {
     weft_comm_t *comm = weft__sched_comm(s);
     weft__shmc_t *c = weft__sched_scratch(s, size);
+    weft_dtype_t dt;
+    weft_op_t op;
 
     if (c == NULL) {
         return NULL;
     }
-    memset(c, 0, size);
-    c->ar = comm->shm;
-    c->a = *a;
-    c->missing = -1;
-    c->wait = "its turn (an earlier node-local call on the comm)";
-    {
-        weft_dtype_t dt;
-        weft_op_t op;
-
-        weft__sched_user_reduction(s, &dt, &op);
-        c->desc[0] = a->count;
-        c->desc[1] = (uint64_t)a->coll | (uint64_t)(dt & 0xff) << 8 |
-                     (uint64_t)(op & 0xff) << 16 |
-                     (uint64_t)(uint32_t)a->root << 32;
-    }
-    c->chunk = comm->ctx->cfg.coll.chunk / (a->esize ? a->esize : 1);
-    if (c->chunk == 0) {
-        c->chunk = 1;
-    }
+    weft__sched_user_reduction(s, &dt, &op);
+    shmc_init(c, size, a, comm, dt, op);
     if (tmp_bytes > 0 && (c->tmp = weft__sched_scratch(s, tmp_bytes)) == NULL) {
         return NULL;
     }
@@ -69,6 +77,82 @@ void
 weft__shmc_finish(weft__shmc_t *c)
 {
     c->ar->run_d = c->d + 1;
+}
+
+#define SHMC_STATE_MAX 512 /* bytes of the largest state run inline */
+
+typedef struct shmc_inline {
+    weft__shmc_t *c;
+    const weft__sched_poll_ops_t *ops;
+    weft_comm_t *comm;
+    int rc;
+    char why[320];
+} shmc_inline_t;
+
+static int
+shmc_inline_done(void *arg)
+{
+    shmc_inline_t *x = arg;
+
+    if (x->rc != 0) {
+        return 1; /* finished: the wait may ask again */
+    }
+    if (x->comm->error != WEFT_OK) {
+        return 1; /* a peer lost, an abort: the comm has failed */
+    }
+    x->rc = x->ops->poll(x->c, x->why, sizeof(x->why));
+    return x->rc != 0;
+}
+
+static int
+shmc_reduces(weft__coll_t coll)
+{
+    return coll == WEFT_COLL_ALLREDUCE || coll == WEFT_COLL_REDUCE_SCATTER;
+}
+
+weft_status_t
+weft__shmc_run(const weft__coll_args_t *a, weft_comm_t *comm,
+               const weft__sched_poll_ops_t *ops, size_t state_size,
+               size_t buffered)
+{
+    weft__shm_area_t *ar = comm->shm;
+    weft_context_t *ctx = comm->ctx;
+    const char *name = weft__coll_name(a->coll);
+    union {
+        weft__shmc_t c;
+        char raw[SHMC_STATE_MAX];
+    } state;
+    shmc_inline_t x = {.c = &state.c, .ops = ops, .comm = comm};
+    weft_status_t st = WEFT_OK;
+
+    if (ar == NULL || ar->run_d != ar->next_d || buffered > ar->buf ||
+        state_size > sizeof(state) ||
+        (shmc_reduces(a->coll) &&
+         (weft__reduce_dtype(a->dtype) != a->dtype || a->op == WEFT_AVG))) {
+        return WEFT_INPROGRESS;
+    }
+    shmc_init(&state.c, state_size, a, comm, a->dtype, a->op);
+    state.c.d = ar->next_d++;
+    if (!shmc_inline_done(&x)) {
+        st = weft__progress_wait(ctx, shmc_inline_done, &x,
+                                 weft__now() + ctx->cfg.timeout);
+    }
+    if (st == WEFT_ERR_TIMED_OUT && comm->error == WEFT_OK) {
+        char what[200];
+
+        weft__shmc_describe(&state.c, what, sizeof(what));
+        weft__comm_fail(comm, WEFT_ERR_TIMED_OUT, -1,
+                        "%s (shm) waits for %s, and did not complete within "
+                        "%g s (WEFT_TIMEOUT)",
+                        name, what, ctx->cfg.timeout);
+    } else if (x.rc < 0 && comm->error == WEFT_OK) {
+        weft__comm_fail(comm, (weft_status_t)x.rc, -1, "%s (shm): %s", name,
+                        x.why);
+    }
+    if (x.rc == 1 && comm->error == WEFT_OK) {
+        return WEFT_OK;
+    }
+    return weft__comm_error_return(comm, name);
 }
 
 int

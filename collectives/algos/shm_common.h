@@ -32,6 +32,14 @@ typedef struct weft__shmc {
 void *weft__shmc_build(weft__sched_t *s, const weft__coll_args_t *a,
                        size_t size, const weft__sched_poll_ops_t *ops,
                        size_t tmp_bytes);
+/* Run a blocking call whose data goes through the shared buffers at
+ * once, its state on the stack (lock held): when no other node-local
+ * call is queued on the comm and the dtype and op need no conversion.
+ * WEFT_INPROGRESS when it leaves the call to the schedule. */
+weft_status_t weft__shmc_run(const weft__coll_args_t *a, weft_comm_t *comm,
+                             const weft__sched_poll_ops_t *ops,
+                             size_t state_size, size_t buffered);
+
 /* The poll result rc, with the reason of a failure found by the waits
  * copied into why. */
 int weft__shmc_result(const weft__shmc_t *c, int rc, char *why,

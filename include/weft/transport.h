@@ -145,12 +145,13 @@ typedef struct weft_tl_ops {
      * core (timeouts and aborts withdraw pending ops); a transport without
      * it is refused at start-up. */
     void (*cancel)(weft_tl_ep_t *ep, weft_tl_op_t *op);
-    /* The core is about to block on wait_fd. Return 1 when progress()
-     * has work right now (the core then polls again instead of
-     * blocking); else arrange for wait_fd to become readable as soon as
-     * new work arrives and return 0. A transport whose wait_fd always
-     * tells (sockets) leaves this NULL. */
-    int (*wait_arm)(weft_tl_t *tl);
+    /* arm = 1: the core is about to block on wait_fd (after one more
+     * progress call). Return 1 when progress() has work right now (the
+     * core then does not block); else arrange for wait_fd to become
+     * readable as soon as new work arrives and return 0. arm = 0: the
+     * core is awake again (stop arranging it); the result is ignored.
+     * A transport whose wait_fd always tells (sockets) leaves it NULL. */
+    int (*wait_arm)(weft_tl_t *tl, int arm);
 } weft_tl_ops_t;
 
 #define WEFT_TL_HAS_OP(_ops, _op)                                              \

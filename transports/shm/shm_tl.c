@@ -506,11 +506,7 @@ shm_progress(weft_tl_t *tl)
         return 0;
     }
     tl->in_progress = 1;
-    if (tl->armed) {
-        atomic_store_explicit(&tl->hdr->sleeping, 0, memory_order_relaxed);
-        tl->armed = 0;
-        shm_check_events(tl);
-    } else if (++tl->calls % SHM_LIVENESS_EVERY == 0) {
+    if (++tl->calls % SHM_LIVENESS_EVERY == 0) {
         shm_check_events(tl);
     }
     for (int i = 0; i < tl->nlocal; i++) {
@@ -541,12 +537,23 @@ shm_wait_fd(weft_tl_t *tl)
 }
 
 static int
-shm_wait_arm(weft_tl_t *tl)
+shm_wait_arm(weft_tl_t *tl, int arm)
 {
     if (tl->seg == NULL) {
         return 0;
     }
+    if (!arm) {
+        if (tl->armed) {
+            atomic_store_explicit(&tl->hdr->sleeping, 0,
+                                  memory_order_relaxed);
+            tl->armed = 0;
+            shm_check_events(tl); /* wake-ups, peers' exits */
+        }
+        return 0;
+    }
     atomic_store_explicit(&tl->hdr->sleeping, 1, memory_order_relaxed);
+    /* pairs with the fence in weft__shm_wake: either the waker sees the
+     * flag, or the progress call that follows sees its message */
     atomic_thread_fence(memory_order_seq_cst);
     tl->armed = 1;
     for (int i = 0; i < tl->nlocal; i++) {
@@ -557,9 +564,6 @@ shm_wait_arm(weft_tl_t *tl)
         }
         /* a full ring (txq) needs no poll: its consumer wakes us */
         if (weft__shm_rx_pending(peer) || peer->rx_active != NULL) {
-            atomic_store_explicit(&tl->hdr->sleeping, 0,
-                                  memory_order_relaxed);
-            tl->armed = 0;
             return 1;
         }
     }
