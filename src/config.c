@@ -91,12 +91,12 @@ static const weft_param_t config_params[] = {
      "large shm messages: auto reads the sender's memory in one copy "
      "(process_vm_readv) where the kernel allows it and falls back to a "
      "pipelined double copy where not; off always takes the double copy"},
-    {"SHM_COLL_SLOTS", WEFT_PARAM_INT, "32", CFG(shm.coll_slots), 0, NULL,
+    {"SHM_COLL_SLOTS", WEFT_PARAM_INT, "16", CFG(shm.coll_slots), 0, NULL,
      0, 64,
      "communicators per rank that run the node-local collectives in shared "
      "memory (a slot each, never reused while the context lives; others "
      "use point-to-point algorithms)"},
-    {"SHM_COLL_BUF", WEFT_PARAM_SIZE, "16KiB", CFG(shm.coll_buf), 0, NULL,
+    {"SHM_COLL_BUF", WEFT_PARAM_SIZE, "128KiB", CFG(shm.coll_buf), 0, NULL,
      1024, 16.0 * 1024 * 1024,
      "bytes per rank of each node-local collective's two shared buffers: "
      "calls whose data fits go through them, larger ones read the peers' "

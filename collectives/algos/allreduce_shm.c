@@ -1,9 +1,15 @@
 /*
  * Allreduce, node-local (shared memory; protocol in collectives/shm_area.h).
  *
- * Data that fits the shared buffers: every rank copies its input into its
- * buffer and announces it; once all have, every rank reduces all of them,
- * in rank order, into its result: one hand-off, the same bits everywhere.
+ * Small data: every rank copies its input into its shared buffer and
+ * announces it; once all have, every rank reduces all of them, in rank
+ * order, into its result: one hand-off, the same bits everywhere.
+ *
+ * Data that fits the shared buffers otherwise: every rank copies its input
+ * into its buffer; once all have, each reduces its own slice of every
+ * buffer into the end of its buffer and publishes it; each then copies
+ * the slices out as they are published. Each rank reads the vector about
+ * twice instead of once per rank.
  *
  * Larger data: each rank owns one block of the vector. It reduces its
  * block piece by piece (WEFT_COLL_CHUNK), reading the peers' inputs
@@ -31,23 +37,74 @@ ar_input(const weft__coll_args_t *a)
     return a->inplace ? a->recvbuf : a->sendbuf;
 }
 
+/* Every rank reduces everything while the extra reads cost less than a
+ * second hand-off: (size - 1) * bytes up to this. */
+#define AR_TINY_EXTRA 16384
+
+static int
+ar_tiny(const weft__coll_args_t *a, int size)
+{
+    return a->count * a->esize * (size_t)(size - 1) <= AR_TINY_EXTRA;
+}
+
+/* Shared-buffer bytes a call needs: the input, plus (unless tiny) room for
+ * the slice a rank reduces, cache-line aligned. */
+static size_t
+ar_buffered(const weft__coll_args_t *a, int size)
+{
+    size_t bytes = a->count * a->esize, off, len;
+
+    if (ar_tiny(a, size)) {
+        return bytes;
+    }
+    weft__block(a->count, size, 0, &off, &len); /* the largest slice */
+    return ((bytes + 63) & ~(size_t)63) + len * a->esize;
+}
+
 static int
 ar_small(weft__shmc_t *c)
 {
     int rc;
     weft__shm_area_t *ar = c->ar;
-    size_t bytes = c->a.count * c->a.esize;
+    const weft__coll_args_t *a = &c->a;
+    size_t bytes = a->count * a->esize;
+    size_t res = (bytes + 63) & ~(size_t)63; /* our slice's result */
 
     if (c->phase == AR_ENTER) {
-        memcpy(weft__shm_area_buf(ar, ar->rank, c->d), ar_input(&c->a),
-               bytes);
+        memcpy(weft__shm_area_buf(ar, ar->rank, c->d), ar_input(a), bytes);
         weft__shm_area_arrive(ar, c->d, c->desc, NULL, NULL, NULL);
         c->phase = AR_REDUCE;
     }
-    if ((rc = weft__shmc_arrived(c, c->d)) <= 0) {
-        return rc;
+    if (c->phase == AR_REDUCE) {
+        size_t off, len;
+
+        if ((rc = weft__shmc_arrived(c, c->d)) <= 0) {
+            return rc;
+        }
+        if (ar_tiny(a, ar->size)) {
+            weft__shmc_reduce_bufs(c, a->recvbuf, 0, a->count);
+            weft__shmc_finish(c);
+            return 1;
+        }
+        weft__block(a->count, ar->size, ar->rank, &off, &len);
+        weft__shmc_reduce_bufs(c, weft__shm_area_buf(ar, ar->rank, c->d) + res,
+                               off * a->esize, len);
+        weft__shm_area_progress(ar, WEFT_SHM_PROG(c->d, 1));
+        c->phase = AR_GATHER;
+        c->peer = 0;
     }
-    weft__shmc_reduce_bufs(c, c->a.recvbuf, 0, c->a.count);
+    /* every slice, ours too, from where its owner put it */
+    for (; c->peer < ar->size; c->peer++) {
+        int r = (ar->rank + c->peer) % ar->size;
+        size_t off, len;
+
+        if (!weft__shmc_piece_ready(c, r, 1)) {
+            return 0;
+        }
+        weft__block(a->count, ar->size, r, &off, &len);
+        memcpy((char *)a->recvbuf + off * a->esize,
+               weft__shm_area_buf(ar, r, c->d) + res, len * a->esize);
+    }
     weft__shmc_finish(c);
     return 1;
 }
@@ -197,7 +254,7 @@ allreduce_shm_poll(void *state, char *why, size_t why_len)
     if (!weft__shmc_turn(c)) {
         return 0;
     }
-    if (c->a.count * c->a.esize <= c->ar->buf) {
+    if (ar_buffered(&c->a, c->ar->size) <= c->ar->buf) {
         return weft__shmc_result(c, ar_small(c), why, why_len);
     }
     return ar_large(c, why, why_len);
@@ -212,8 +269,7 @@ static weft_status_t
 allreduce_shm_build(weft__sched_t *s, const weft__coll_args_t *a)
 {
     weft_comm_t *comm = weft__sched_comm(s);
-    size_t bytes = a->count * a->esize;
-    size_t tmp = weft__shmc_buffered(comm, bytes)
+    size_t tmp = weft__shmc_buffered(comm, ar_buffered(a, comm->size))
                      ? 0
                      : comm->ctx->cfg.coll.chunk + a->esize;
 
@@ -227,7 +283,7 @@ allreduce_shm_build(weft__sched_t *s, const weft__coll_args_t *a)
 static const char *
 allreduce_shm_supported(const weft__coll_args_t *a, const weft_comm_t *comm)
 {
-    return weft__shmc_supported(comm, a->count * a->esize, 1);
+    return weft__shmc_supported(comm, ar_buffered(a, comm->size), 1);
 }
 
 static double
@@ -244,7 +300,8 @@ allreduce_shm_run(const weft__coll_args_t *a, weft_comm_t *comm)
     if (a->count == 0) {
         return WEFT_OK; /* nothing moves, as the schedule would do */
     }
-    return weft__shmc_run(a, comm, &allreduce_shm_ops, sizeof(weft__shmc_t), a->count * a->esize);
+    return weft__shmc_run(a, comm, &allreduce_shm_ops, sizeof(weft__shmc_t),
+                          ar_buffered(a, comm->size));
 }
 
 const weft__algo_t weft__algo_allreduce_shm = {

@@ -243,11 +243,11 @@ shm_config(weft_tl_t *tl, const weft_tl_init_args_t *args)
     if (tl->frag > SHM_FRAG_MAX) {
         tl->frag = SHM_FRAG_MAX;
     }
-    tl->coll_slots = (uint32_t)shm_cfg_size(args, "SHM_COLL_SLOTS", 32);
+    tl->coll_slots = (uint32_t)shm_cfg_size(args, "SHM_COLL_SLOTS", 16);
     if (tl->coll_slots > SHM_COLL_SLOTS_MAX) {
         tl->coll_slots = SHM_COLL_SLOTS_MAX;
     }
-    tl->coll_buf = (uint32_t)shm_cfg_size(args, "SHM_COLL_BUF", 16384);
+    tl->coll_buf = (uint32_t)shm_cfg_size(args, "SHM_COLL_BUF", 131072);
     tl->coll_buf = (tl->coll_buf + SHM_CELL - 1) & ~(uint32_t)(SHM_CELL - 1);
     tl->cma_mode = strcmp(shm_cfg(args, "SHM_CMA"), "off") != 0;
     tl->mode = strcmp(shm_cfg(args, "SHM_SEGMENT"), "file") == 0
