@@ -14,10 +14,14 @@
  * reduced bytes * gamma, from the slowest link class the comm spans. */
 typedef struct weft__cost {
     double alpha; /* per message, seconds */
-    double beta;  /* per byte moved, seconds */
+    double beta;  /* per byte moved, seconds (flat algorithms: a node's
+                     ranks share its link, so the link's times ranks per
+                     node) */
+    double link_beta; /* per byte over one link, alone on it */
     double gamma; /* per byte reduced, seconds */
     int size;     /* ranks in the comm */
-    int nodes;    /* nodes the comm spans */
+    int nodes;    /* one node (1) or several (2) */
+    int hier_nodes; /* nodes of a node-aware comm (its nnodes), else nodes */
     int pow2;     /* size is a power of two */
     size_t chunk; /* pipelining piece, bytes (WEFT_COLL_CHUNK) */
 } weft__cost_t;

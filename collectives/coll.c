@@ -219,21 +219,26 @@ out:
 }
 
 weft_status_t
+weft__coll_start_locked(const weft__coll_args_t *a, weft_comm_t *comm,
+                        weft_request_t **req_p)
+{
+    const weft__algo_t *algo = NULL;
+
+    if (comm->error != WEFT_OK) {
+        return weft__comm_error_return(comm, weft__coll_name(a->coll));
+    }
+    WEFT_CHECK(weft__select(a, comm, &algo));
+    return coll_schedule(a, comm, algo, req_p);
+}
+
+weft_status_t
 weft__coll_start(const weft__coll_args_t *a, weft_comm_t *comm,
                  weft_request_t **req_p)
 {
-    weft_context_t *ctx = comm->ctx;
-    const weft__algo_t *algo = NULL;
     weft_status_t st;
 
-    pthread_mutex_lock(&ctx->lock);
-    if (comm->error != WEFT_OK) {
-        st = weft__comm_error_return(comm, weft__coll_name(a->coll));
-        goto out;
-    }
-    WEFT_CHECK_GOTO(weft__select(a, comm, &algo), st, out);
-    st = coll_schedule(a, comm, algo, req_p);
-out:
-    pthread_mutex_unlock(&ctx->lock);
+    pthread_mutex_lock(&comm->ctx->lock);
+    st = weft__coll_start_locked(a, comm, req_p);
+    pthread_mutex_unlock(&comm->ctx->lock);
     return st;
 }

@@ -69,6 +69,11 @@ size_t weft__coll_bytes(const weft__coll_args_t *a, int size);
 /* Run a validated blocking collective on comm (lock not held). */
 weft_status_t weft__coll_run(const weft__coll_args_t *a, weft_comm_t *comm);
 
+/* The same, lock held (a collective that runs others on sub-comms). */
+weft_status_t weft__coll_start_locked(const weft__coll_args_t *a,
+                                      weft_comm_t *comm,
+                                      weft_request_t **req_p);
+
 /* Start a validated collective on comm (lock not held). */
 weft_status_t weft__coll_start(const weft__coll_args_t *a, weft_comm_t *comm,
                                weft_request_t **req_p);

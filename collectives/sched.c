@@ -451,6 +451,9 @@ sched_withdraw(weft__sched_t *s)
     for (int i = 0; i < s->nsteps && s->npolling > 0; i++) {
         if (s->steps[i].kind == WEFT_STEP_POLL &&
             s->steps[i].state == STEP_POSTED) {
+            if (s->steps[i].poll->cancel != NULL) {
+                s->steps[i].poll->cancel(s->steps[i].dst);
+            }
             s->steps[i].state = STEP_DONE;
             s->npolling--;
             ctx->sched_polling--;

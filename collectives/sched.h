@@ -52,6 +52,9 @@ typedef enum weft__step_kind {
 typedef struct weft__sched_poll_ops {
     int (*poll)(void *state, char *why, size_t why_len);
     void (*describe)(const void *state, char *buf, size_t len);
+    /* Optional: the step is withdrawn before it said done (the
+     * collective failed or was aborted): let go of what it holds. */
+    void (*cancel)(void *state);
 } weft__sched_poll_ops_t;
 
 /* ---- building (lock held; nothing runs yet) ---- */

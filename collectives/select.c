@@ -16,15 +16,18 @@
 /* clang-format off */
 static const weft__algo_t *const algos_allreduce[] = {
     &weft__algo_allreduce_recursive_doubling, &weft__algo_allreduce_rabenseifner,
-    &weft__algo_allreduce_ring, &weft__algo_allreduce_shm, NULL};
+    &weft__algo_allreduce_ring, &weft__algo_allreduce_shm,
+    &weft__algo_allreduce_hier, NULL};
 static const weft__algo_t *const algos_reduce[] = {
     &weft__algo_reduce_binomial, &weft__algo_reduce_rs_gather, NULL};
 static const weft__algo_t *const algos_broadcast[] = {
     &weft__algo_broadcast_binomial, &weft__algo_broadcast_scatter_allgather,
-    &weft__algo_broadcast_chain, &weft__algo_broadcast_shm, NULL};
+    &weft__algo_broadcast_chain, &weft__algo_broadcast_shm,
+    &weft__algo_broadcast_hier, NULL};
 static const weft__algo_t *const algos_allgather[] = {
     &weft__algo_allgather_recursive_doubling, &weft__algo_allgather_bruck,
-    &weft__algo_allgather_ring, &weft__algo_allgather_shm, NULL};
+    &weft__algo_allgather_ring, &weft__algo_allgather_shm,
+    &weft__algo_allgather_hier, NULL};
 static const weft__algo_t *const algos_allgatherv[] = {
     &weft__algo_allgatherv_recursive_doubling, &weft__algo_allgatherv_ring,
     NULL};
@@ -114,9 +117,15 @@ select_model(const weft_comm_t *comm, weft__cost_t *m)
     m->nodes = select_nodes(comm);
     m->pow2 = (comm->size & (comm->size - 1)) == 0;
     m->alpha = m->nodes > 1 ? COST_NET_ALPHA : COST_NODE_ALPHA;
-    m->beta = m->nodes > 1 ? COST_NET_BETA : COST_NODE_BETA;
+    m->link_beta = m->nodes > 1 ? COST_NET_BETA : COST_NODE_BETA;
+    m->beta = m->link_beta;
+    if (comm->nnodes > 1) {
+        /* every rank of a node crosses the node's one link at once */
+        m->beta *= (double)(comm->size + comm->nnodes - 1) / comm->nnodes;
+    }
     m->gamma = COST_GAMMA;
     m->chunk = comm->ctx->cfg.coll.chunk;
+    m->hier_nodes = comm->nnodes > 0 ? comm->nnodes : m->nodes;
 }
 
 static void

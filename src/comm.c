@@ -94,10 +94,75 @@ comm_alloc(weft_context_t *ctx, uint32_t id, int rank, int size, int *ranks)
 
 static weft_status_t comm_exchange(weft_comm_t *parent, const void *mine,
                                    size_t size, void *all);
+static weft_status_t comm_split_locked(weft_comm_t *parent, int color,
+                                       int key, weft_comm_t **newcomm_p);
+
+/* A comm over several nodes, some with several of its ranks: make its
+ * node comm and (on the lowest rank of each node) its leaders comm. The
+ * node identities are the same table on every rank, so every rank sees
+ * the same nodes in the same order (that of their lowest ranks). */
+static weft_status_t
+comm_hier_build(weft_comm_t *comm)
+{
+    weft_context_t *ctx = comm->ctx;
+    int *node_of = malloc((size_t)comm->size * sizeof(int));
+    int *lowest = malloc((size_t)comm->size * sizeof(int));
+    int nnodes = 0;
+    weft_status_t st = WEFT_OK;
+
+    if (node_of == NULL || lowest == NULL) {
+        free(node_of);
+        free(lowest);
+        return weft__error(WEFT_ERR_NO_MEMORY, WEFT_SUB_CORE,
+                           "out of memory for comm %u's nodes", comm->id);
+    }
+    for (int r = 0; r < comm->size; r++) {
+        const char *id = ctx->peers[weft__comm_job_rank(comm, r)].topo.node_id;
+        int k = 0;
+
+        while (k < nnodes &&
+               strcmp(ctx->peers[weft__comm_job_rank(comm, lowest[k])]
+                          .topo.node_id,
+                      id) != 0) {
+            k++;
+        }
+        if (k == nnodes) {
+            lowest[nnodes++] = r;
+        }
+        node_of[r] = k;
+    }
+    if (nnodes > 1 && nnodes < comm->size) {
+        comm->nnodes = nnodes;
+        comm->node_index = node_of[comm->rank];
+        st = comm_split_locked(comm, node_of[comm->rank], comm->rank,
+                               &comm->node);
+        if (st == WEFT_OK) {
+            st = comm_split_locked(
+                comm, lowest[node_of[comm->rank]] == comm->rank ? 0 : -1,
+                comm->rank, &comm->leaders);
+        }
+        if (st == WEFT_OK) {
+            comm->node->internal = 1;
+            if (comm->leaders != NULL) {
+                comm->leaders->internal = 1;
+            }
+            comm->hier = 1;
+            weft__log_debug(WEFT_SUB_COLL,
+                            "comm %u: %d nodes; node comm %u%s", comm->id,
+                            nnodes, comm->node->id,
+                            comm->leaders != NULL ? ", a leader" : "");
+        }
+    }
+    free(node_of);
+    free(lowest);
+    return st;
+}
 
 weft_status_t
 weft__comm_create_world(weft_context_t *ctx, weft_comm_t **comm_p)
 {
+    weft_status_t st;
+
     weft_comm_t *comm = comm_alloc(ctx, 0, ctx->rank, ctx->size, NULL);
 
     if (comm == NULL) {
@@ -107,10 +172,12 @@ weft__comm_create_world(weft_context_t *ctx, weft_comm_t **comm_p)
     comm->is_world = 1;
     ctx->next_comm_id = 1;
     *comm_p = comm;
+    if (ctx->size >= 2 && ctx->local_size < ctx->size) {
+        return comm_hier_build(comm);
+    }
     if (ctx->size >= 2 && ctx->local_size == ctx->size) {
         /* one node: the world gets a shared area if every rank can */
         weft__shm_offer_t mine, *all = calloc((size_t)ctx->size, sizeof(*all));
-        weft_status_t st;
 
         if (all == NULL) {
             return weft__error(WEFT_ERR_NO_MEMORY, WEFT_SUB_CORE,
@@ -148,6 +215,13 @@ weft__comm_fail(weft_comm_t *comm, weft_status_t status, int origin,
     while (comm->pending != NULL) {
         weft__req_cancel(comm->pending, status);
     }
+    /* the node-aware algorithms' sub-comms go with it */
+    if (comm->node != NULL) {
+        weft__comm_fail(comm->node, status, -1, "%s", comm->error_msg);
+    }
+    if (comm->leaders != NULL) {
+        weft__comm_fail(comm->leaders, status, -1, "%s", comm->error_msg);
+    }
 }
 
 static void
@@ -173,6 +247,14 @@ weft__comm_free(weft_comm_t *comm)
 
     while (comm->pending != NULL) {
         weft__req_cancel(comm->pending, WEFT_ERR_ABORTED);
+    }
+    if (comm->node != NULL) {
+        weft__comm_free(comm->node);
+        comm->node = NULL;
+    }
+    if (comm->leaders != NULL) {
+        weft__comm_free(comm->leaders);
+        comm->leaders = NULL;
     }
     comm_unlink(comm);
     weft__shm_area_free(comm);
@@ -346,6 +428,9 @@ comm_split_locked(weft_comm_t *parent, int color, int key,
                     my_rank, n, parent->id, color);
     mine.shm.slot = -1; /* the area owns it now, or has given it back */
     st = weft__shm_area_agree(*newcomm_p, &all[parent->rank].shm, offers);
+    if (st == WEFT_OK) {
+        st = comm_hier_build(*newcomm_p);
+    }
     if (st != WEFT_OK) {
         weft__comm_free(*newcomm_p);
         *newcomm_p = NULL;

@@ -49,6 +49,15 @@ struct weft_comm {
     weft__coll_pick_t coll_pick[WEFT_CONFIG_COLLS]; /* by weft__coll_t */
     weft_request_t *pending;     /* requests not yet complete */
     struct weft__shm_area *shm;  /* node-local collectives' area, or NULL */
+    /* Several nodes, some with several ranks: the ranks of this comm on
+     * this node (node) and the lowest rank of every node (leaders, NULL
+     * on other ranks), made with the comm, for the node-aware
+     * algorithms. node_index: this node's position among the comm's
+     * nodes (in the order of their lowest ranks); nnodes of them. */
+    struct weft_comm *node, *leaders;
+    int node_index, nnodes;
+    int hier;      /* node-aware algorithms may run (node made) */
+    int internal;  /* a node or leaders comm: freed with its parent */
     weft_status_t error;         /* sticky; WEFT_OK when healthy */
     int error_origin;            /* comm rank, -1 unknown */
     char error_msg[WEFT_COMM_MSG_MAX];

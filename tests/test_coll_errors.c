@@ -679,7 +679,10 @@ Test(coll_errors, mismatched_calls_fail_every_rank, .timeout = 300)
         for (int mode = 0; mode < (ai < 0 ? 3 : 1); mode++) {
             for (int i = 0; i < 2; i++) {
                 er_shared_t *sh = er_shared_new();
-                wt_job_t job = {.nranks = ranks[i], .timeout_s = 30,
+                /* node-aware: over two "nodes", 2 + 1 and 2 + 2 ranks */
+                int hier = strcmp(name, "hier") == 0;
+                wt_job_t job = {.nranks = ranks[i] + hier, .timeout_s = 30,
+                                .nodes = hier ? 2 : 0,
                                 .env = {"WEFT_TIMEOUT=3s"}};
                 int failed, says = 0;
 
@@ -759,10 +762,11 @@ killed_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
            __atomic_load_n(&sh->answered, __ATOMIC_SEQ_CST) < size) {
         usleep(1000);
     }
-    if (rank == victim && strcmp(sh->algo, "shm") == 0) {
-        /* node-local: a rank may do its whole part inside the call that
-         * starts it, so the victim dies before it, while the others are
-         * already in the allreduce */
+    if (rank == victim &&
+        (strcmp(sh->algo, "shm") == 0 || strcmp(sh->algo, "hier") == 0)) {
+        /* node-local parts: a rank may do its whole part inside the call
+         * that starts it, so the victim dies before it, while the others
+         * are already in the allreduce */
         while (__atomic_load_n(&sh->answered, __ATOMIC_SEQ_CST) <
                2 * size - 1) {
             usleep(1000);
@@ -805,6 +809,10 @@ Test(coll_errors, killed_rank_mid_allreduce_is_peer_lost, .timeout = 300)
         for (int i = 0; i < 2; i++) {
             er_shared_t *sh = er_shared_new();
             wt_job_t job = {.nranks = ranks[i], .timeout_s = 60,
+                            /* node-aware: over two "nodes" */
+                            .nodes = strcmp(algos[ai]->name, "hier") == 0
+                                         ? 2
+                                         : 0,
                             .env = {"WEFT_TIMEOUT=20s"}};
             int failed;
 

@@ -23,7 +23,9 @@
  * Jobs of 2, 5 and 8 ranks run with WEFT_COLL_CHUNK=1KiB and
  * WEFT_SHM_COLL_BUF=1KiB so that small counts are pipelined in several
  * chunks and take the node-local direct-read paths too; one more job of
- * 4 ranks runs over two "nodes" (WEFT_NODE_ID: shm inside, tcp between).
+ * 4 ranks and one of 5 run over two "nodes" (WEFT_NODE_ID: shm inside,
+ * tcp between; 2 + 2 and 3 + 2 ranks), where the node-aware algorithms
+ * run.
  * WT_COLL_FULL=1 (make check-long) runs the whole product instead;
  * WT_COLL_SEED=n draws another sample; WT_COLL_RANKS=3,8 keeps those rank
  * counts only.
@@ -501,9 +503,12 @@ mx_run_coll(weft__coll_t coll)
             bad_jobs += mx_run_job(coll, mx_ranks[i], 1);
         }
     }
-    /* shm inside each "node", tcp between them */
+    /* shm inside each "node", tcp between them; 5 ranks: 3 + 2 */
     if (mx_ranks_wanted(4)) {
         bad_jobs += mx_run_job(coll, 4, 2);
+    }
+    if (mx_ranks_wanted(5)) {
+        bad_jobs += mx_run_job(coll, 5, 2);
     }
     if (bad_jobs) {
         mx_note("%s: %d jobs failed", weft__coll_name(coll), bad_jobs);

@@ -1,0 +1,177 @@
+/*
+ * Shared parts of the node-aware algorithms (see hier_common.h).
+ */
+#include "build_config.h"
+#include "collectives/algos/hier_common.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "collectives/coll.h"
+#include "comm.h"
+#include "context.h"
+#include "request.h"
+
+/* The node parts, in shared memory: per hand-off and per byte. */
+#define HIER_NODE_ALPHA 1e-6
+#define HIER_NODE_BETA (1.0 / 8e9)
+
+weft__hier_t *
+weft__hier_plan(weft__sched_t *s)
+{
+    weft__hier_t *h = weft__sched_scratch(s, sizeof(*h));
+
+    if (h != NULL) {
+        memset(h, 0, sizeof(*h));
+    }
+    return h;
+}
+
+weft__coll_args_t *
+weft__hier_phase(weft__hier_t *h, weft_comm_t *sub, weft__coll_t coll,
+                 weft_dtype_t dtype)
+{
+    weft__coll_args_t *a = &h->a[h->nphases];
+
+    memset(a, 0, sizeof(*a));
+    a->coll = coll;
+    a->dtype = dtype;
+    a->esize = weft_dtype_size(dtype);
+    h->comm[h->nphases++] = sub;
+    return a;
+}
+
+static int
+hier_poll(void *state, char *why, size_t why_len)
+{
+    weft__hier_t *h = state;
+
+    while (h->phase < h->nphases) {
+        weft_comm_t *sub = h->comm[h->phase];
+        weft__coll_args_t *a = &h->a[h->phase];
+        weft_status_t st;
+
+        if (sub == NULL) {
+            h->phase++;
+            continue;
+        }
+        if (h->req == NULL) {
+            a->inplace = a->sendbuf == a->recvbuf && a->sendbuf != NULL;
+            st = weft__coll_start_locked(a, sub, &h->req);
+            if (st != WEFT_OK) {
+                snprintf(why, why_len, "%s on comm %u: %s",
+                         weft__coll_name(a->coll), sub->id,
+                         weft_last_error());
+                return st;
+            }
+        }
+        if (!h->req->done) {
+            return 0;
+        }
+        st = h->req->status;
+        weft__req_release(h->req);
+        h->req = NULL;
+        if (st != WEFT_OK) {
+            snprintf(why, why_len, "%s on comm %u: %s",
+                     weft__coll_name(a->coll), sub->id, sub->error_msg);
+            return st;
+        }
+        h->phase++;
+    }
+    return 1;
+}
+
+static void
+hier_describe(const void *state, char *buf, size_t len)
+{
+    const weft__hier_t *h = state;
+
+    if (h->req != NULL && h->req->sched != NULL) {
+        char what[160];
+
+        weft__sched_describe(h->req->sched, what, sizeof(what));
+        snprintf(buf, len, "phase %d of %d: %s", h->phase + 1, h->nphases,
+                 what);
+        return;
+    }
+    snprintf(buf, len, "phase %d of %d", h->phase + 1, h->nphases);
+}
+
+static void
+hier_cancel(void *state)
+{
+    weft__hier_t *h = state;
+
+    if (h->req != NULL) {
+        weft__req_cancel(h->req, WEFT_ERR_ABORTED);
+        weft__req_release(h->req);
+        h->req = NULL;
+    }
+}
+
+static const weft__sched_poll_ops_t hier_ops = {
+    .poll = hier_poll,
+    .describe = hier_describe,
+    .cancel = hier_cancel,
+};
+
+void
+weft__hier_start(weft__sched_t *s, weft__hier_t *h)
+{
+    weft__sched_poll(s, &hier_ops, h);
+}
+
+static const char *
+hier_node_id(const weft_comm_t *comm, int r)
+{
+    return comm->ctx->peers[weft__comm_job_rank(comm, r)].topo.node_id;
+}
+
+/* The lowest comm rank on the node of r. */
+static int
+hier_first(const weft_comm_t *comm, int r)
+{
+    int f = 0;
+
+    while (strcmp(hier_node_id(comm, f), hier_node_id(comm, r)) != 0) {
+        f++;
+    }
+    return f;
+}
+
+void
+weft__hier_locate(const weft_comm_t *comm, int r, int *node_p, int *local_p)
+{
+    int f = hier_first(comm, r), node = 0, local = 0;
+
+    /* nodes are numbered in the order of their lowest ranks */
+    for (int q = 0; q < f; q++) {
+        node += hier_first(comm, q) == q;
+    }
+    for (int q = f; q < r; q++) {
+        local += strcmp(hier_node_id(comm, q), hier_node_id(comm, r)) == 0;
+    }
+    *node_p = node;
+    *local_p = local;
+}
+
+const char *
+weft__hier_supported(const weft_comm_t *comm)
+{
+    if (!comm->hier) {
+        return "cannot run this: the comm is not spread over several nodes "
+               "with several ranks on one of them";
+    }
+    return NULL;
+}
+
+double
+weft__hier_cost(const weft__cost_t *m, double rounds, double bytes,
+                double node_bytes, double reduced)
+{
+    weft__cost_t leaders = *m;
+
+    leaders.beta = m->link_beta; /* one rank per node on the link */
+    return 3 * HIER_NODE_ALPHA + node_bytes * HIER_NODE_BETA +
+           weft__cost_rounds(&leaders, rounds, bytes, reduced);
+}

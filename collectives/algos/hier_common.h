@@ -1,0 +1,42 @@
+/*
+ * What the node-aware (hierarchical) algorithms share: a collective made
+ * of up to four collectives on the comm's node comm and leaders comm
+ * (src/comm.h), run one after the other by a POLL step, each started as
+ * the one before completes; a phase with no comm here (a rank that is not
+ * a leader) is skipped.
+ */
+#ifndef WEFT_HIER_COMMON_H
+#define WEFT_HIER_COMMON_H
+
+#include "collectives/algos/algos.h"
+
+#define WEFT_HIER_PHASES 4
+
+typedef struct weft__hier {
+    int nphases, phase;
+    weft_comm_t *comm[WEFT_HIER_PHASES]; /* NULL: not a member: skip */
+    weft__coll_args_t a[WEFT_HIER_PHASES];
+    weft_request_t *req; /* the running phase's */
+    const char *what;    /* the collective (describe) */
+} weft__hier_t;
+
+/* A new plan in the schedule (NULL when out of memory). */
+weft__hier_t *weft__hier_plan(weft__sched_t *s);
+/* Append a phase: collective `coll` on sub (NULL: skipped here). */
+weft__coll_args_t *weft__hier_phase(weft__hier_t *h, weft_comm_t *sub,
+                                    weft__coll_t coll, weft_dtype_t dtype);
+/* Add the POLL step that runs the plan. */
+void weft__hier_start(weft__sched_t *s, weft__hier_t *h);
+
+/* Where comm rank r lives: its node's index and its rank in the node
+ * comm. */
+void weft__hier_locate(const weft_comm_t *comm, int r, int *node_p,
+                       int *local_p);
+/* NULL when the comm has node and leaders comms, else why not. */
+const char *weft__hier_supported(const weft_comm_t *comm);
+/* Modelled seconds of the inter-node part: rounds and bytes over the
+ * network model, plus the node parts in shared memory. */
+double weft__hier_cost(const weft__cost_t *m, double rounds, double bytes,
+                       double node_bytes, double reduced);
+
+#endif /* WEFT_HIER_COMMON_H */
