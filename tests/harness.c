@@ -109,6 +109,9 @@ wt_child(const wt_job_t *job, int rank, const char *addr, const char *key,
     for (int i = 0; i < 8 && job->env[i] != NULL; i++) {
         putenv((char *)job->env[i]);
     }
+    if (job->setup != NULL) {
+        job->setup(rank);
+    }
     if (job->nodes > 1) {
         snprintf(num, sizeof(num), "wt-node-%d",
                  rank * job->nodes / job->nranks);

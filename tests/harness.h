@@ -24,6 +24,7 @@ typedef struct wt_job {
     const char *env[8];   /* extra NAME=value for every rank, NULL-ended */
     int nodes;            /* > 1: ranks split into this many "nodes" in
                              contiguous blocks (WEFT_NODE_ID wt-node-<i>) */
+    void (*setup)(int rank); /* run in each rank before weft starts */
 } wt_job_t;
 
 /* Run fn on job->nranks forked ranks. Returns the number of ranks that

@@ -762,11 +762,10 @@ killed_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
            __atomic_load_n(&sh->answered, __ATOMIC_SEQ_CST) < size) {
         usleep(1000);
     }
-    if (rank == victim &&
-        (strcmp(sh->algo, "shm") == 0 || strcmp(sh->algo, "hier") == 0)) {
-        /* node-local parts: a rank may do its whole part inside the call
-         * that starts it, so the victim dies before it, while the others
-         * are already in the allreduce */
+    if (rank == victim) {
+        /* a rank may do its whole part inside the call that starts it
+         * (shared memory, single-copy reads), so the victim dies before
+         * it, while the others are already in the allreduce */
         while (__atomic_load_n(&sh->answered, __ATOMIC_SEQ_CST) <
                2 * size - 1) {
             usleep(1000);
@@ -776,13 +775,8 @@ killed_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
     }
     st = weft_iallreduce(s, r, n, WEFT_FLOAT32, WEFT_SUM, w, &req);
     __atomic_add_fetch(&sh->answered, 1, __ATOMIC_SEQ_CST);
-    if (rank == victim) {
-        /* the first steps are posted; one round of progress, and die
-         * with most of the allreduce still to do */
-        if (req != NULL) {
-            weft_test(req, &done);
-        }
-        raise(SIGKILL);
+    if (req != NULL) {
+        weft_test(req, &done); /* under way before the victim dies */
     }
     /* the loss may show when the call starts or when it is waited for */
     if (st == WEFT_OK) {
