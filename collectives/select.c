@@ -38,7 +38,7 @@ static const weft__algo_t *const algos_reduce_scatter_v[] = {
     &weft__algo_reduce_scatter_v_ring, NULL};
 static const weft__algo_t *const algos_alltoall[] = {
     &weft__algo_alltoall_bruck, &weft__algo_alltoall_pairwise,
-    &weft__algo_alltoall_shm, NULL};
+    &weft__algo_alltoall_shm, &weft__algo_alltoall_hier, NULL};
 static const weft__algo_t *const algos_alltoallv[] = {
     &weft__algo_alltoallv_pairwise, NULL};
 static const weft__algo_t *const algos_gather[] = {

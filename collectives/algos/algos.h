@@ -37,5 +37,6 @@ extern const weft__algo_t weft__algo_barrier_shm;
 extern const weft__algo_t weft__algo_allreduce_hier;
 extern const weft__algo_t weft__algo_broadcast_hier;
 extern const weft__algo_t weft__algo_allgather_hier;
+extern const weft__algo_t weft__algo_alltoall_hier;
 
 #endif /* WEFT_ALGOS_H */
