@@ -191,14 +191,28 @@ weft__shm_area_arrive(weft__shm_area_t *ar, uint64_t d,
                       const uint64_t desc[2], const void *sbuf,
                       const void *rbuf, const void *aux)
 {
-    weft__shm_ctl_t *me = ar->ctl[ar->rank];
+    weft__shm_head_t *h = &ar->ctl[ar->rank]->head[d & 1];
 
-    me->desc[d & 1][0] = desc[0];
-    me->desc[d & 1][1] = desc[1];
-    me->sbuf = (uint64_t)(uintptr_t)sbuf;
-    me->rbuf = (uint64_t)(uintptr_t)rbuf;
-    me->aux = (uint64_t)(uintptr_t)aux;
-    atomic_store_explicit(&me->seq, d, memory_order_release);
+    h->desc[0] = desc[0];
+    h->desc[1] = desc[1];
+    h->u.at.sbuf = (uint64_t)(uintptr_t)sbuf;
+    h->u.at.rbuf = (uint64_t)(uintptr_t)rbuf;
+    h->u.at.aux = (uint64_t)(uintptr_t)aux;
+    atomic_store_explicit(&h->stamp, d, memory_order_release);
+    area_wake(ar);
+}
+
+void
+weft__shm_area_arrive_data(weft__shm_area_t *ar, uint64_t d,
+                           const uint64_t desc[2], const void *data, size_t n)
+{
+    weft__shm_head_t *h = &ar->ctl[ar->rank]->head[d & 1];
+
+    assert(n <= WEFT_SHM_INLINE);
+    h->desc[0] = desc[0];
+    h->desc[1] = desc[1];
+    memcpy(h->u.data, data, n);
+    atomic_store_explicit(&h->stamp, d, memory_order_release);
     area_wake(ar);
 }
 
@@ -222,7 +236,7 @@ weft__shm_area_all_arrived(const weft__shm_area_t *ar, uint64_t d,
                            int *missing_p)
 {
     for (int r = 0; r < ar->size; r++) {
-        if (atomic_load_explicit(&ar->ctl[r]->seq, memory_order_acquire) < d) {
+        if (!weft__shm_area_reached(ar, r, d)) {
             *missing_p = r;
             return 0;
         }

@@ -13,10 +13,11 @@
  * Protocol (the *_shm.c files of collectives/algos): every node-local
  * collective on a comm gets the next number d (the same on every rank:
  * calls are made in the same order) and they run one at a time, in that
- * order, on each rank. A rank announces it has reached collective d by
- * storing d in its `seq` (release), with the addresses of its buffers
- * when peers are to read them and what it called; data that fits travels
- * through the buffer of parity d & 1. A rank starts d only once every
+ * order, on each rank. A rank announces it has reached collective d in
+ * its head line of parity d & 1 (weft__shm_head_t): what it called, the
+ * addresses of its buffers when peers are to read them, or the data
+ * itself when it is small; larger data that fits travels through the
+ * buffer of parity d & 1. A rank starts d only once every
  * member has reached d - 1: so all finished reading that buffer in
  * d - 2, and no rank is ever more than one call ahead of another. Calls
  * whose peers read the caller's own memory (process_vm_readv) end with
@@ -36,12 +37,28 @@
 typedef struct weft_comm weft_comm_t;
 typedef struct weft_tl weft_tl_t;
 
+/* Bytes of data a call's announcement can carry itself. */
+#define WEFT_SHM_INLINE 40
+
+/* A member's announcement of one call: a cache line per call parity
+ * (d & 1), its stamp (the call's number) stored last with release order,
+ * so a peer that sees the stamp sees the rest in the same line transfer:
+ * what was called and either the addresses of the member's buffers or,
+ * for small calls, the data itself. */
+typedef struct weft__shm_head {
+    uint64_t desc[2]; /* what it called (mismatch check) */
+    union {
+        struct {
+            uint64_t sbuf, rbuf, aux; /* its buffers in the call (CMA) */
+        } at;
+        uint8_t data[WEFT_SHM_INLINE];
+    } u;
+    _Atomic uint64_t stamp; /* reached call #stamp */
+} weft__shm_head_t;
+
 /* A member's control page (its slot's first bytes). */
 typedef struct weft__shm_ctl {
-    _Alignas(64) _Atomic uint64_t seq; /* reached collective #seq */
-    uint64_t sbuf, rbuf, aux;          /* its buffers in #seq (CMA) */
-    uint64_t desc[2][2]; /* [seq & 1]: what it called (mismatch check);
-                            two, as a peer may already be one call on */
+    _Alignas(64) weft__shm_head_t head[2]; /* [d & 1] */
     _Alignas(64) _Atomic uint64_t prog; /* (seq << 24) | pieces done */
     _Alignas(64) _Atomic uint64_t done; /* finished reading peers in #done */
 } weft__shm_ctl_t;
@@ -94,13 +111,32 @@ weft__shm_area_buf(const weft__shm_area_t *ar, int r, uint64_t d)
     return ar->data[r] + (d & 1) * ar->buf;
 }
 
-/* Announce collective d (with buffer addresses for readers) / progress
- * / done, and wake sleeping members. */
+/* Member r's announcement of collective d. */
+static inline const weft__shm_head_t *
+weft__shm_area_head(const weft__shm_area_t *ar, int r, uint64_t d)
+{
+    return &ar->ctl[r]->head[d & 1];
+}
+
+/* Announce collective d (with buffer addresses for readers, or n <=
+ * WEFT_SHM_INLINE bytes of data) / progress / done, and wake sleeping
+ * members. */
 void weft__shm_area_arrive(weft__shm_area_t *ar, uint64_t d,
                            const uint64_t desc[2], const void *sbuf,
                            const void *rbuf, const void *aux);
+void weft__shm_area_arrive_data(weft__shm_area_t *ar, uint64_t d,
+                                const uint64_t desc[2], const void *data,
+                                size_t n);
 void weft__shm_area_progress(weft__shm_area_t *ar, uint64_t prog);
 void weft__shm_area_done(weft__shm_area_t *ar, uint64_t d);
+/* Member r has reached collective d (when no member is more than one
+ * call ahead of the caller, who is at d or d + 1). */
+static inline int
+weft__shm_area_reached(const weft__shm_area_t *ar, int r, uint64_t d)
+{
+    return atomic_load_explicit(&weft__shm_area_head(ar, r, d)->stamp,
+                                memory_order_acquire) >= d;
+}
 /* Every member has reached d / finished d: 1, or 0 with the first
  * missing comm rank in *missing_p. */
 int weft__shm_area_all_arrived(const weft__shm_area_t *ar, uint64_t d,

@@ -32,17 +32,15 @@ ag_small(weft__shmc_t *c)
     size_t blk = c->a.count * c->a.esize;
 
     if (c->phase == AG_ENTER) {
-        memcpy(weft__shm_area_buf(ar, ar->rank, c->d), ag_mine(&c->a, ar->rank),
-               blk);
-        weft__shm_area_arrive(ar, c->d, c->desc, NULL, NULL, NULL);
+        weft__shmc_publish(c, ag_mine(&c->a, ar->rank), blk);
         c->phase = AG_COPY;
     }
     if ((rc = weft__shmc_arrived(c, c->d)) <= 0) {
         return rc;
     }
     for (int r = 0; r < ar->size; r++) {
-        memcpy((char *)c->a.recvbuf + (size_t)r * blk,
-               weft__shm_area_buf(ar, r, c->d), blk);
+        memcpy((char *)c->a.recvbuf + (size_t)r * blk, weft__shmc_data(c, r),
+               blk);
     }
     weft__shmc_finish(c);
     return 1;
@@ -73,7 +71,8 @@ ag_large(weft__shmc_t *c, char *why, size_t why_len)
             int r = (ar->rank + i) % ar->size;
             weft_status_t st = weft__shm_area_read(
                 ar, r, (char *)c->a.recvbuf + (size_t)r * blk,
-                ar->ctl[r]->sbuf, blk, why, why_len);
+                weft__shm_area_head(ar, r, c->d)->u.at.sbuf, blk, why,
+                why_len);
 
             if (st != WEFT_OK) {
                 return st;

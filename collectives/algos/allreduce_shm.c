@@ -71,8 +71,12 @@ ar_small(weft__shmc_t *c)
     size_t res = (bytes + 63) & ~(size_t)63; /* our slice's result */
 
     if (c->phase == AR_ENTER) {
-        memcpy(weft__shm_area_buf(ar, ar->rank, c->d), ar_input(a), bytes);
-        weft__shm_area_arrive(ar, c->d, c->desc, NULL, NULL, NULL);
+        if (ar_tiny(a, ar->size)) {
+            weft__shmc_publish(c, ar_input(a), bytes);
+        } else {
+            memcpy(weft__shm_area_buf(ar, ar->rank, c->d), ar_input(a), bytes);
+            weft__shm_area_arrive(ar, c->d, c->desc, NULL, NULL, NULL);
+        }
         c->phase = AR_REDUCE;
     }
     if (c->phase == AR_REDUCE) {
@@ -154,7 +158,9 @@ ar_reduce_block(weft__shmc_t *c, char *why, size_t why_len)
                 continue;
             }
             st = weft__shm_area_read(ar, r, c->tmp,
-                                     ar->ctl[r]->sbuf + off * a->esize, bytes,
+                                     weft__shm_area_head(ar, r, c->d)->u.at.sbuf +
+                                         off * a->esize,
+                                     bytes,
                                      why, why_len);
             if (st != WEFT_OK) {
                 return st;
@@ -192,7 +198,8 @@ ar_gather(weft__shmc_t *c, char *why, size_t why_len)
             ar_piece(c, r, c->piece, &off, &len);
             st = weft__shm_area_read(ar, r,
                                      (char *)a->recvbuf + off * a->esize,
-                                     ar->ctl[r]->rbuf + off * a->esize,
+                                     weft__shm_area_head(ar, r, c->d)->u.at.rbuf +
+                                         off * a->esize,
                                      len * a->esize, why, why_len);
             if (st != WEFT_OK) {
                 return st;

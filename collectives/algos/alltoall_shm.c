@@ -25,10 +25,8 @@ aa_small(weft__shmc_t *c)
     size_t blk = c->a.count * c->a.esize;
 
     if (c->phase == AA_ENTER) {
-        memcpy(weft__shm_area_buf(ar, ar->rank, c->d),
-               c->a.inplace ? c->a.recvbuf : c->a.sendbuf,
-               blk * (size_t)ar->size);
-        weft__shm_area_arrive(ar, c->d, c->desc, NULL, NULL, NULL);
+        weft__shmc_publish(c, c->a.inplace ? c->a.recvbuf : c->a.sendbuf,
+                           blk * (size_t)ar->size);
         c->phase = AA_COPY;
     }
     if ((rc = weft__shmc_arrived(c, c->d)) <= 0) {
@@ -36,7 +34,7 @@ aa_small(weft__shmc_t *c)
     }
     for (int r = 0; r < ar->size; r++) {
         memcpy((char *)c->a.recvbuf + (size_t)r * blk,
-               weft__shm_area_buf(ar, r, c->d) + (size_t)ar->rank * blk, blk);
+               weft__shmc_data(c, r) + (size_t)ar->rank * blk, blk);
     }
     weft__shmc_finish(c);
     return 1;
@@ -64,7 +62,8 @@ aa_large(weft__shmc_t *c, char *why, size_t why_len)
             int r = (ar->rank + i) % ar->size;
             weft_status_t st = weft__shm_area_read(
                 ar, r, (char *)c->a.recvbuf + (size_t)r * blk,
-                ar->ctl[r]->sbuf + me * blk, blk, why, why_len);
+                weft__shm_area_head(ar, r, c->d)->u.at.sbuf + me * blk, blk,
+                why, why_len);
 
             if (st != WEFT_OK) {
                 return st;

@@ -24,19 +24,19 @@ bc_small(weft__shmc_t *c)
     int root = c->a.root;
 
     if (ar->rank == root) {
-        memcpy(weft__shm_area_buf(ar, root, c->d), c->a.recvbuf, bytes);
-        weft__shm_area_arrive(ar, c->d, c->desc, NULL, NULL, NULL);
+        weft__shmc_publish(c, c->a.recvbuf, bytes);
         weft__shmc_finish(c);
         return 1;
     }
     if (c->phase == BC_ENTER) {
         weft__shm_area_arrive(ar, c->d, c->desc, NULL, NULL, NULL);
+        c->inl = weft__shmc_inline(bytes);
         c->phase = BC_COPY;
     }
     if ((rc = weft__shmc_arrived_one(c, root)) <= 0) {
         return rc;
     }
-    memcpy(c->a.recvbuf, weft__shm_area_buf(ar, root, c->d), bytes);
+    memcpy(c->a.recvbuf, weft__shmc_data(c, root), bytes);
     weft__shmc_finish(c);
     return 1;
 }
@@ -64,7 +64,7 @@ bc_large(weft__shmc_t *c, char *why, size_t why_len)
         for (size_t off = 0; off < bytes; off += piece) {
             size_t n = bytes - off < piece ? bytes - off : piece;
             weft_status_t st = weft__shm_area_read(
-                ar, root, (char *)c->a.recvbuf + off, ar->ctl[root]->rbuf + off,
+                ar, root, (char *)c->a.recvbuf + off, weft__shm_area_head(ar, root, c->d)->u.at.rbuf + off,
                 n, why, why_len);
 
             if (st != WEFT_OK) {

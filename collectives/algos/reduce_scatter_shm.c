@@ -38,9 +38,7 @@ rs_small(weft__shmc_t *c)
     size_t blk = c->a.count * c->a.esize;
 
     if (c->phase == RS_ENTER) {
-        memcpy(weft__shm_area_buf(ar, ar->rank, c->d), rs_input(&c->a),
-               blk * (size_t)ar->size);
-        weft__shm_area_arrive(ar, c->d, c->desc, NULL, NULL, NULL);
+        weft__shmc_publish(c, rs_input(&c->a), blk * (size_t)ar->size);
         c->phase = RS_REDUCE;
     }
     if ((rc = weft__shmc_arrived(c, c->d)) <= 0) {
@@ -84,7 +82,7 @@ rs_large(rs_state_t *s, char *why, size_t why_len)
                     continue;
                 }
                 st = weft__shm_area_read(ar, r, c->tmp,
-                                         ar->ctl[r]->sbuf +
+                                         weft__shm_area_head(ar, r, c->d)->u.at.sbuf +
                                              (base + off) * a->esize,
                                          len * a->esize, why, why_len);
                 if (st != WEFT_OK) {

@@ -4,6 +4,7 @@
 #include "build_config.h"
 #include "collectives/algos/shm_common.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -24,7 +25,10 @@ static void
 shmc_init(weft__shmc_t *c, size_t size, const weft__coll_args_t *a,
           weft_comm_t *comm, weft_dtype_t dt, weft_op_t op)
 {
-    memset(c, 0, size);
+    /* not the reason text: a few hundred bytes a small call never needs */
+    memset(c, 0, offsetof(weft__shmc_t, why));
+    c->why[0] = '\0';
+    memset((char *)c + sizeof(*c), 0, size - sizeof(*c));
     c->ar = comm->shm;
     c->a = *a;
     c->missing = -1;
@@ -122,7 +126,7 @@ weft__shmc_run(const weft__coll_args_t *a, weft_comm_t *comm,
         weft__shmc_t c;
         char raw[SHMC_STATE_MAX];
     } state;
-    shmc_inline_t x = {.c = &state.c, .ops = ops, .comm = comm};
+    shmc_inline_t x;
     weft_status_t st = WEFT_OK;
 
     if (ar == NULL || ar->run_d != ar->next_d || buffered > ar->buf ||
@@ -133,10 +137,16 @@ weft__shmc_run(const weft__coll_args_t *a, weft_comm_t *comm,
     }
     shmc_init(&state.c, state_size, a, comm, a->dtype, a->op);
     state.c.d = ar->next_d++;
+    x.c = &state.c;
+    x.ops = ops;
+    x.comm = comm;
+    x.rc = 0;
+    x.why[0] = '\0';
     if (!shmc_inline_done(&x)) {
         st = weft__progress_wait(ctx, shmc_inline_done, &x,
                                  weft__now() + ctx->cfg.timeout);
     }
+
     if (st == WEFT_ERR_TIMED_OUT && comm->error == WEFT_OK) {
         char what[200];
 
@@ -189,7 +199,7 @@ shmc_desc_text(const uint64_t desc[2], char *buf, size_t len)
 static int
 shmc_check(weft__shmc_t *c, int r)
 {
-    const uint64_t *pd = c->ar->ctl[r]->desc[c->d & 1];
+    const uint64_t *pd = weft__shm_area_head(c->ar, r, c->d)->desc;
     char mine[80], theirs[80];
 
     if (pd[0] == c->desc[0] && pd[1] == c->desc[1]) {
@@ -235,8 +245,7 @@ weft__shmc_all_done(weft__shmc_t *c)
 int
 weft__shmc_arrived_one(weft__shmc_t *c, int r)
 {
-    if (atomic_load_explicit(&c->ar->ctl[r]->seq, memory_order_acquire) >=
-        c->d) {
+    if (weft__shm_area_reached(c->ar, r, c->d)) {
         return shmc_check(c, r);
     }
     c->missing = r;
@@ -268,16 +277,39 @@ weft__shmc_describe(const void *state, char *buf, size_t len)
 }
 
 void
+weft__shmc_publish(weft__shmc_t *c, const void *src, size_t bytes)
+{
+    weft__shm_area_t *ar = c->ar;
+
+    c->inl = weft__shmc_inline(bytes);
+    if (c->inl) {
+        weft__shm_area_arrive_data(ar, c->d, c->desc, src, bytes);
+        return;
+    }
+    memcpy(weft__shm_area_buf(ar, ar->rank, c->d), src, bytes);
+    weft__shm_area_arrive(ar, c->d, c->desc, NULL, NULL, NULL);
+}
+
+const uint8_t *
+weft__shmc_data(const weft__shmc_t *c, int r)
+{
+    if (c->inl) {
+        return weft__shm_area_head(c->ar, r, c->d)->u.data;
+    }
+    return weft__shm_area_buf(c->ar, r, c->d);
+}
+
+void
 weft__shmc_reduce_bufs(weft__shmc_t *c, void *dst, size_t off, size_t count)
 {
     weft__shm_area_t *ar = c->ar;
     const weft__coll_args_t *a = &c->a;
 
-    weft__reduce3(a->dtype, a->op, dst, weft__shm_area_buf(ar, 0, c->d) + off,
-                  weft__shm_area_buf(ar, 1, c->d) + off, count);
+    weft__reduce3(a->dtype, a->op, dst, weft__shmc_data(c, 0) + off,
+                  weft__shmc_data(c, 1) + off, count);
     for (int r = 2; r < ar->size; r++) {
-        weft__reduce(a->dtype, a->op, dst,
-                     weft__shm_area_buf(ar, r, c->d) + off, count);
+        weft__reduce(a->dtype, a->op, dst, weft__shmc_data(c, r) + off,
+                     count);
     }
 }
 

@@ -16,6 +16,7 @@ typedef struct weft__shmc {
     weft__coll_args_t a;
     uint64_t d;      /* this call's number on the comm */
     int phase;       /* the algorithm's own */
+    int inl;         /* the data travels in the announcements */
     int peer;        /* loop cursors */
     size_t piece;
     size_t chunk;    /* elements per piece (large calls) */
@@ -61,7 +62,19 @@ int weft__shmc_arrived_one(weft__shmc_t *c, int r);
 int weft__shmc_piece_ready(weft__shmc_t *c, int r, size_t n);
 void weft__shmc_describe(const void *state, char *buf, size_t len);
 
-/* Reduce `count` elements at byte offset off of every member's buffer of
+/* A call's data of `bytes` per member travels in the announcements. */
+static inline int
+weft__shmc_inline(size_t bytes)
+{
+    return bytes <= WEFT_SHM_INLINE;
+}
+/* Announce this call with its data (bytes of src): in the announcement
+ * when small enough, else through this rank's shared buffer. Sets inl. */
+void weft__shmc_publish(weft__shmc_t *c, const void *src, size_t bytes);
+/* Member r's data of this call (once it has arrived). */
+const uint8_t *weft__shmc_data(const weft__shmc_t *c, int r);
+
+/* Reduce `count` elements at byte offset off of every member's data of
  * this call, in rank order, into dst (the same bits on every rank). */
 void weft__shmc_reduce_bufs(weft__shmc_t *c, void *dst, size_t off,
                             size_t count);
