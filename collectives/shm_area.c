@@ -133,6 +133,7 @@ weft__shm_area_agree(weft_comm_t *comm, const weft__shm_offer_t *mine,
     ar->size = comm->size;
     ar->rank = comm->rank;
     ar->next_d = ar->run_d = 1;
+    ar->fin_min = 0;
     for (int r = 0; r < comm->size; r++) {
         int j = weft__comm_job_rank(comm, r);
         uint8_t *base = weft__shm_slot_addr(tl, j, all[r].slot);
@@ -229,6 +230,60 @@ weft__shm_area_done(weft__shm_area_t *ar, uint64_t d)
 {
     atomic_store_explicit(&ar->ctl[ar->rank]->done, d, memory_order_release);
     area_wake(ar);
+}
+
+void
+weft__shm_area_finish(weft__shm_area_t *ar, uint64_t d)
+{
+    /* no wake-up: only a queued broadcast's root waits for this, and a
+     * member finishing a queued broadcast wakes it (weft__shm_area_qdone) */
+    atomic_store_explicit(&ar->ctl[ar->rank]->fin, d, memory_order_release);
+}
+
+void
+weft__shm_area_qdone(weft__shm_area_t *ar, uint64_t d)
+{
+    atomic_store_explicit(&ar->ctl[ar->rank]->fin, d, memory_order_release);
+    area_wake(ar);
+}
+
+int
+weft__shm_area_qslot_free(weft__shm_area_t *ar, uint64_t d, int *missing_p)
+{
+    uint64_t want = d > WEFT_SHM_QDEPTH ? d - WEFT_SHM_QDEPTH : 0;
+    uint64_t low = UINT64_MAX;
+
+    if (ar->fin_min >= want) {
+        return 1;
+    }
+    for (int r = 0; r < ar->size; r++) {
+        uint64_t f = atomic_load_explicit(&ar->ctl[r]->fin,
+                                          memory_order_acquire);
+
+        if (r == ar->rank) {
+            continue;
+        }
+        if (f < want) {
+            *missing_p = r;
+            return 0;
+        }
+        low = f < low ? f : low;
+    }
+    ar->fin_min = low;
+    return 1;
+}
+
+void
+weft__shm_area_qput(weft__shm_area_t *ar, uint64_t d, const uint64_t desc[2],
+                    const void *data, size_t n)
+{
+    weft__shm_qslot_t *q = &ar->ctl[ar->rank]->q[d % WEFT_SHM_QDEPTH];
+
+    assert(n <= WEFT_SHM_QBYTES);
+    q->head.desc[0] = desc[0];
+    q->head.desc[1] = desc[1];
+    memcpy(n <= WEFT_SHM_INLINE ? q->head.u.data : q->data, data, n);
+    atomic_store_explicit(&q->head.stamp, d, memory_order_release);
 }
 
 int

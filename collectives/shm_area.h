@@ -56,11 +56,29 @@ typedef struct weft__shm_head {
     _Atomic uint64_t stamp; /* reached call #stamp */
 } weft__shm_head_t;
 
-/* A member's control page (its slot's first bytes). */
+/* Queued broadcasts: the root of a small broadcast writes it into the
+ * slot of its queue numbered d % WEFT_SHM_QDEPTH and goes on without
+ * waiting for anyone (so a root may run up to WEFT_SHM_QDEPTH calls ahead
+ * of the slowest reader), once every member has finished the call that
+ * used that slot before (their `fin`). The slot's head carries the call's
+ * number, what was called and up to WEFT_SHM_INLINE bytes; larger data
+ * (up to WEFT_SHM_QBYTES) follows it. Queued calls write no head line:
+ * a member that has finished call d (fin >= d) has reached it. */
+#define WEFT_SHM_QDEPTH 8
+#define WEFT_SHM_QBYTES 1024
+
+typedef struct weft__shm_qslot {
+    weft__shm_head_t head;
+    uint8_t data[WEFT_SHM_QBYTES];
+} weft__shm_qslot_t;
+
+/* A member's control pages (its slot's first bytes). */
 typedef struct weft__shm_ctl {
     _Alignas(64) weft__shm_head_t head[2]; /* [d & 1] */
     _Alignas(64) _Atomic uint64_t prog; /* (seq << 24) | pieces done */
     _Alignas(64) _Atomic uint64_t done; /* finished reading peers in #done */
+    _Alignas(64) _Atomic uint64_t fin;  /* finished every call up to #fin */
+    _Alignas(64) weft__shm_qslot_t q[WEFT_SHM_QDEPTH];
 } weft__shm_ctl_t;
 
 #define WEFT_SHM_PROG(_d, _n) ((uint64_t)(_d) << 24 | (uint64_t)(_n))
@@ -78,6 +96,7 @@ typedef struct weft__shm_area {
     int *job;              /* [size] job ranks */
     uint64_t next_d;       /* number of the next collective built */
     uint64_t run_d;        /* the collective allowed to run */
+    uint64_t fin_min;      /* every member's fin was at least this */
 } weft__shm_area_t;
 
 /* ---- set-up (comm creation, lock held) ---- */
@@ -130,12 +149,51 @@ void weft__shm_area_arrive_data(weft__shm_area_t *ar, uint64_t d,
 void weft__shm_area_progress(weft__shm_area_t *ar, uint64_t prog);
 void weft__shm_area_done(weft__shm_area_t *ar, uint64_t d);
 /* Member r has reached collective d (when no member is more than one
- * call ahead of the caller, who is at d or d + 1). */
+ * call ahead of the caller, who is at d or d + 1): its head says so, or
+ * it has finished d (a queued call writes no head). */
 static inline int
 weft__shm_area_reached(const weft__shm_area_t *ar, int r, uint64_t d)
 {
     return atomic_load_explicit(&weft__shm_area_head(ar, r, d)->stamp,
-                                memory_order_acquire) >= d;
+                                memory_order_acquire) >= d ||
+           atomic_load_explicit(&ar->ctl[r]->fin, memory_order_acquire) >= d;
+}
+/* Member r's head line holds its announcement of call d itself. */
+static inline int
+weft__shm_area_head_is(const weft__shm_area_t *ar, int r, uint64_t d)
+{
+    return atomic_load_explicit(&weft__shm_area_head(ar, r, d)->stamp,
+                                memory_order_acquire) == d;
+}
+/* This rank has finished call d (every call, in order). */
+void weft__shm_area_finish(weft__shm_area_t *ar, uint64_t d);
+
+/* ---- queued broadcasts ---- */
+
+/* Member r's queue slot of call d. */
+static inline const weft__shm_qslot_t *
+weft__shm_area_qslot(const weft__shm_area_t *ar, int r, uint64_t d)
+{
+    return &ar->ctl[r]->q[d % WEFT_SHM_QDEPTH];
+}
+/* 1 when this rank's queue slot for call d is free (every member has
+ * finished the call that used it last), else 0 with a member still in
+ * that call in *missing_p. */
+int weft__shm_area_qslot_free(weft__shm_area_t *ar, uint64_t d,
+                              int *missing_p);
+/* Write call d's data (n <= WEFT_SHM_QBYTES) into this rank's queue slot
+ * (weft__shm_area_qdone then wakes the readers). */
+void weft__shm_area_qput(weft__shm_area_t *ar, uint64_t d,
+                         const uint64_t desc[2], const void *data, size_t n);
+/* This rank has finished queued call d: as weft__shm_area_finish, and
+ * wakes a root that waits for a slot. */
+void weft__shm_area_qdone(weft__shm_area_t *ar, uint64_t d);
+/* Member r's queue slot holds call d (acquire: its data may be read). */
+static inline int
+weft__shm_area_qready(const weft__shm_area_t *ar, int r, uint64_t d)
+{
+    return atomic_load_explicit(&weft__shm_area_qslot(ar, r, d)->head.stamp,
+                                memory_order_acquire) == d;
 }
 /* Every member has reached d / finished d: 1, or 0 with the first
  * missing comm rank in *missing_p. */

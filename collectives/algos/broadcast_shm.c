@@ -1,7 +1,11 @@
 /*
  * Broadcast, node-local (shared memory; protocol in collectives/shm_area.h).
- * Data that fits: the root copies it into its shared buffer and goes on;
- * the others copy it out once it is announced. Larger: every other rank
+ * Small data (WEFT_SHM_QBYTES): the root queues it and goes on without
+ * waiting for anyone, up to WEFT_SHM_QDEPTH calls ahead of the slowest
+ * reader; the others copy it out of the root's queue slot. Data that fits
+ * the shared buffers: the root copies it into its buffer and goes on once
+ * every member has reached the previous call; the others copy it out
+ * once it is announced. Larger: every other rank
  * reads the root's buffer directly (process_vm_readv), piece by piece,
  * all at once; the root returns when all have.
  */
@@ -14,6 +18,60 @@
 #include "context.h"
 
 enum { BC_ENTER, BC_COPY, BC_DONE };
+
+static int
+bc_queued_done(weft__shmc_t *c)
+{
+    c->ar->run_d = c->d + 1;
+    weft__shm_area_qdone(c->ar, c->d);
+    return 1;
+}
+
+static int
+bc_queued(weft__shmc_t *c)
+{
+    weft__shm_area_t *ar = c->ar;
+    size_t bytes = c->a.count * c->a.esize;
+    int root = c->a.root;
+    const weft__shm_qslot_t *q;
+    uint64_t fin;
+
+    if (ar->rank == root) {
+        if (!weft__shm_area_qslot_free(ar, c->d, &c->missing)) {
+            c->wait = "rank %d to finish the call that used this rank's "
+                      "broadcast queue slot before";
+            return 0;
+        }
+        weft__shm_area_qput(ar, c->d, c->desc, c->a.recvbuf, bytes);
+        return bc_queued_done(c);
+    }
+    /* the root's fin first: a root that has finished this call has
+     * written its slot or head before */
+    fin = atomic_load_explicit(&ar->ctl[root]->fin, memory_order_acquire);
+    if (weft__shm_area_qready(ar, root, c->d)) {
+        int rc;
+
+        q = weft__shm_area_qslot(ar, root, c->d);
+        if ((rc = weft__shmc_compare(c, root, q->head.desc)) != 1) {
+            return rc;
+        }
+        memcpy(c->a.recvbuf,
+               weft__shmc_inline(bytes) ? q->head.u.data : q->data, bytes);
+        return bc_queued_done(c);
+    }
+    /* the root made another call: announced in its head, or finished
+     * without either (a broadcast from another root) */
+    if (weft__shm_area_head_is(ar, root, c->d)) {
+        return weft__shmc_compare(c, root,
+                                  weft__shm_area_head(ar, root, c->d)->desc);
+    }
+    if (fin >= c->d) {
+        return weft__shmc_compare(c, root, NULL);
+    }
+    c->missing = root;
+    c->wait = "rank %d (the root) to broadcast";
+    return 0;
+}
 
 static int
 bc_small(weft__shmc_t *c)
@@ -88,6 +146,13 @@ broadcast_shm_poll(void *state, char *why, size_t why_len)
 {
     weft__shmc_t *c = state;
 
+    if (c->a.count * c->a.esize <= WEFT_SHM_QBYTES) {
+        /* in call order here; nobody else is waited for */
+        if (c->ar->run_d != c->d) {
+            return 0;
+        }
+        return weft__shmc_result(c, bc_queued(c), why, why_len);
+    }
     if (!weft__shmc_turn(c)) {
         return 0;
     }

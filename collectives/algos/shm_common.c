@@ -81,6 +81,7 @@ void
 weft__shmc_finish(weft__shmc_t *c)
 {
     c->ar->run_d = c->d + 1;
+    weft__shm_area_finish(c->ar, c->d);
 }
 
 #define SHMC_STATE_MAX 512 /* bytes of the largest state run inline */
@@ -195,23 +196,42 @@ shmc_desc_text(const uint64_t desc[2], char *buf, size_t len)
     }
 }
 
-/* What member r called in this call against what we did. */
-static int
-shmc_check(weft__shmc_t *c, int r)
+int
+weft__shmc_compare(weft__shmc_t *c, int r, const uint64_t *pd)
 {
-    const uint64_t *pd = weft__shm_area_head(c->ar, r, c->d)->desc;
     char mine[80], theirs[80];
 
-    if (pd[0] == c->desc[0] && pd[1] == c->desc[1]) {
+    if (pd != NULL && pd[0] == c->desc[0] && pd[1] == c->desc[1]) {
         return 1;
     }
     shmc_desc_text(c->desc, mine, sizeof(mine));
-    shmc_desc_text(pd, theirs, sizeof(theirs));
+    if (pd != NULL) {
+        shmc_desc_text(pd, theirs, sizeof(theirs));
+    } else {
+        snprintf(theirs, sizeof(theirs), "another collective");
+    }
     snprintf(c->why, sizeof(c->why),
              "mismatch: rank %d called %s where rank %d called %s "
              "(node-local call #%llu)",
              r, theirs, c->ar->rank, mine, (unsigned long long)c->d);
     return WEFT_ERR_MISMATCH;
+}
+
+/* What member r called in this call (announced in its head, or, when it
+ * has finished the call without a head, a queued broadcast) against what
+ * we did. */
+static int
+shmc_check(weft__shmc_t *c, int r)
+{
+    const weft__shm_area_t *ar = c->ar;
+
+    if (weft__shm_area_head_is(ar, r, c->d)) {
+        return weft__shmc_compare(c, r, weft__shm_area_head(ar, r, c->d)->desc);
+    }
+    return weft__shmc_compare(c, r,
+                              weft__shm_area_qready(ar, r, c->d)
+                                  ? weft__shm_area_qslot(ar, r, c->d)->head.desc
+                                  : NULL);
 }
 
 int

@@ -59,6 +59,9 @@ int weft__shmc_arrived(weft__shmc_t *c, uint64_t d);
 int weft__shmc_all_done(weft__shmc_t *c);
 /* Member r has reached this call / published piece n of it. */
 int weft__shmc_arrived_one(weft__shmc_t *c, int r);
+/* What member r called (pd, NULL: unknown) against this call: 1 when the
+ * same, else WEFT_ERR_MISMATCH with the reason in c->why. */
+int weft__shmc_compare(weft__shmc_t *c, int r, const uint64_t *pd);
 int weft__shmc_piece_ready(weft__shmc_t *c, int r, size_t n);
 void weft__shmc_describe(const void *state, char *buf, size_t len);
 

@@ -1,0 +1,203 @@
+/*
+ * The node-local (shared memory) collectives' own protocol, beyond what
+ * the matrix checks one call at a time:
+ *   - queued broadcasts: a root runs ahead of slow readers, through the
+ *     queue's wrap-around, with roots, sizes (inline, queued, and past the
+ *     queue into the shared buffers) and blocking/nonblocking calls mixed,
+ *     interleaved with other collectives; every byte checked on every rank;
+ *   - calls that disagree with a queued broadcast (a root that broadcast
+ *     where the others reduce, a rank that broadcasts where the root
+ *     reduces): every rank gets an error within WEFT_TIMEOUT, no hang.
+ */
+#include "build_config.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <weft.h>
+
+#include "harness.h"
+
+#define QS_CALLS 600
+#define QS_BATCH 12 /* nonblocking broadcasts in flight at once */
+
+/* Bytes of call i: inline (<= 40), queued (<= 1 KiB), then larger. */
+static size_t
+qs_bytes(int i)
+{
+    static const size_t sizes[] = {1, 40, 41, 200, 1024, 1025, 3000, 8};
+
+    return sizes[(size_t)i % (sizeof(sizes) / sizeof(sizes[0]))];
+}
+
+static void
+qs_check(const uint8_t *buf, size_t n, int root, int seq, const char *how)
+{
+    size_t at = wt_verify(buf, n, root, seq);
+
+    WT_CHECK(at == n, "%s broadcast #%d of %zu bytes from rank %d: byte %zu "
+             "is wrong",
+             how, seq, n, root, at);
+}
+
+static void
+qs_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
+{
+    int rank = weft_comm_rank(w), size = weft_comm_size(w);
+    static uint8_t buf[QS_BATCH][4096];
+    weft_request_t *reqs[QS_BATCH];
+
+    (void)ctx;
+    (void)arg;
+    for (int i = 0; i < QS_CALLS && wt_failures == 0; i++) {
+        int root = (i / 7) % size;
+        size_t n = qs_bytes(i);
+
+        /* the last rank falls behind now and then: the roots fill their
+         * queues and wait for it */
+        if (rank == size - 1 && i % 37 == 0) {
+            usleep(300);
+        }
+        if (rank == root) {
+            wt_fill(buf[0], n, root, i);
+        } else {
+            memset(buf[0], 0xee, n);
+        }
+        WT_OK(weft_broadcast(buf[0], n, WEFT_UINT8, root, w));
+        qs_check(buf[0], n, root, i, "blocking");
+        if (i % 50 == 49) { /* a call of another kind in between */
+            int32_t one = i, sum = 0;
+
+            WT_OK(weft_allreduce(&one, &sum, 1, WEFT_INT32, WEFT_SUM, w));
+            WT_CHECK(sum == i * size, "allreduce after broadcast #%d: %d, "
+                     "want %d", i, sum, i * size);
+        }
+        if (i % 100 == 99) { /* a batch in flight at once */
+            for (int k = 0; k < QS_BATCH; k++) {
+                int r = (i + k) % size, seq = i * QS_BATCH + k;
+
+                if (rank == r) {
+                    wt_fill(buf[k], qs_bytes(k), r, seq);
+                } else {
+                    memset(buf[k], 0xee, qs_bytes(k));
+                }
+                WT_OK(weft_ibroadcast(buf[k], qs_bytes(k), WEFT_UINT8, r, w,
+                                      &reqs[k]));
+            }
+            WT_OK(weft_waitall(QS_BATCH, reqs));
+            for (int k = 0; k < QS_BATCH; k++) {
+                qs_check(buf[k], qs_bytes(k), (i + k) % size,
+                         i * QS_BATCH + k, "nonblocking");
+            }
+        }
+    }
+    WT_OK(weft_barrier(w));
+}
+
+Test(coll_shm, queued_broadcasts_run_ahead_and_arrive_whole, .timeout = 300)
+{
+    static const int ranks[] = {2, 3, 5, 8};
+
+    for (size_t i = 0; i < sizeof(ranks) / sizeof(ranks[0]); i++) {
+        /* small shared buffers: the larger calls take the other paths */
+        wt_job_t job = {.nranks = ranks[i], .timeout_s = 120,
+                        .env = {"WEFT_TIMEOUT=30s",
+                                "WEFT_SHM_COLL_BUF=2KiB"}};
+
+        cr_expect_eq(wt_run(&job, qs_body, NULL), 0,
+                     "queued broadcasts, %d ranks", ranks[i]);
+    }
+}
+
+/* ---- disagreements with a queued broadcast ---- */
+
+typedef struct qm_shared {
+    int mode;
+    int status[8];
+    char msg[8][512];
+    int answered;
+} qm_shared_t;
+
+enum { QM_ROOT_BROADCASTS, QM_READER_BROADCASTS };
+
+static void
+qm_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
+{
+    qm_shared_t *sh = arg;
+    int rank = weft_comm_rank(w), size = weft_comm_size(w);
+    float v[8] = {1, 2, 3, 4, 5, 6, 7, 8}, r[8];
+    /* who broadcasts (root 0) where the others reduce */
+    int bcasts = sh->mode == QM_ROOT_BROADCASTS ? rank == 0 : rank == 1;
+    weft_status_t st;
+
+    (void)ctx;
+    st = bcasts ? weft_broadcast(v, 8, WEFT_FLOAT32, 0, w)
+                : weft_allreduce(v, r, 8, WEFT_FLOAT32, WEFT_SUM, w);
+    if (st == WEFT_OK) { /* a root that queued its data learns it next */
+        st = weft_barrier(w);
+    }
+    sh->status[rank] = st;
+    snprintf(sh->msg[rank], sizeof(sh->msg[rank]), "%s",
+             st != WEFT_OK ? weft_last_error() : "");
+    __atomic_add_fetch(&sh->answered, 1, __ATOMIC_SEQ_CST);
+    for (int i = 0; i < 2000 && __atomic_load_n(&sh->answered,
+                                                __ATOMIC_SEQ_CST) < size;
+         i++) {
+        usleep(10 * 1000);
+    }
+    _exit(wt_failures ? 1 : 0);
+}
+
+Test(coll_shm, disagreeing_with_a_queued_broadcast_fails_every_rank,
+     .timeout = 120)
+{
+    static const char *const names[] = {"root broadcasts, others reduce",
+                                        "rank 1 broadcasts, others reduce"};
+    static const int ranks[] = {2, 3, 4};
+
+    for (int mode = 0; mode < 2; mode++) {
+        for (size_t i = 0; i < sizeof(ranks) / sizeof(ranks[0]); i++) {
+            qm_shared_t *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
+                                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+            wt_job_t job = {.nranks = ranks[i], .timeout_s = 30,
+                            .env = {"WEFT_TIMEOUT=3s"}};
+            int failed, said;
+
+            cr_assert(sh != MAP_FAILED);
+            sh->mode = mode;
+            for (int k = 0; k < 8; k++) {
+                sh->status[k] = 1; /* never answered */
+            }
+            failed = wt_run(&job, qm_body, sh);
+            cr_expect_eq(failed, 0, "%s, %d ranks: %d ranks failed or hung",
+                         names[mode], ranks[i], failed);
+            for (int k = 0; k < ranks[i]; k++) {
+                cr_log_info("%s, %d ranks: rank %d: %s: %s", names[mode],
+                            ranks[i], k,
+                            sh->status[k] == 1
+                                ? "no answer"
+                                : weft_status_string(sh->status[k]),
+                            sh->msg[k]);
+                cr_expect(sh->status[k] < 0 && sh->msg[k][0] != '\0',
+                          "%s, %d ranks: rank %d got %s (\"%s\"), want an "
+                          "error",
+                          names[mode], ranks[i], k,
+                          sh->status[k] == 1
+                              ? "no answer"
+                              : weft_status_string(sh->status[k]),
+                          sh->msg[k]);
+            }
+            /* a rank that saw the disagreement names it */
+            said = 0;
+            for (int k = 0; k < ranks[i]; k++) {
+                said += strstr(sh->msg[k], "mismatch") != NULL;
+            }
+            cr_expect(said > 0, "%s, %d ranks: no rank said mismatch",
+                      names[mode], ranks[i]);
+            munmap(sh, sizeof(*sh));
+        }
+    }
+}
