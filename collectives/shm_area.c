@@ -226,6 +226,14 @@ weft__shm_area_progress(weft__shm_area_t *ar, uint64_t prog)
 }
 
 void
+weft__shm_area_consumed(weft__shm_area_t *ar, uint64_t cons)
+{
+    atomic_store_explicit(&ar->ctl[ar->rank]->cons, cons,
+                          memory_order_release);
+    area_wake(ar);
+}
+
+void
 weft__shm_area_done(weft__shm_area_t *ar, uint64_t d)
 {
     atomic_store_explicit(&ar->ctl[ar->rank]->done, d, memory_order_release);

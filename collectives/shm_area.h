@@ -78,6 +78,7 @@ typedef struct weft__shm_ctl {
     _Alignas(64) _Atomic uint64_t prog; /* (seq << 24) | pieces done */
     _Alignas(64) _Atomic uint64_t done; /* finished reading peers in #done */
     _Alignas(64) _Atomic uint64_t fin;  /* finished every call up to #fin */
+    _Alignas(64) _Atomic uint64_t cons; /* (seq << 24) | pieces taken */
     _Alignas(64) weft__shm_qslot_t q[WEFT_SHM_QDEPTH];
 } weft__shm_ctl_t;
 
@@ -123,6 +124,21 @@ void weft__shm_area_free(weft_comm_t *comm);
 
 /* ---- running ---- */
 
+/* Pipelined calls (data larger than a buffer) take both of a member's
+ * buffers as one ring of slots: the member writes piece k into slot
+ * k % depth and counts it in `prog`; its readers count the pieces they
+ * have taken (from every member they read) in `cons`; slot k % depth is
+ * written again only once every reader's cons has passed k. Such a call
+ * starts writing only once every member has reached it (so all have
+ * finished the previous call, whose buffer it may overwrite) and ends
+ * only once every reader is done, so the buffer parity rule holds for the
+ * calls around it. */
+static inline uint8_t *
+weft__shm_area_ring(const weft__shm_area_t *ar, int r)
+{
+    return ar->data[r];
+}
+
 /* Data buffer of member r for collective d. */
 static inline uint8_t *
 weft__shm_area_buf(const weft__shm_area_t *ar, int r, uint64_t d)
@@ -147,6 +163,7 @@ void weft__shm_area_arrive_data(weft__shm_area_t *ar, uint64_t d,
                                 const uint64_t desc[2], const void *data,
                                 size_t n);
 void weft__shm_area_progress(weft__shm_area_t *ar, uint64_t prog);
+void weft__shm_area_consumed(weft__shm_area_t *ar, uint64_t cons);
 void weft__shm_area_done(weft__shm_area_t *ar, uint64_t d);
 /* Member r has reached collective d (when no member is more than one
  * call ahead of the caller, who is at d or d + 1): its head says so, or

@@ -71,8 +71,11 @@ static const weft_param_t config_params[] = {
      "transports to use, in priority order (self,shm,tcp)"},
     {"SPIN", WEFT_PARAM_TIME, "20us", CFG(spin), 0, NULL, 0, 1.0,
      "busy-poll this long before yielding the core"},
-    {"YIELD_COUNT", WEFT_PARAM_INT, "8", CFG(yield_count), 0, NULL, 0, 100000,
-     "sched_yield() rounds before blocking on the transports' fds"},
+    {"YIELD_COUNT", WEFT_PARAM_INT, "1000", CFG(yield_count), 0, NULL, 0,
+     1000000,
+     "sched_yield() rounds before blocking on the transports' fds (with "
+     "more ranks than cores a yield hands the core to a peer at once, "
+     "where a sleep and a wake-up cost tens of microseconds)"},
     /* ---- transports */
     {"SELF_EAGER_LIMIT", WEFT_PARAM_SIZE, "64KiB", CFG(self.eager_limit), 0,
      NULL, 0, SZ_MAX,
@@ -99,8 +102,16 @@ static const weft_param_t config_params[] = {
     {"SHM_COLL_BUF", WEFT_PARAM_SIZE, "128KiB", CFG(shm.coll_buf), 0, NULL,
      1024, 16.0 * 1024 * 1024,
      "bytes per rank of each node-local collective's two shared buffers: "
-     "calls whose data fits go through them, larger ones read the peers' "
-     "memory directly"},
+     "calls whose data fits go through them, larger ones are piped through "
+     "them or read the peers' memory directly (WEFT_SHM_COLL_LARGE)"},
+    {"SHM_COLL_LARGE", WEFT_PARAM_ENUM, "auto", CFG(shm.coll_large), 0,
+     "auto|pipe|read", NOLIM,
+     "node-local collectives larger than the shared buffers: pipe streams "
+     "them through the buffers in pieces (two copies, no system call: "
+     "broadcast, allgather, alltoall); read reads the peers' memory in one "
+     "copy (process_vm_readv, where the kernel allows it); auto pipes "
+     "broadcasts (the root copies in while the others copy out) and reads "
+     "the rest (measured faster here)"},
     {"SHM_SEGMENT", WEFT_PARAM_ENUM, "memfd", CFG(shm.segment), 0,
      "memfd|file", NOLIM,
      "shm segments: memfd (anonymous, nothing to leak) or file (an O_EXCL "

@@ -72,6 +72,7 @@ typedef struct weft_config {
         int coll_slots;
         size_t coll_buf;
         int cma;     /* 0 auto, 1 off */
+        int coll_large; /* 0 auto, 1 pipe, 2 read */
         int segment; /* 0 memfd, 1 file */
         char *dir;
     } shm;

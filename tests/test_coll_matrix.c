@@ -22,7 +22,8 @@
  *     (count 7), which wrap.
  * Jobs of 2, 5 and 8 ranks run with WEFT_COLL_CHUNK=1KiB and
  * WEFT_SHM_COLL_BUF=1KiB so that small counts are pipelined in several
- * chunks and take the node-local direct-read paths too; one more job of
+ * chunks and take the node-local direct-read and piped paths too (the
+ * 5-rank job pipes every call that has a piped form); one more job of
  * 4 ranks and one of 5 run over two "nodes" (WEFT_NODE_ID: shm inside,
  * tcp between; 2 + 2 and 3 + 2 ranks), where the node-aware algorithms
  * run.
@@ -474,7 +475,9 @@ mx_run_job(weft__coll_t coll, int n, int nodes)
         .timeout_s = sh->full ? MX_JOB_TIMEOUT_FULL : MX_JOB_TIMEOUT,
         .env = {sh->full ? "WEFT_TIMEOUT=600s" : "WEFT_TIMEOUT=30s",
                 chunked ? "WEFT_COLL_CHUNK=1KiB" : NULL,
-                chunked ? "WEFT_SHM_COLL_BUF=1KiB" : NULL},
+                chunked ? "WEFT_SHM_COLL_BUF=1KiB" : NULL,
+                /* the piped forms of the collectives that read by default */
+                n == 5 ? "WEFT_SHM_COLL_LARGE=pipe" : NULL},
     };
     int failed = wt_run(&job,
                         coll == WEFT_COLL_BARRIER ? mx_barrier_body : mx_body,

@@ -4,7 +4,9 @@
  * once all are announced, each copies every block out. Larger: each rank
  * reads every peer's block straight from the peer's memory into its
  * result (process_vm_readv), starting with the next rank so that not
- * everyone reads the same peer at once.
+ * everyone reads the same peer at once; or, where reads are refused or
+ * WEFT_SHM_COLL_LARGE says so, the blocks are piped through the shared
+ * buffers.
  */
 #include "build_config.h"
 #include "collectives/algos/shm_common.h"
@@ -14,7 +16,7 @@
 #include "comm.h"
 #include "context.h"
 
-enum { AG_ENTER, AG_COPY, AG_DONE };
+enum { AG_ENTER, AG_COPY, AG_PIPE, AG_DONE };
 
 static const void *
 ag_mine(const weft__coll_args_t *a, int rank)
@@ -41,6 +43,64 @@ ag_small(weft__shmc_t *c)
     for (int r = 0; r < ar->size; r++) {
         memcpy((char *)c->a.recvbuf + (size_t)r * blk, weft__shmc_data(c, r),
                blk);
+    }
+    weft__shmc_finish(c);
+    return 1;
+}
+
+/* Larger, piped: in round k each rank copies piece k of its block into
+ * its ring, then piece k of every other rank's block out of theirs. */
+static int
+ag_piped(weft__shmc_t *c)
+{
+    weft__shm_area_t *ar = c->ar;
+    size_t blk = c->a.count * c->a.esize, slot = weft__shmc_ring_slot(c, 64);
+    size_t n = (blk + slot - 1) / slot, depth = 2 * ar->buf / slot;
+    const uint8_t *mine = ag_mine(&c->a, ar->rank);
+    uint8_t *out = c->a.recvbuf;
+    int rc;
+
+    if (c->phase == AG_ENTER) {
+        weft__shm_area_arrive(ar, c->d, c->desc, NULL, NULL, NULL);
+        if (!c->a.inplace) {
+            memcpy(out + (size_t)ar->rank * blk, mine, blk);
+        }
+        c->phase = AG_COPY;
+    }
+    if (c->phase == AG_COPY) {
+        /* every member has finished the previous call: the rings may
+         * overwrite both buffers */
+        if ((rc = weft__shmc_arrived(c, c->d)) <= 0) {
+            return rc;
+        }
+        c->phase = AG_PIPE;
+    }
+    for (; c->piece < n; c->piece++, c->peer = 0) {
+        size_t off = c->piece * slot, at = (c->piece % depth) * slot;
+        size_t len = blk - off < slot ? blk - off : slot;
+
+        if (c->peer == 0) {
+            if (c->piece >= depth &&
+                !weft__shmc_taken(c, c->piece + 1 - depth)) {
+                return 0;
+            }
+            memcpy(weft__shm_area_ring(ar, ar->rank) + at, mine + off, len);
+            weft__shm_area_progress(ar, WEFT_SHM_PROG(c->d, c->piece + 1));
+            c->peer = 1;
+        }
+        for (; c->peer < ar->size; c->peer++) {
+            int r = (ar->rank + c->peer) % ar->size;
+
+            if (!weft__shmc_piece_ready(c, r, c->piece + 1)) {
+                return 0;
+            }
+            memcpy(out + (size_t)r * blk + off,
+                   weft__shm_area_ring(ar, r) + at, len);
+        }
+        weft__shm_area_consumed(ar, WEFT_SHM_PROG(c->d, c->piece + 1));
+    }
+    if (!weft__shmc_taken(c, n)) {
+        return 0;
     }
     weft__shmc_finish(c);
     return 1;
@@ -101,6 +161,9 @@ allgather_shm_poll(void *state, char *why, size_t why_len)
     if (c->a.count * c->a.esize <= c->ar->buf) {
         return weft__shmc_result(c, ag_small(c), why, why_len);
     }
+    if (c->pipe) {
+        return weft__shmc_result(c, ag_piped(c), why, why_len);
+    }
     return ag_large(c, why, why_len);
 }
 
@@ -121,7 +184,8 @@ allgather_shm_build(weft__sched_t *s, const weft__coll_args_t *a)
 static const char *
 allgather_shm_supported(const weft__coll_args_t *a, const weft_comm_t *comm)
 {
-    return weft__shmc_supported(comm, a->count * a->esize, 1);
+    return weft__shmc_supported(comm, a->count * a->esize,
+                                WEFT_SHMC_READS | WEFT_SHMC_PIPES);
 }
 
 static double

@@ -290,7 +290,8 @@ allreduce_shm_build(weft__sched_t *s, const weft__coll_args_t *a)
 static const char *
 allreduce_shm_supported(const weft__coll_args_t *a, const weft_comm_t *comm)
 {
-    return weft__shmc_supported(comm, ar_buffered(a, comm->size), 1);
+    return weft__shmc_supported(comm, ar_buffered(a, comm->size),
+                                WEFT_SHMC_READS);
 }
 
 static double

@@ -3,9 +3,9 @@
  * Data that fits: each rank copies its whole send buffer into its shared
  * buffer; once all are announced, each takes its block from every
  * buffer. Larger: each rank reads its block straight from every peer's
- * send buffer (process_vm_readv), starting with the next rank. In place,
- * only the buffered form (a rank's blocks would be overwritten while
- * their readers read them).
+ * send buffer (process_vm_readv), starting with the next rank, or (in
+ * place, or where reads are refused or WEFT_SHM_COLL_LARGE says so) pipes
+ * them through the shared buffers.
  */
 #include "build_config.h"
 #include "collectives/algos/shm_common.h"
@@ -15,7 +15,7 @@
 #include "comm.h"
 #include "context.h"
 
-enum { AA_ENTER, AA_COPY, AA_DONE };
+enum { AA_ENTER, AA_COPY, AA_PIPE, AA_DONE };
 
 static int
 aa_small(weft__shmc_t *c)
@@ -35,6 +35,74 @@ aa_small(weft__shmc_t *c)
     for (int r = 0; r < ar->size; r++) {
         memcpy((char *)c->a.recvbuf + (size_t)r * blk,
                weft__shmc_data(c, r) + (size_t)ar->rank * blk, blk);
+    }
+    weft__shmc_finish(c);
+    return 1;
+}
+
+/* Larger, piped: in round k each rank copies piece k of each of its
+ * blocks into its ring (the piece for rank j at j * piece), then takes
+ * its own piece out of every other rank's ring. In place works: a rank's
+ * piece k for rank r is in its ring before r's piece k overwrites it. */
+static int
+aa_piped(weft__shmc_t *c)
+{
+    weft__shm_area_t *ar = c->ar;
+    size_t blk = c->a.count * c->a.esize, size = (size_t)ar->size;
+    size_t piece = weft__shmc_ring_slot(c, 64 * size) / size;
+    size_t slot = piece * size, depth = 2 * ar->buf / slot;
+    size_t n = (blk + piece - 1) / piece, me = (size_t)ar->rank;
+    const uint8_t *in = c->a.inplace ? c->a.recvbuf : c->a.sendbuf;
+    uint8_t *out = c->a.recvbuf;
+    int rc;
+
+    if (c->phase == AA_ENTER) {
+        weft__shm_area_arrive(ar, c->d, c->desc, NULL, NULL, NULL);
+        if (!c->a.inplace) {
+            memcpy(out + me * blk, in + me * blk, blk);
+        }
+        c->phase = AA_COPY;
+    }
+    if (c->phase == AA_COPY) {
+        /* every member has finished the previous call: the rings may
+         * overwrite both buffers */
+        if ((rc = weft__shmc_arrived(c, c->d)) <= 0) {
+            return rc;
+        }
+        c->phase = AA_PIPE;
+    }
+    for (; c->piece < n; c->piece++, c->peer = 0) {
+        size_t off = c->piece * piece, at = (c->piece % depth) * slot;
+        size_t len = blk - off < piece ? blk - off : piece;
+
+        if (c->peer == 0) {
+            uint8_t *ring = weft__shm_area_ring(ar, ar->rank) + at;
+
+            if (c->piece >= depth &&
+                !weft__shmc_taken(c, c->piece + 1 - depth)) {
+                return 0;
+            }
+            for (size_t j = 0; j < size; j++) {
+                if (j != me) {
+                    memcpy(ring + j * piece, in + j * blk + off, len);
+                }
+            }
+            weft__shm_area_progress(ar, WEFT_SHM_PROG(c->d, c->piece + 1));
+            c->peer = 1;
+        }
+        for (; c->peer < ar->size; c->peer++) {
+            int r = (ar->rank + c->peer) % ar->size;
+
+            if (!weft__shmc_piece_ready(c, r, c->piece + 1)) {
+                return 0;
+            }
+            memcpy(out + (size_t)r * blk + off,
+                   weft__shm_area_ring(ar, r) + at + me * piece, len);
+        }
+        weft__shm_area_consumed(ar, WEFT_SHM_PROG(c->d, c->piece + 1));
+    }
+    if (!weft__shmc_taken(c, n)) {
+        return 0;
     }
     weft__shmc_finish(c);
     return 1;
@@ -92,6 +160,9 @@ alltoall_shm_poll(void *state, char *why, size_t why_len)
     if (c->a.count * c->a.esize * (size_t)c->ar->size <= c->ar->buf) {
         return weft__shmc_result(c, aa_small(c), why, why_len);
     }
+    if (c->pipe || c->a.inplace) {
+        return weft__shmc_result(c, aa_piped(c), why, why_len);
+    }
     return aa_large(c, why, why_len);
 }
 
@@ -112,8 +183,10 @@ alltoall_shm_build(weft__sched_t *s, const weft__coll_args_t *a)
 static const char *
 alltoall_shm_supported(const weft__coll_args_t *a, const weft_comm_t *comm)
 {
+    /* in place, only piped (readers would see blocks already replaced) */
     return weft__shmc_supported(comm, a->count * a->esize * (size_t)comm->size,
-                                !a->inplace);
+                                a->inplace ? WEFT_SHMC_PIPES
+                                           : WEFT_SHMC_READS | WEFT_SHMC_PIPES);
 }
 
 static double

@@ -5,7 +5,8 @@
  * reader; the others copy it out of the root's queue slot. Data that fits
  * the shared buffers: the root copies it into its buffer and goes on once
  * every member has reached the previous call; the others copy it out
- * once it is announced. Larger: every other rank
+ * once it is announced. Larger: piped through the root's buffers (the
+ * default: WEFT_SHM_COLL_LARGE), or every other rank
  * reads the root's buffer directly (process_vm_readv), piece by piece,
  * all at once; the root returns when all have.
  */
@@ -17,7 +18,7 @@
 #include "comm.h"
 #include "context.h"
 
-enum { BC_ENTER, BC_COPY, BC_DONE };
+enum { BC_ENTER, BC_COPY, BC_PIPE, BC_DONE };
 
 static int
 bc_queued_done(weft__shmc_t *c)
@@ -99,6 +100,59 @@ bc_small(weft__shmc_t *c)
     return 1;
 }
 
+/* Larger than a buffer, piped: the root copies piece k into slot k %
+ * depth of its ring once every reader has taken piece k - depth; the
+ * readers copy the pieces out as they come. */
+static int
+bc_piped(weft__shmc_t *c)
+{
+    weft__shm_area_t *ar = c->ar;
+    size_t bytes = c->a.count * c->a.esize, slot = weft__shmc_ring_slot(c, 64);
+    size_t n = (bytes + slot - 1) / slot, depth = 2 * ar->buf / slot;
+    uint8_t *buf = c->a.recvbuf, *ring = weft__shm_area_ring(ar, c->a.root);
+    int rc, root = ar->rank == c->a.root;
+
+    if (c->phase == BC_ENTER) {
+        weft__shm_area_arrive(ar, c->d, c->desc, NULL, NULL, NULL);
+        c->phase = BC_COPY;
+    }
+    if (c->phase == BC_COPY) {
+        /* the root's ring overwrites both its buffers: every member must
+         * have finished the call before (reached this one) */
+        rc = root ? weft__shmc_arrived(c, c->d)
+                  : weft__shmc_arrived_one(c, c->a.root);
+        if (rc <= 0) {
+            return rc;
+        }
+        c->phase = BC_PIPE;
+    }
+    for (; c->piece < n; c->piece++) {
+        size_t off = c->piece * slot;
+        size_t len = bytes - off < slot ? bytes - off : slot;
+        uint8_t *at = ring + (c->piece % depth) * slot;
+
+        if (root) {
+            if (c->piece >= depth &&
+                !weft__shmc_taken(c, c->piece + 1 - depth)) {
+                return 0;
+            }
+            memcpy(at, buf + off, len);
+            weft__shm_area_progress(ar, WEFT_SHM_PROG(c->d, c->piece + 1));
+        } else {
+            if (!weft__shmc_piece_ready(c, c->a.root, c->piece + 1)) {
+                return 0;
+            }
+            memcpy(buf + off, at, len);
+            weft__shm_area_consumed(ar, WEFT_SHM_PROG(c->d, c->piece + 1));
+        }
+    }
+    if (root && !weft__shmc_taken(c, n)) {
+        return 0;
+    }
+    weft__shmc_finish(c);
+    return 1;
+}
+
 static int
 bc_large(weft__shmc_t *c, char *why, size_t why_len)
 {
@@ -159,6 +213,9 @@ broadcast_shm_poll(void *state, char *why, size_t why_len)
     if (c->a.count * c->a.esize <= c->ar->buf) {
         return weft__shmc_result(c, bc_small(c), why, why_len);
     }
+    if (c->pipe) {
+        return weft__shmc_result(c, bc_piped(c), why, why_len);
+    }
     return bc_large(c, why, why_len);
 }
 
@@ -179,7 +236,8 @@ broadcast_shm_build(weft__sched_t *s, const weft__coll_args_t *a)
 static const char *
 broadcast_shm_supported(const weft__coll_args_t *a, const weft_comm_t *comm)
 {
-    return weft__shmc_supported(comm, a->count * a->esize, 1);
+    return weft__shmc_supported(comm, a->count * a->esize,
+                                WEFT_SHMC_READS | WEFT_SHMC_PIPES);
 }
 
 static double

@@ -157,7 +157,7 @@ reduce_scatter_shm_supported(const weft__coll_args_t *a,
                              const weft_comm_t *comm)
 {
     return weft__shmc_supported(comm, a->count * a->esize * (size_t)comm->size,
-                                1);
+                                WEFT_SHMC_READS);
 }
 
 static double

@@ -31,6 +31,20 @@ shmc_init(weft__shmc_t *c, size_t size, const weft__coll_args_t *a,
     memset((char *)c + sizeof(*c), 0, size - sizeof(*c));
     c->ar = comm->shm;
     c->a = *a;
+    /* larger than the buffers: piped where the kernel refuses reads or
+     * when told; else broadcasts pipe (the root's core copies in while
+     * the readers copy out) and the others read (one copy) */
+    switch (comm->ctx->cfg.shm.coll_large) {
+    case 1:
+        c->pipe = 1;
+        break;
+    case 2:
+        c->pipe = !c->ar->cma;
+        break;
+    default:
+        c->pipe = !c->ar->cma || a->coll == WEFT_COLL_BROADCAST;
+        break;
+    }
     c->missing = -1;
     c->wait = "its turn (an earlier node-local call on the comm)";
     c->desc[0] = a->count;
@@ -281,8 +295,34 @@ weft__shmc_piece_ready(weft__shmc_t *c, int r, size_t n)
         return 1;
     }
     c->missing = r;
-    c->wait = "rank %d to reduce its block";
+    c->wait = "rank %d to publish its next piece";
     return 0;
+}
+
+int
+weft__shmc_taken(weft__shmc_t *c, size_t n)
+{
+    weft__shm_area_t *ar = c->ar;
+
+    for (int r = 0; r < ar->size; r++) {
+        if (r != ar->rank &&
+            atomic_load_explicit(&ar->ctl[r]->cons, memory_order_acquire) <
+                WEFT_SHM_PROG(c->d, n)) {
+            c->missing = r;
+            c->wait = "rank %d to take the pieces this rank published";
+            return 0;
+        }
+    }
+    return 1;
+}
+
+size_t
+weft__shmc_ring_slot(const weft__shmc_t *c, size_t unit)
+{
+    size_t ring = 2 * c->ar->buf, slot = ring / WEFT_SHMC_RING_DEPTH;
+
+    slot -= slot % unit;
+    return slot > 0 ? slot : unit;
 }
 
 void
@@ -334,7 +374,7 @@ weft__shmc_reduce_bufs(weft__shmc_t *c, void *dst, size_t off, size_t count)
 }
 
 const char *
-weft__shmc_supported(const weft_comm_t *comm, size_t buffered, int can_read)
+weft__shmc_supported(const weft_comm_t *comm, size_t buffered, int large)
 {
     if (comm->shm == NULL) {
         return "cannot run this: the comm has no shared area (its ranks "
@@ -344,7 +384,10 @@ weft__shmc_supported(const weft_comm_t *comm, size_t buffered, int can_read)
     if (buffered <= comm->shm->buf) {
         return NULL;
     }
-    if (!can_read) {
+    if (large & WEFT_SHMC_PIPES) {
+        return NULL;
+    }
+    if (!(large & WEFT_SHMC_READS)) {
         return "cannot run this: the data does not fit the shared buffers "
                "(WEFT_SHM_COLL_BUF) and this call cannot read the peers' "
                "buffers";

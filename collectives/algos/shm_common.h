@@ -17,6 +17,7 @@ typedef struct weft__shmc {
     uint64_t d;      /* this call's number on the comm */
     int phase;       /* the algorithm's own */
     int inl;         /* the data travels in the announcements */
+    int pipe;        /* larger than the buffers: piped, not read (CMA) */
     int peer;        /* loop cursors */
     size_t piece;
     size_t chunk;    /* elements per piece (large calls) */
@@ -63,6 +64,14 @@ int weft__shmc_arrived_one(weft__shmc_t *c, int r);
  * same, else WEFT_ERR_MISMATCH with the reason in c->why. */
 int weft__shmc_compare(weft__shmc_t *c, int r, const uint64_t *pd);
 int weft__shmc_piece_ready(weft__shmc_t *c, int r, size_t n);
+
+/* Pipelined calls (collectives/shm_area.h): slots of a member's ring. */
+#define WEFT_SHMC_RING_DEPTH 4
+/* Every other member has taken n pieces of this call (its cons). */
+int weft__shmc_taken(weft__shmc_t *c, size_t n);
+/* Bytes of a ring slot: a multiple of unit, WEFT_SHMC_RING_DEPTH of them
+ * in the ring (at least one unit: callers check it fits twice). */
+size_t weft__shmc_ring_slot(const weft__shmc_t *c, size_t unit);
 void weft__shmc_describe(const void *state, char *buf, size_t len);
 
 /* A call's data of `bytes` per member travels in the announcements. */
@@ -82,11 +91,14 @@ const uint8_t *weft__shmc_data(const weft__shmc_t *c, int r);
 void weft__shmc_reduce_bufs(weft__shmc_t *c, void *dst, size_t off,
                             size_t count);
 
+/* What a node-local algorithm does with data larger than the buffers. */
+#define WEFT_SHMC_READS 1 /* reads the peers' memory (CMA) */
+#define WEFT_SHMC_PIPES 2 /* pipes it through the buffers */
 /* NULL when a node-local algorithm can run a call moving `buffered`
  * bytes per rank through the shared buffers (or, when they do not fit,
- * reading the peers' memory, if `can_read`), else why not. */
+ * as `large` says), else why not. */
 const char *weft__shmc_supported(const weft_comm_t *comm, size_t buffered,
-                                 int can_read);
+                                 int large);
 /* 1 when the call goes through the shared buffers. */
 int weft__shmc_buffered(const weft_comm_t *comm, size_t buffered);
 /* Modelled seconds: rounds of flag hand-offs, bytes copied, reduced. */
