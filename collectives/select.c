@@ -40,7 +40,7 @@ static const weft__algo_t *const algos_alltoall[] = {
     &weft__algo_alltoall_bruck, &weft__algo_alltoall_pairwise,
     &weft__algo_alltoall_shm, &weft__algo_alltoall_hier, NULL};
 static const weft__algo_t *const algos_alltoallv[] = {
-    &weft__algo_alltoallv_pairwise, NULL};
+    &weft__algo_alltoallv_pairwise, &weft__algo_alltoallv_shm, NULL};
 static const weft__algo_t *const algos_gather[] = {
     &weft__algo_gather_binomial, NULL};
 static const weft__algo_t *const algos_scatter[] = {

@@ -5,6 +5,8 @@
  *     queue's wrap-around, with roots, sizes (inline, queued, and past the
  *     queue into the shared buffers) and blocking/nonblocking calls mixed,
  *     interleaved with other collectives; every byte checked on every rank;
+ *   - an alltoallv whose sender and receiver disagree on a count: a
+ *     mismatch naming both;
  *   - calls that disagree with a queued broadcast (a root that broadcast
  *     where the others reduce, a rank that broadcasts where the root
  *     reduces): every rank gets an error within WEFT_TIMEOUT, no hang.
@@ -200,4 +202,60 @@ Test(coll_shm, disagreeing_with_a_queued_broadcast_fails_every_rank,
             munmap(sh, sizeof(*sh));
         }
     }
+}
+
+/* ---- alltoallv: a sender's count that its receiver does not expect ---- */
+
+static void
+av_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
+{
+    qm_shared_t *sh = arg;
+    int rank = weft_comm_rank(w), size = weft_comm_size(w);
+    size_t sc[8], sd[8], rc[8], rd[8];
+    int32_t sbuf[64], rbuf[64];
+    weft_status_t st;
+
+    (void)ctx;
+    WT_OK(weft_comm_set_algorithm(w, "alltoallv", "shm"));
+    for (int r = 0; r < size; r++) {
+        sc[r] = rc[r] = 2;
+        sd[r] = rd[r] = (size_t)r * 4;
+    }
+    if (rank == 0) {
+        sc[1] = 3; /* rank 1 expects 2 */
+    }
+    for (int i = 0; i < 64; i++) {
+        sbuf[i] = rank * 100 + i;
+    }
+    st = weft_alltoallv(sbuf, sc, sd, rbuf, rc, rd, WEFT_INT32, w);
+    sh->status[rank] = st;
+    snprintf(sh->msg[rank], sizeof(sh->msg[rank]), "%s",
+             st != WEFT_OK ? weft_last_error() : "");
+    __atomic_add_fetch(&sh->answered, 1, __ATOMIC_SEQ_CST);
+    for (int i = 0; i < 2000 && __atomic_load_n(&sh->answered,
+                                                __ATOMIC_SEQ_CST) < size;
+         i++) {
+        usleep(10 * 1000);
+    }
+    _exit(wt_failures ? 1 : 0);
+}
+
+Test(coll_shm, alltoallv_count_disagreement_is_a_mismatch, .timeout = 60)
+{
+    qm_shared_t *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
+                           MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    wt_job_t job = {.nranks = 3, .timeout_s = 30, .env = {"WEFT_TIMEOUT=3s"}};
+
+    cr_assert(sh != MAP_FAILED);
+    cr_expect_eq(wt_run(&job, av_body, sh), 0, "alltoallv mismatch: a rank "
+                 "failed or hung");
+    cr_expect_eq(sh->status[1], WEFT_ERR_MISMATCH, "rank 1 got %s (%s)",
+                 weft_status_string(sh->status[1]), sh->msg[1]);
+    cr_expect(strstr(sh->msg[1], "rank 0 sends 3 elements") != NULL,
+              "rank 1's message does not name the counts: %s", sh->msg[1]);
+    for (int k = 0; k < 3; k++) {
+        cr_expect(sh->status[k] < 0, "rank %d got %s, want an error", k,
+                  weft_status_string(sh->status[k]));
+    }
+    munmap(sh, sizeof(*sh));
 }

@@ -32,6 +32,7 @@ extern const weft__algo_t weft__algo_broadcast_shm;
 extern const weft__algo_t weft__algo_allgather_shm;
 extern const weft__algo_t weft__algo_reduce_scatter_shm;
 extern const weft__algo_t weft__algo_alltoall_shm;
+extern const weft__algo_t weft__algo_alltoallv_shm;
 extern const weft__algo_t weft__algo_barrier_shm;
 /* node-aware: node comms and leaders (collectives/algos/hier_common.h) */
 extern const weft__algo_t weft__algo_allreduce_hier;
