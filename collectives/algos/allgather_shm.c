@@ -16,7 +16,7 @@
 #include "comm.h"
 #include "context.h"
 
-enum { AG_ENTER, AG_COPY, AG_PIPE, AG_DONE };
+enum { AG_ENTER, AG_COPY, AG_DONE };
 
 static const void *
 ag_mine(const weft__coll_args_t *a, int rank)
@@ -50,60 +50,30 @@ ag_small(weft__shmc_t *c)
 
 /* Larger, piped: in round k each rank copies piece k of its block into
  * its ring, then piece k of every other rank's block out of theirs. */
+static void
+ag_put(weft__shmc_t *c, const weft__shmc_exchange_t *x, uint8_t *slot,
+       size_t off, size_t len)
+{
+    memcpy(slot, (const uint8_t *)ag_mine(&c->a, c->ar->rank) + off, len);
+}
+
+static void
+ag_take(weft__shmc_t *c, const weft__shmc_exchange_t *x, int r,
+        const uint8_t *slot, size_t off, size_t len)
+{
+    memcpy((uint8_t *)c->a.recvbuf + (size_t)r * x->blk + off, slot, len);
+}
+
 static int
 ag_piped(weft__shmc_t *c)
 {
-    weft__shm_area_t *ar = c->ar;
-    size_t blk = c->a.count * c->a.esize, slot = weft__shmc_ring_slot(c, 64);
-    size_t n = (blk + slot - 1) / slot, depth = 2 * ar->buf / slot;
-    const uint8_t *mine = ag_mine(&c->a, ar->rank);
-    uint8_t *out = c->a.recvbuf;
-    int rc;
+    size_t slot = weft__shmc_ring_slot(c, 64);
+    weft__shmc_exchange_t x = {
+        .blk = c->a.count * c->a.esize, .piece = slot, .slot = slot,
+        .own = c->a.inplace ? NULL : c->a.sendbuf,
+        .put = ag_put, .take = ag_take};
 
-    if (c->phase == AG_ENTER) {
-        weft__shm_area_arrive(ar, c->d, c->desc, NULL, NULL, NULL);
-        if (!c->a.inplace) {
-            memcpy(out + (size_t)ar->rank * blk, mine, blk);
-        }
-        c->phase = AG_COPY;
-    }
-    if (c->phase == AG_COPY) {
-        /* every member has finished the previous call: the rings may
-         * overwrite both buffers */
-        if ((rc = weft__shmc_arrived(c, c->d)) <= 0) {
-            return rc;
-        }
-        c->phase = AG_PIPE;
-    }
-    for (; c->piece < n; c->piece++, c->peer = 0) {
-        size_t off = c->piece * slot, at = (c->piece % depth) * slot;
-        size_t len = blk - off < slot ? blk - off : slot;
-
-        if (c->peer == 0) {
-            if (c->piece >= depth &&
-                !weft__shmc_taken(c, c->piece + 1 - depth)) {
-                return 0;
-            }
-            memcpy(weft__shm_area_ring(ar, ar->rank) + at, mine + off, len);
-            weft__shm_area_progress(ar, WEFT_SHM_PROG(c->d, c->piece + 1));
-            c->peer = 1;
-        }
-        for (; c->peer < ar->size; c->peer++) {
-            int r = (ar->rank + c->peer) % ar->size;
-
-            if (!weft__shmc_piece_ready(c, r, c->piece + 1)) {
-                return 0;
-            }
-            memcpy(out + (size_t)r * blk + off,
-                   weft__shm_area_ring(ar, r) + at, len);
-        }
-        weft__shm_area_consumed(ar, WEFT_SHM_PROG(c->d, c->piece + 1));
-    }
-    if (!weft__shmc_taken(c, n)) {
-        return 0;
-    }
-    weft__shmc_finish(c);
-    return 1;
+    return weft__shmc_exchange(c, &x);
 }
 
 static int

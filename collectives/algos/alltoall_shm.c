@@ -15,7 +15,7 @@
 #include "comm.h"
 #include "context.h"
 
-enum { AA_ENTER, AA_COPY, AA_PIPE, AA_DONE };
+enum { AA_ENTER, AA_COPY, AA_DONE };
 
 static int
 aa_small(weft__shmc_t *c)
@@ -44,68 +44,41 @@ aa_small(weft__shmc_t *c)
  * blocks into its ring (the piece for rank j at j * piece), then takes
  * its own piece out of every other rank's ring. In place works: a rank's
  * piece k for rank r is in its ring before r's piece k overwrites it. */
+static void
+aa_put(weft__shmc_t *c, const weft__shmc_exchange_t *x, uint8_t *slot,
+       size_t off, size_t len)
+{
+    const uint8_t *in = c->a.inplace ? c->a.recvbuf : c->a.sendbuf;
+
+    for (int j = 0; j < c->ar->size; j++) {
+        if (j != c->ar->rank) {
+            memcpy(slot + (size_t)j * x->piece, in + (size_t)j * x->blk + off,
+                   len);
+        }
+    }
+}
+
+static void
+aa_take(weft__shmc_t *c, const weft__shmc_exchange_t *x, int r,
+        const uint8_t *slot, size_t off, size_t len)
+{
+    memcpy((uint8_t *)c->a.recvbuf + (size_t)r * x->blk + off,
+           slot + (size_t)c->ar->rank * x->piece, len);
+}
+
 static int
 aa_piped(weft__shmc_t *c)
 {
-    weft__shm_area_t *ar = c->ar;
-    size_t blk = c->a.count * c->a.esize, size = (size_t)ar->size;
+    size_t size = (size_t)c->ar->size, blk = c->a.count * c->a.esize;
     size_t piece = weft__shmc_ring_slot(c, 64 * size) / size;
-    size_t slot = piece * size, depth = 2 * ar->buf / slot;
-    size_t n = (blk + piece - 1) / piece, me = (size_t)ar->rank;
-    const uint8_t *in = c->a.inplace ? c->a.recvbuf : c->a.sendbuf;
-    uint8_t *out = c->a.recvbuf;
-    int rc;
+    weft__shmc_exchange_t x = {
+        .blk = blk, .piece = piece, .slot = piece * size,
+        .own = c->a.inplace
+                   ? NULL
+                   : (const uint8_t *)c->a.sendbuf + (size_t)c->ar->rank * blk,
+        .put = aa_put, .take = aa_take};
 
-    if (c->phase == AA_ENTER) {
-        weft__shm_area_arrive(ar, c->d, c->desc, NULL, NULL, NULL);
-        if (!c->a.inplace) {
-            memcpy(out + me * blk, in + me * blk, blk);
-        }
-        c->phase = AA_COPY;
-    }
-    if (c->phase == AA_COPY) {
-        /* every member has finished the previous call: the rings may
-         * overwrite both buffers */
-        if ((rc = weft__shmc_arrived(c, c->d)) <= 0) {
-            return rc;
-        }
-        c->phase = AA_PIPE;
-    }
-    for (; c->piece < n; c->piece++, c->peer = 0) {
-        size_t off = c->piece * piece, at = (c->piece % depth) * slot;
-        size_t len = blk - off < piece ? blk - off : piece;
-
-        if (c->peer == 0) {
-            uint8_t *ring = weft__shm_area_ring(ar, ar->rank) + at;
-
-            if (c->piece >= depth &&
-                !weft__shmc_taken(c, c->piece + 1 - depth)) {
-                return 0;
-            }
-            for (size_t j = 0; j < size; j++) {
-                if (j != me) {
-                    memcpy(ring + j * piece, in + j * blk + off, len);
-                }
-            }
-            weft__shm_area_progress(ar, WEFT_SHM_PROG(c->d, c->piece + 1));
-            c->peer = 1;
-        }
-        for (; c->peer < ar->size; c->peer++) {
-            int r = (ar->rank + c->peer) % ar->size;
-
-            if (!weft__shmc_piece_ready(c, r, c->piece + 1)) {
-                return 0;
-            }
-            memcpy(out + (size_t)r * blk + off,
-                   weft__shm_area_ring(ar, r) + at + me * piece, len);
-        }
-        weft__shm_area_consumed(ar, WEFT_SHM_PROG(c->d, c->piece + 1));
-    }
-    if (!weft__shmc_taken(c, n)) {
-        return 0;
-    }
-    weft__shmc_finish(c);
-    return 1;
+    return weft__shmc_exchange(c, &x);
 }
 
 static int

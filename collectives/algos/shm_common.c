@@ -316,6 +316,59 @@ weft__shmc_taken(weft__shmc_t *c, size_t n)
     return 1;
 }
 
+int
+weft__shmc_exchange(weft__shmc_t *c, const weft__shmc_exchange_t *x)
+{
+    weft__shm_area_t *ar = c->ar;
+    size_t n = (x->blk + x->piece - 1) / x->piece;
+    size_t depth = 2 * ar->buf / x->slot, me = (size_t)ar->rank;
+    int rc;
+
+    if (c->phase == 0) {
+        weft__shm_area_arrive(ar, c->d, c->desc, NULL, NULL, NULL);
+        if (x->own != NULL) {
+            memcpy((uint8_t *)c->a.recvbuf + me * x->blk, x->own, x->blk);
+        }
+        c->phase = 1;
+    }
+    if (c->phase == 1) {
+        /* every member has finished the previous call: the rings may
+         * overwrite both buffers */
+        if ((rc = weft__shmc_arrived(c, c->d)) <= 0) {
+            return rc;
+        }
+        c->phase = 2;
+    }
+    for (; c->piece < n; c->piece++, c->peer = 0) {
+        size_t off = c->piece * x->piece, at = (c->piece % depth) * x->slot;
+        size_t len = x->blk - off < x->piece ? x->blk - off : x->piece;
+
+        if (c->peer == 0) {
+            if (c->piece >= depth &&
+                !weft__shmc_taken(c, c->piece + 1 - depth)) {
+                return 0;
+            }
+            x->put(c, x, weft__shm_area_ring(ar, ar->rank) + at, off, len);
+            weft__shm_area_progress(ar, WEFT_SHM_PROG(c->d, c->piece + 1));
+            c->peer = 1;
+        }
+        for (; c->peer < ar->size; c->peer++) {
+            int r = (ar->rank + c->peer) % ar->size;
+
+            if (!weft__shmc_piece_ready(c, r, c->piece + 1)) {
+                return 0;
+            }
+            x->take(c, x, r, weft__shm_area_ring(ar, r) + at, off, len);
+        }
+        weft__shm_area_consumed(ar, WEFT_SHM_PROG(c->d, c->piece + 1));
+    }
+    if (!weft__shmc_taken(c, n)) {
+        return 0;
+    }
+    weft__shmc_finish(c);
+    return 1;
+}
+
 size_t
 weft__shmc_ring_slot(const weft__shmc_t *c, size_t unit)
 {

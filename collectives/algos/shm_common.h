@@ -72,6 +72,23 @@ int weft__shmc_taken(weft__shmc_t *c, size_t n);
 /* Bytes of a ring slot: a multiple of unit, WEFT_SHMC_RING_DEPTH of them
  * in the ring (at least one unit: callers check it fits twice). */
 size_t weft__shmc_ring_slot(const weft__shmc_t *c, size_t unit);
+
+/* A piped exchange of blocks of blk bytes (allgather, alltoall): once
+ * every member has reached the call, in round k this rank fills slot k %
+ * depth of its ring (put: bytes [off, off + len) of its block(s)) and then
+ * takes piece k from every other member's ring in turn (take). `own`, when
+ * not NULL, is this rank's own block, copied to its place in recvbuf at
+ * the start. Phases 0-2 of c are its own. */
+typedef struct weft__shmc_exchange weft__shmc_exchange_t;
+struct weft__shmc_exchange {
+    size_t blk, piece, slot; /* slot: bytes of a ring slot (>= piece) */
+    const void *own;
+    void (*put)(weft__shmc_t *c, const weft__shmc_exchange_t *x,
+                uint8_t *slot, size_t off, size_t len);
+    void (*take)(weft__shmc_t *c, const weft__shmc_exchange_t *x, int r,
+                 const uint8_t *slot, size_t off, size_t len);
+};
+int weft__shmc_exchange(weft__shmc_t *c, const weft__shmc_exchange_t *x);
 void weft__shmc_describe(const void *state, char *buf, size_t len);
 
 /* A call's data of `bytes` per member travels in the announcements. */
