@@ -125,6 +125,24 @@ typedef struct qm_shared {
 
 enum { QM_ROOT_BROADCASTS, QM_READER_BROADCASTS };
 
+/* Record this rank's answer and stay until every rank has its own, so
+ * that none learns of the disagreement from another's exit (WEFT_TIMEOUT
+ * bounds the wait). */
+static void
+qm_answer(qm_shared_t *sh, int rank, int size, weft_status_t st)
+{
+    sh->status[rank] = st;
+    snprintf(sh->msg[rank], sizeof(sh->msg[rank]), "%s",
+             st != WEFT_OK ? weft_last_error() : "");
+    __atomic_add_fetch(&sh->answered, 1, __ATOMIC_SEQ_CST);
+    for (int i = 0; i < 2000 && __atomic_load_n(&sh->answered,
+                                                __ATOMIC_SEQ_CST) < size;
+         i++) {
+        usleep(10 * 1000);
+    }
+    _exit(wt_failures ? 1 : 0);
+}
+
 static void
 qm_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
 {
@@ -141,16 +159,7 @@ qm_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
     if (st == WEFT_OK) { /* a root that queued its data learns it next */
         st = weft_barrier(w);
     }
-    sh->status[rank] = st;
-    snprintf(sh->msg[rank], sizeof(sh->msg[rank]), "%s",
-             st != WEFT_OK ? weft_last_error() : "");
-    __atomic_add_fetch(&sh->answered, 1, __ATOMIC_SEQ_CST);
-    for (int i = 0; i < 2000 && __atomic_load_n(&sh->answered,
-                                                __ATOMIC_SEQ_CST) < size;
-         i++) {
-        usleep(10 * 1000);
-    }
-    _exit(wt_failures ? 1 : 0);
+    qm_answer(sh, rank, size, st);
 }
 
 Test(coll_shm, disagreeing_with_a_queued_broadcast_fails_every_rank,
@@ -228,16 +237,7 @@ av_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
         sbuf[i] = rank * 100 + i;
     }
     st = weft_alltoallv(sbuf, sc, sd, rbuf, rc, rd, WEFT_INT32, w);
-    sh->status[rank] = st;
-    snprintf(sh->msg[rank], sizeof(sh->msg[rank]), "%s",
-             st != WEFT_OK ? weft_last_error() : "");
-    __atomic_add_fetch(&sh->answered, 1, __ATOMIC_SEQ_CST);
-    for (int i = 0; i < 2000 && __atomic_load_n(&sh->answered,
-                                                __ATOMIC_SEQ_CST) < size;
-         i++) {
-        usleep(10 * 1000);
-    }
-    _exit(wt_failures ? 1 : 0);
+    qm_answer(sh, rank, size, st);
 }
 
 Test(coll_shm, alltoallv_count_disagreement_is_a_mismatch, .timeout = 60)
