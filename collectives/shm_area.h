@@ -19,7 +19,9 @@
  * itself when it is small; larger data that fits travels through the
  * buffer of parity d & 1. A rank starts d only once every
  * member has reached d - 1: so all finished reading that buffer in
- * d - 2, and no rank is ever more than one call ahead of another. Calls
+ * d - 2, and no rank is ever more than one call ahead of another (but in
+ * a run of queued broadcasts, below, which touch neither heads nor
+ * buffers). Calls
  * whose peers read the caller's own memory (process_vm_readv) end with
  * `done` = d and wait for every member's, so no buffer is given back
  * while a peer still reads it.
