@@ -291,6 +291,7 @@ ctx_route_peers(weft_context_t *ctx)
             if (info.addr != NULL &&
                 ctx->tls[i].ops->reachable(ctx->tls[i].tl, &info)) {
                 p->tl = i;
+                ctx->tls[i].routed++;
             }
         }
         if (p->tl < 0) {

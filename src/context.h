@@ -24,6 +24,8 @@ typedef struct weft__ctx_tl {
     weft_tl_t *tl;
     int inflight; /* ops posted and not yet complete or withdrawn: while
                      0, progress polls it only every few rounds */
+    int routed;   /* peers reached through it: with none, it is polled
+                     more rarely still (only strays knock on it) */
 } weft__ctx_tl_t;
 
 typedef struct weft__peer {

@@ -20,13 +20,22 @@
 #include "errmsg.h"
 #include "log.h"
 
-/* The store is polled for events every this many progress calls (and on
- * every blocking round). */
+/* The store is polled for events (a system call) at most every
+ * PROGRESS_STORE_PERIOD seconds, the clock looked at every this many
+ * progress calls (and on every blocking round): a poll every 64 calls
+ * put a system call every couple of microseconds on the spin path. */
 #define PROGRESS_STORE_EVERY 64
+#define PROGRESS_STORE_PERIOD 1e-3
 /* A transport with no op in flight is polled every this many calls (its
  * unexpected messages and connections wait that long; its fds still wake
  * a blocked waiter). Polling tcp costs a syscall, shm a few loads. */
 #define PROGRESS_IDLE_EVERY 16
+/* A transport that reaches no peer of the job (tcp on one node) is polled
+ * every this many calls: only outsiders knock on it, and its fds still
+ * wake a blocked waiter. Polling it costs a system call on the spin path
+ * (measured: 8-byte ping-pong over shm 1.6 us with tcp polled every 16th
+ * call, 1.35 us without). */
+#define PROGRESS_UNUSED_EVERY 1024
 /* A blocked waiter wakes at least this often (ms) to look at the clock
  * and the store. */
 #define PROGRESS_BLOCK_MAX_MS 100
@@ -82,12 +91,14 @@ int
 weft__progress(weft_context_t *ctx)
 {
     int n = 0;
-    int idle_round = ++ctx->progress.calls % PROGRESS_IDLE_EVERY == 0;
+    unsigned calls = ++ctx->progress.calls;
+    int idle_round = calls % PROGRESS_IDLE_EVERY == 0;
+    int unused_round = calls % PROGRESS_UNUSED_EVERY == 0;
 
     for (int i = 0; i < ctx->ntls; i++) {
         weft__ctx_tl_t *t = &ctx->tls[i];
 
-        if (t->inflight > 0 || idle_round) {
+        if (t->inflight > 0 || (t->routed > 0 ? idle_round : unused_round)) {
             n += (int)t->ops->progress(t->tl);
         }
     }
@@ -97,8 +108,13 @@ weft__progress(weft_context_t *ctx)
     if (ctx->events != NULL) {
         weft__ctx_apply_events(ctx);
     }
-    if (ctx->progress.calls % PROGRESS_STORE_EVERY == 0) {
-        weft__ctx_poll_store(ctx);
+    if (calls % PROGRESS_STORE_EVERY == 0) {
+        double now = weft__now();
+
+        if (now >= ctx->progress.store_next) {
+            ctx->progress.store_next = now + PROGRESS_STORE_PERIOD;
+            weft__ctx_poll_store(ctx);
+        }
     }
     return n;
 }

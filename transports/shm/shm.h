@@ -305,6 +305,7 @@ struct weft_tl {
     int wake_fd;
     int armed;
     unsigned calls;
+    double liveness_next; /* no liveness check before (monotonic s) */
     int in_progress;
     int closing;
     weft_tl_ep_t **peers; /* [nlocal], NULL for self */
