@@ -176,8 +176,8 @@ weft__shm_area_free(weft_comm_t *comm)
 
 /* ---- flags ------------------------------------------------------------- */
 
-static void
-area_wake(const weft__shm_area_t *ar)
+void
+weft__shm_area_wake(const weft__shm_area_t *ar)
 {
     /* pairs with the fence of a rank going to sleep (shm wait_arm) */
     for (int r = 0; r < ar->size; r++) {
@@ -200,7 +200,7 @@ weft__shm_area_arrive(weft__shm_area_t *ar, uint64_t d,
     h->u.at.rbuf = (uint64_t)(uintptr_t)rbuf;
     h->u.at.aux = (uint64_t)(uintptr_t)aux;
     atomic_store_explicit(&h->stamp, d, memory_order_release);
-    area_wake(ar);
+    weft__shm_area_wake(ar);
 }
 
 void
@@ -214,7 +214,7 @@ weft__shm_area_arrive_data(weft__shm_area_t *ar, uint64_t d,
     h->desc[1] = desc[1];
     memcpy(h->u.data, data, n);
     atomic_store_explicit(&h->stamp, d, memory_order_release);
-    area_wake(ar);
+    weft__shm_area_wake(ar);
 }
 
 void
@@ -222,37 +222,29 @@ weft__shm_area_progress(weft__shm_area_t *ar, uint64_t prog)
 {
     atomic_store_explicit(&ar->ctl[ar->rank]->prog, prog,
                           memory_order_release);
-    area_wake(ar);
+    weft__shm_area_wake(ar);
 }
 
 void
 weft__shm_area_consumed(weft__shm_area_t *ar, uint64_t cons)
 {
-    atomic_store_explicit(&ar->ctl[ar->rank]->cons, cons,
-                          memory_order_release);
-    area_wake(ar);
+    atomic_store_explicit(&ar->ctl[ar->rank]->cons, cons, memory_order_release);
+    weft__shm_area_wake(ar);
 }
 
 void
 weft__shm_area_done(weft__shm_area_t *ar, uint64_t d)
 {
     atomic_store_explicit(&ar->ctl[ar->rank]->done, d, memory_order_release);
-    area_wake(ar);
+    weft__shm_area_wake(ar);
 }
 
 void
 weft__shm_area_finish(weft__shm_area_t *ar, uint64_t d)
 {
     /* no wake-up: only a queued broadcast's root waits for this, and a
-     * member finishing a queued broadcast wakes it (weft__shm_area_qdone) */
+     * member finishing a queued broadcast wakes it */
     atomic_store_explicit(&ar->ctl[ar->rank]->fin, d, memory_order_release);
-}
-
-void
-weft__shm_area_qdone(weft__shm_area_t *ar, uint64_t d)
-{
-    atomic_store_explicit(&ar->ctl[ar->rank]->fin, d, memory_order_release);
-    area_wake(ar);
 }
 
 int
@@ -265,8 +257,8 @@ weft__shm_area_qslot_free(weft__shm_area_t *ar, uint64_t d, int *missing_p)
         return 1;
     }
     for (int r = 0; r < ar->size; r++) {
-        uint64_t f = atomic_load_explicit(&ar->ctl[r]->fin,
-                                          memory_order_acquire);
+        uint64_t f =
+            atomic_load_explicit(&ar->ctl[r]->fin, memory_order_acquire);
 
         if (r == ar->rank) {
             continue;

@@ -165,6 +165,8 @@ void weft__shm_area_arrive_data(weft__shm_area_t *ar, uint64_t d,
                                 const uint64_t desc[2], const void *data,
                                 size_t n);
 void weft__shm_area_progress(weft__shm_area_t *ar, uint64_t prog);
+/* Wake the members that sleep (after a flag they may wait for). */
+void weft__shm_area_wake(const weft__shm_area_t *ar);
 void weft__shm_area_consumed(weft__shm_area_t *ar, uint64_t cons);
 void weft__shm_area_done(weft__shm_area_t *ar, uint64_t d);
 /* Member r has reached collective d (when no member is more than one
@@ -198,15 +200,11 @@ weft__shm_area_qslot(const weft__shm_area_t *ar, int r, uint64_t d)
 /* 1 when this rank's queue slot for call d is free (every member has
  * finished the call that used it last), else 0 with a member still in
  * that call in *missing_p. */
-int weft__shm_area_qslot_free(weft__shm_area_t *ar, uint64_t d,
-                              int *missing_p);
+int weft__shm_area_qslot_free(weft__shm_area_t *ar, uint64_t d, int *missing_p);
 /* Write call d's data (n <= WEFT_SHM_QBYTES) into this rank's queue slot
- * (weft__shm_area_qdone then wakes the readers). */
+ * (the caller then wakes the readers). */
 void weft__shm_area_qput(weft__shm_area_t *ar, uint64_t d,
                          const uint64_t desc[2], const void *data, size_t n);
-/* This rank has finished queued call d: as weft__shm_area_finish, and
- * wakes a root that waits for a slot. */
-void weft__shm_area_qdone(weft__shm_area_t *ar, uint64_t d);
 /* Member r's queue slot holds call d (acquire: its data may be read). */
 static inline int
 weft__shm_area_qready(const weft__shm_area_t *ar, int r, uint64_t d)

@@ -17,7 +17,7 @@ typedef struct weft__progress {
     int epfd;     /* transports' wait fds + store event fd + wakefd */
     int wakefd;   /* eventfd: wakes a blocked waiter */
     unsigned calls; /* store polled every few calls */
-    double store_next; /* ... and no sooner than this (monotonic s) */
+    double store_next;  /* ... and no sooner than this (monotonic s) */
     int oversubscribed; /* more ranks on this node than cores: no spinning */
 } weft__progress_t;
 

@@ -40,7 +40,8 @@ qs_check(const uint8_t *buf, size_t n, int root, int seq, const char *how)
 {
     size_t at = wt_verify(buf, n, root, seq);
 
-    WT_CHECK(at == n, "%s broadcast #%d of %zu bytes from rank %d: byte %zu "
+    WT_CHECK(at == n,
+             "%s broadcast #%d of %zu bytes from rank %d: byte %zu "
              "is wrong",
              how, seq, n, root, at);
 }
@@ -74,8 +75,10 @@ qs_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
             int32_t one = i, sum = 0;
 
             WT_OK(weft_allreduce(&one, &sum, 1, WEFT_INT32, WEFT_SUM, w));
-            WT_CHECK(sum == i * size, "allreduce after broadcast #%d: %d, "
-                     "want %d", i, sum, i * size);
+            WT_CHECK(sum == i * size,
+                     "allreduce after broadcast #%d: %d, "
+                     "want %d",
+                     i, sum, i * size);
         }
         if (i % 100 == 99) { /* a batch in flight at once */
             for (int k = 0; k < QS_BATCH; k++) {
@@ -91,8 +94,8 @@ qs_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
             }
             WT_OK(weft_waitall(QS_BATCH, reqs));
             for (int k = 0; k < QS_BATCH; k++) {
-                qs_check(buf[k], qs_bytes(k), (i + k) % size,
-                         i * QS_BATCH + k, "nonblocking");
+                qs_check(buf[k], qs_bytes(k), (i + k) % size, i * QS_BATCH + k,
+                         "nonblocking");
             }
         }
     }
@@ -105,9 +108,9 @@ Test(coll_shm, queued_broadcasts_run_ahead_and_arrive_whole, .timeout = 300)
 
     for (size_t i = 0; i < sizeof(ranks) / sizeof(ranks[0]); i++) {
         /* small shared buffers: the larger calls take the other paths */
-        wt_job_t job = {.nranks = ranks[i], .timeout_s = 120,
-                        .env = {"WEFT_TIMEOUT=30s",
-                                "WEFT_SHM_COLL_BUF=2KiB"}};
+        wt_job_t job = {.nranks = ranks[i],
+                        .timeout_s = 120,
+                        .env = {"WEFT_TIMEOUT=30s", "WEFT_SHM_COLL_BUF=2KiB"}};
 
         cr_expect_eq(wt_run(&job, qs_body, NULL), 0,
                      "queued broadcasts, %d ranks", ranks[i]);
@@ -135,8 +138,8 @@ qm_answer(qm_shared_t *sh, int rank, int size, weft_status_t st)
     snprintf(sh->msg[rank], sizeof(sh->msg[rank]), "%s",
              st != WEFT_OK ? weft_last_error() : "");
     __atomic_add_fetch(&sh->answered, 1, __ATOMIC_SEQ_CST);
-    for (int i = 0; i < 2000 && __atomic_load_n(&sh->answered,
-                                                __ATOMIC_SEQ_CST) < size;
+    for (int i = 0;
+         i < 2000 && __atomic_load_n(&sh->answered, __ATOMIC_SEQ_CST) < size;
          i++) {
         usleep(10 * 1000);
     }
@@ -173,7 +176,8 @@ Test(coll_shm, disagreeing_with_a_queued_broadcast_fails_every_rank,
         for (size_t i = 0; i < sizeof(ranks) / sizeof(ranks[0]); i++) {
             qm_shared_t *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
                                    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-            wt_job_t job = {.nranks = ranks[i], .timeout_s = 30,
+            wt_job_t job = {.nranks = ranks[i],
+                            .timeout_s = 30,
                             .env = {"WEFT_TIMEOUT=3s"}};
             int failed, said;
 
@@ -186,12 +190,11 @@ Test(coll_shm, disagreeing_with_a_queued_broadcast_fails_every_rank,
             cr_expect_eq(failed, 0, "%s, %d ranks: %d ranks failed or hung",
                          names[mode], ranks[i], failed);
             for (int k = 0; k < ranks[i]; k++) {
-                cr_log_info("%s, %d ranks: rank %d: %s: %s", names[mode],
-                            ranks[i], k,
-                            sh->status[k] == 1
-                                ? "no answer"
-                                : weft_status_string(sh->status[k]),
-                            sh->msg[k]);
+                cr_log_info(
+                    "%s, %d ranks: rank %d: %s: %s", names[mode], ranks[i], k,
+                    sh->status[k] == 1 ? "no answer"
+                                       : weft_status_string(sh->status[k]),
+                    sh->msg[k]);
                 cr_expect(sh->status[k] < 0 && sh->msg[k][0] != '\0',
                           "%s, %d ranks: rank %d got %s (\"%s\"), want an "
                           "error",
@@ -247,7 +250,8 @@ Test(coll_shm, alltoallv_count_disagreement_is_a_mismatch, .timeout = 60)
     wt_job_t job = {.nranks = 3, .timeout_s = 30, .env = {"WEFT_TIMEOUT=3s"}};
 
     cr_assert(sh != MAP_FAILED);
-    cr_expect_eq(wt_run(&job, av_body, sh), 0, "alltoallv mismatch: a rank "
+    cr_expect_eq(wt_run(&job, av_body, sh), 0,
+                 "alltoallv mismatch: a rank "
                  "failed or hung");
     cr_expect_eq(sh->status[1], WEFT_ERR_MISMATCH, "rank 1 got %s (%s)",
                  weft_status_string(sh->status[1]), sh->msg[1]);

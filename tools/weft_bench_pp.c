@@ -65,11 +65,10 @@ pp_size(const bench_opts_t *o, const bench_env_t *env, size_t size,
     /* as bench/mpi_pingpong.c: at least 5000 rounds of warm-up below
      * 64 KiB (osu_latency skips 1000), else a start-up transient of a few
      * milliseconds doubles the first size's mean */
-    long warmup =
-        o->warmup >= 0
-            ? o->warmup
-            : (size < 65536 && iters / 10 < 5000 ? 5000
-                                                  : (iters / 10 < 2 ? 2 : iters / 10));
+    long warmup = o->warmup >= 0 ? o->warmup
+                                 : (size < 65536 && iters / 10 < 5000
+                                        ? 5000
+                                        : (iters / 10 < 2 ? 2 : iters / 10));
     long bw_iters = iters / 10 < 2 ? 2 : iters / 10;
     weft_comm_t *comm = env->comm;
     weft_request_t *reqs[1024];

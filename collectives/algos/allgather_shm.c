@@ -68,10 +68,12 @@ static int
 ag_piped(weft__shmc_t *c)
 {
     size_t slot = weft__shmc_ring_slot(c, 64);
-    weft__shmc_exchange_t x = {
-        .blk = c->a.count * c->a.esize, .piece = slot, .slot = slot,
-        .own = c->a.inplace ? NULL : c->a.sendbuf,
-        .put = ag_put, .take = ag_take};
+    weft__shmc_exchange_t x = {.blk = c->a.count * c->a.esize,
+                               .piece = slot,
+                               .slot = slot,
+                               .own = c->a.inplace ? NULL : c->a.sendbuf,
+                               .put = ag_put,
+                               .take = ag_take};
 
     return weft__shmc_exchange(c, &x);
 }
@@ -101,8 +103,7 @@ ag_large(weft__shmc_t *c, char *why, size_t why_len)
             int r = (ar->rank + i) % ar->size;
             weft_status_t st = weft__shm_area_read(
                 ar, r, (char *)c->a.recvbuf + (size_t)r * blk,
-                weft__shm_area_head(ar, r, c->d)->u.at.sbuf, blk, why,
-                why_len);
+                weft__shm_area_head(ar, r, c->d)->u.at.sbuf, blk, why, why_len);
 
             if (st != WEFT_OK) {
                 return st;

@@ -212,11 +212,10 @@ ar_reduce_block(weft__shmc_t *c, char *why, size_t why_len)
             if (r == ar->rank) {
                 continue;
             }
-            st = weft__shm_area_read(ar, r, c->tmp,
-                                     weft__shm_area_head(ar, r, c->d)->u.at.sbuf +
-                                         off * a->esize,
-                                     bytes,
-                                     why, why_len);
+            st = weft__shm_area_read(
+                ar, r, c->tmp,
+                weft__shm_area_head(ar, r, c->d)->u.at.sbuf + off * a->esize,
+                bytes, why, why_len);
             if (st != WEFT_OK) {
                 return st;
             }
@@ -251,11 +250,10 @@ ar_gather(weft__shmc_t *c, char *why, size_t why_len)
                 return 0;
             }
             ar_piece(c, r, c->piece, &off, &len);
-            st = weft__shm_area_read(ar, r,
-                                     (char *)a->recvbuf + off * a->esize,
-                                     weft__shm_area_head(ar, r, c->d)->u.at.rbuf +
-                                         off * a->esize,
-                                     len * a->esize, why, why_len);
+            st = weft__shm_area_read(
+                ar, r, (char *)a->recvbuf + off * a->esize,
+                weft__shm_area_head(ar, r, c->d)->u.at.rbuf + off * a->esize,
+                len * a->esize, why, why_len);
             if (st != WEFT_OK) {
                 return st;
             }
@@ -283,16 +281,8 @@ ar_large(weft__shmc_t *c, char *why, size_t why_len)
         c->piece = 0;
         /* fall through */
     case AR_BLOCK:
-        if (ar_pair(&c->a, c->ar->size)) {
-            rc = ar_reduce_pair(c, why, why_len);
-            if (rc != 1) {
-                return rc;
-            }
-            weft__shm_area_done(c->ar, c->d);
-            c->phase = AR_DONE;
-            goto done;
-        }
-        rc = ar_reduce_block(c, why, why_len);
+        rc = ar_pair(&c->a, c->ar->size) ? ar_reduce_pair(c, why, why_len)
+                                         : ar_reduce_block(c, why, why_len);
         if (rc != 1) {
             return rc;
         }
@@ -301,7 +291,8 @@ ar_large(weft__shmc_t *c, char *why, size_t why_len)
         c->peer = 0;
         /* fall through */
     case AR_GATHER:
-        rc = ar_gather(c, why, why_len);
+        /* a pair reduced the whole vector: nothing to gather */
+        rc = ar_pair(&c->a, c->ar->size) ? 1 : ar_gather(c, why, why_len);
         if (rc != 1) {
             return rc;
         }
@@ -309,7 +300,6 @@ ar_large(weft__shmc_t *c, char *why, size_t why_len)
         c->phase = AR_DONE;
         /* fall through */
     default:
-    done:
         if (!weft__shmc_all_done(c)) {
             return 0;
         }

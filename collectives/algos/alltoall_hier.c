@@ -40,8 +40,8 @@ a2a_map(weft__sched_t *s, weft_comm_t *comm, a2a_map_t *m)
         m->nlocal[m->node[r]]++;
     }
     for (int i = 0; i < k; i++) {
-        m->member[i] = weft__sched_scratch(s, (size_t)m->nlocal[i] *
-                                                  sizeof(int));
+        m->member[i] =
+            weft__sched_scratch(s, (size_t)m->nlocal[i] * sizeof(int));
         if (m->member[i] == NULL) {
             return -1;
         }
@@ -101,11 +101,11 @@ alltoall_hier_build(weft__sched_t *s, const weft__coll_args_t *a)
             for (int t = 0; t < m.nlocal[n]; t++) {
                 size_t at = displs[n] + ((size_t)j * m.nlocal[n] + t) * c;
 
-                weft__sched_copy(s, weft__at(x, at, a->esize),
-                                 weft__cat(g, (size_t)j * p * c +
-                                                  (size_t)m.member[n][t] * c,
-                                           a->esize),
-                                 blk);
+                weft__sched_copy(
+                    s, weft__at(x, at, a->esize),
+                    weft__cat(g, (size_t)j * p * c + (size_t)m.member[n][t] * c,
+                              a->esize),
+                    blk);
             }
         }
     }
@@ -126,11 +126,11 @@ alltoall_hier_build(weft__sched_t *s, const weft__coll_args_t *a)
             for (int t = 0; t < l; t++) {
                 size_t from = displs[n] + ((size_t)jj * l + t) * c;
 
-                weft__sched_copy(s,
-                                 weft__at(x, (size_t)t * p * c +
-                                                 (size_t)m.member[n][jj] * c,
-                                          a->esize),
-                                 weft__cat(g, from, a->esize), blk);
+                weft__sched_copy(
+                    s,
+                    weft__at(x, (size_t)t * p * c + (size_t)m.member[n][jj] * c,
+                             a->esize),
+                    weft__cat(g, from, a->esize), blk);
             }
         }
     }

@@ -71,12 +71,15 @@ aa_piped(weft__shmc_t *c)
 {
     size_t size = (size_t)c->ar->size, blk = c->a.count * c->a.esize;
     size_t piece = weft__shmc_ring_slot(c, 64 * size) / size;
-    weft__shmc_exchange_t x = {
-        .blk = blk, .piece = piece, .slot = piece * size,
-        .own = c->a.inplace
-                   ? NULL
-                   : (const uint8_t *)c->a.sendbuf + (size_t)c->ar->rank * blk,
-        .put = aa_put, .take = aa_take};
+    weft__shmc_exchange_t x = {.blk = blk,
+                               .piece = piece,
+                               .slot = piece * size,
+                               .own = c->a.inplace
+                                          ? NULL
+                                          : (const uint8_t *)c->a.sendbuf +
+                                                (size_t)c->ar->rank * blk,
+                               .put = aa_put,
+                               .take = aa_take};
 
     return weft__shmc_exchange(c, &x);
 }

@@ -38,8 +38,8 @@ av_take(weft__shmc_t *c, int r, char *why, size_t why_len)
     st = weft__shm_area_read(ar, r, &count, h->u.at.rbuf + at, sizeof(count),
                              why, why_len);
     if (st == WEFT_OK) {
-        st = weft__shm_area_read(ar, r, &displ, h->u.at.aux + at,
-                                 sizeof(displ), why, why_len);
+        st = weft__shm_area_read(ar, r, &displ, h->u.at.aux + at, sizeof(displ),
+                                 why, why_len);
     }
     if (st != WEFT_OK) {
         return st;
@@ -55,10 +55,9 @@ av_take(weft__shmc_t *c, int r, char *why, size_t why_len)
     if (count == 0) {
         return 1;
     }
-    st = weft__shm_area_read(ar, r,
-                             (char *)a->recvbuf + a->rdispls[r] * a->esize,
-                             h->u.at.sbuf + displ * a->esize,
-                             count * a->esize, why, why_len);
+    st = weft__shm_area_read(
+        ar, r, (char *)a->recvbuf + a->rdispls[r] * a->esize,
+        h->u.at.sbuf + displ * a->esize, count * a->esize, why, why_len);
     return st == WEFT_OK ? 1 : st;
 }
 

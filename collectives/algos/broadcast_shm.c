@@ -20,11 +20,12 @@
 
 enum { BC_ENTER, BC_COPY, BC_PIPE, BC_DONE };
 
+/* A queued call is over here: its fin may free a root's slot, so wake. */
 static int
 bc_queued_done(weft__shmc_t *c)
 {
-    c->ar->run_d = c->d + 1;
-    weft__shm_area_qdone(c->ar, c->d);
+    weft__shmc_finish(c);
+    weft__shm_area_wake(c->ar);
     return 1;
 }
 
@@ -176,8 +177,9 @@ bc_large(weft__shmc_t *c, char *why, size_t why_len)
         for (size_t off = 0; off < bytes; off += piece) {
             size_t n = bytes - off < piece ? bytes - off : piece;
             weft_status_t st = weft__shm_area_read(
-                ar, root, (char *)c->a.recvbuf + off, weft__shm_area_head(ar, root, c->d)->u.at.rbuf + off,
-                n, why, why_len);
+                ar, root, (char *)c->a.recvbuf + off,
+                weft__shm_area_head(ar, root, c->d)->u.at.rbuf + off, n, why,
+                why_len);
 
             if (st != WEFT_OK) {
                 return st;

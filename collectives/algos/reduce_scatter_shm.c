@@ -81,10 +81,11 @@ rs_large(rs_state_t *s, char *why, size_t why_len)
                 if (r == ar->rank) {
                     continue;
                 }
-                st = weft__shm_area_read(ar, r, c->tmp,
-                                         weft__shm_area_head(ar, r, c->d)->u.at.sbuf +
-                                             (base + off) * a->esize,
-                                         len * a->esize, why, why_len);
+                st = weft__shm_area_read(
+                    ar, r, c->tmp,
+                    weft__shm_area_head(ar, r, c->d)->u.at.sbuf +
+                        (base + off) * a->esize,
+                    len * a->esize, why, why_len);
                 if (st != WEFT_OK) {
                     return st;
                 }

@@ -161,7 +161,6 @@ weft__shmc_run(const weft__coll_args_t *a, weft_comm_t *comm,
         st = weft__progress_wait(ctx, shmc_inline_done, &x,
                                  weft__now() + ctx->cfg.timeout);
     }
-
     if (st == WEFT_ERR_TIMED_OUT && comm->error == WEFT_OK) {
         char what[200];
 
@@ -421,8 +420,7 @@ weft__shmc_reduce_bufs(weft__shmc_t *c, void *dst, size_t off, size_t count)
     weft__reduce3(a->dtype, a->op, dst, weft__shmc_data(c, 0) + off,
                   weft__shmc_data(c, 1) + off, count);
     for (int r = 2; r < ar->size; r++) {
-        weft__reduce(a->dtype, a->op, dst, weft__shmc_data(c, r) + off,
-                     count);
+        weft__reduce(a->dtype, a->op, dst, weft__shmc_data(c, r) + off, count);
     }
 }
 

@@ -83,8 +83,8 @@ typedef struct weft__shmc_exchange weft__shmc_exchange_t;
 struct weft__shmc_exchange {
     size_t blk, piece, slot; /* slot: bytes of a ring slot (>= piece) */
     const void *own;
-    void (*put)(weft__shmc_t *c, const weft__shmc_exchange_t *x,
-                uint8_t *slot, size_t off, size_t len);
+    void (*put)(weft__shmc_t *c, const weft__shmc_exchange_t *x, uint8_t *slot,
+                size_t off, size_t len);
     void (*take)(weft__shmc_t *c, const weft__shmc_exchange_t *x, int r,
                  const uint8_t *slot, size_t off, size_t len);
 };

@@ -31,7 +31,7 @@
  * every SHM_LIVENESS_PERIOD seconds, the clock read every
  * SHM_LIVENESS_EVERY progress calls: a system call on the spin path every
  * few microseconds cost a ping-pong a tenth of its time. */
-#define SHM_LIVENESS_EVERY 64
+#define SHM_LIVENESS_EVERY  64
 #define SHM_LIVENESS_PERIOD 1e-3
 #define SHM_STALE_AGE 600.0    /* seconds before a dead run's file goes */
 #define SHM_BYE_WAIT 0.05      /* seconds to find room for a BYE */
