@@ -14,6 +14,7 @@
 #include "context.h"
 #include "errmsg.h"
 #include "log.h"
+#include "progress.h"
 
 static const char *const coll_names[WEFT_COLL_COUNT] = {
     [WEFT_COLL_ALLREDUCE] = "allreduce",
@@ -182,6 +183,7 @@ coll_schedule(const weft__coll_args_t *a, weft_comm_t *comm,
     weft_status_t st;
 
     WEFT_CHECK(weft__sched_create(comm, a->dtype, a->op, algo->name, &s));
+    weft__sched_set_desc(s, a);
     st = coll_build(s, algo, a, comm);
     if (st != WEFT_OK) {
         weft__sched_free(s);
@@ -199,6 +201,7 @@ weft__coll_run(const weft__coll_args_t *a, weft_comm_t *comm)
     weft_status_t st;
 
     pthread_mutex_lock(&ctx->lock);
+    weft__progress_store_due(ctx);
     if (comm->error != WEFT_OK) {
         st = weft__comm_error_return(comm, weft__coll_name(a->coll));
         goto out;
@@ -224,6 +227,7 @@ weft__coll_start_locked(const weft__coll_args_t *a, weft_comm_t *comm,
 {
     const weft__algo_t *algo = NULL;
 
+    weft__progress_store_due(comm->ctx);
     if (comm->error != WEFT_OK) {
         return weft__comm_error_return(comm, weft__coll_name(a->coll));
     }

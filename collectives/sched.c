@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "collectives/coll_desc.h"
 #include "collectives/reduce_ops.h"
 #include "collectives/scratch.h"
 #include "context.h"
@@ -48,6 +49,18 @@ typedef struct sched_op {
     weft_tl_ep_t *ep;
 } sched_op_t;
 
+/* The descriptor sent to, or received from, one peer (mismatch check). */
+typedef struct sched_desc {
+    weft_tl_op_t op;
+    weft__sched_t *s;
+    int peer; /* comm rank */
+    int send;
+    int posted;
+    int tl;
+    weft_tl_ep_t *ep;
+    uint8_t wire[WEFT_COLL_DESC_WIRE];
+} sched_desc_t;
+
 struct weft__sched {
     weft_comm_t *comm;
     weft_request_t *req;
@@ -77,6 +90,16 @@ struct weft__sched {
     void **scratch;
     size_t *scratch_size;
     int nscratch;
+    /* mismatch check: what this rank called, one exchange per peer */
+    int has_desc;
+    weft__coll_desc_t desc;
+    uint32_t desc_seq;   /* the full sequence number on the comm */
+    sched_desc_t *descs;
+    int ndescs;
+    int desc_sends;      /* descriptor sends still posted */
+    int desc_recvs;      /* descriptors not yet received */
+    weft_status_t desc_status; /* a mismatch or a failed exchange */
+    char desc_why[320];
     weft__sched_t *next, *prev; /* the context's running schedules */
 };
 
@@ -127,6 +150,7 @@ weft__sched_free(weft__sched_t *s)
     }
     free(s->scratch);
     free(s->scratch_size);
+    free(s->descs);
     free(s->ops);
     free(s->parts);
     free(s->nsend);
@@ -376,6 +400,13 @@ weft__sched_set_reduction(weft__sched_t *s, weft_dtype_t dtype, weft_op_t op)
 }
 
 void
+weft__sched_set_desc(weft__sched_t *s, const weft__coll_args_t *a)
+{
+    weft__coll_desc_make(&s->desc, a, s->user_dtype, s->user_op);
+    s->has_desc = s->comm->ctx->cfg.coll.check_mismatch;
+}
+
+void
 weft__sched_user_reduction(const weft__sched_t *s, weft_dtype_t *dtype_p,
                            weft_op_t *op_p)
 {
@@ -443,11 +474,33 @@ sched_unlink(weft__sched_t *s)
     s->next = s->prev = NULL;
 }
 
+/* Withdraw the descriptor ops still posted: receives only (finishing),
+ * or all (failing). */
+static void
+sched_desc_withdraw(weft__sched_t *s, int sends_too)
+{
+    weft_context_t *ctx = s->comm->ctx;
+
+    for (int i = 0; i < s->ndescs; i++) {
+        sched_desc_t *d = &s->descs[i];
+
+        if (d->posted && (sends_too || !d->send)) {
+            ctx->tls[d->tl].ops->cancel(d->ep, &d->op);
+            ctx->tls[d->tl].inflight--;
+            d->posted = 0;
+            if (d->send) {
+                s->desc_sends--;
+            }
+        }
+    }
+}
+
 static void
 sched_withdraw(weft__sched_t *s)
 {
     weft_context_t *ctx = s->comm->ctx;
 
+    sched_desc_withdraw(s, 1);
     for (int i = 0; i < s->nsteps && s->npolling > 0; i++) {
         if (s->steps[i].kind == WEFT_STEP_POLL &&
             s->steps[i].state == STEP_POSTED) {
@@ -479,11 +532,144 @@ sched_fail(weft__sched_t *s, int step, weft_status_t status,
 {
     const sched_step_t *st = &s->steps[step];
 
-    weft__comm_fail(s->comm, status, -1, "%s (%s): %s rank %d: %s", s->what,
-                    s->algo, sched_step_name(st), st->peer, why);
+    weft__comm_fail_here(s->comm, status, "%s (%s): %s rank %d: %s",
+                         s->what, s->algo, sched_step_name(st), st->peer,
+                         why);
     if (s->req != NULL && !s->req->done) {
         weft__sched_cancel(s, status); /* the comm had already failed */
     }
+}
+
+/* A disagreement found by the descriptor exchange: fail the comm (and
+ * every rank, by the flood) naming both calls. */
+static void
+sched_fail_desc(weft__sched_t *s)
+{
+    weft__comm_fail_here(s->comm, s->desc_status, "%s (%s): %s", s->what,
+                         s->algo, s->desc_why);
+    if (s->req != NULL && !s->req->done) {
+        weft__sched_cancel(s, s->desc_status);
+    }
+}
+
+/* A descriptor sent or received (inside a transport's progress: only
+ * record; sched_advance acts on it). */
+static void
+sched_desc_complete(weft_tl_op_t *op, weft_status_t status, size_t bytes)
+{
+    sched_desc_t *d = weft__container_of(op, sched_desc_t, op);
+    weft__sched_t *s = d->s;
+    weft__coll_desc_t theirs;
+    uint32_t seq = 0;
+    char mine_txt[96], their_txt[96];
+
+    s->comm->ctx->tls[d->tl].inflight--;
+    if (!d->posted) {
+        return;
+    }
+    d->posted = 0;
+    s->news = 1;
+    s->comm->ctx->sched_news = 1;
+    if (d->send) {
+        s->desc_sends--;
+    } else {
+        s->desc_recvs--;
+    }
+    if (s->desc_status != WEFT_OK) {
+        return;
+    }
+    if (status != WEFT_OK) {
+        s->desc_status = status;
+        snprintf(s->desc_why, sizeof(s->desc_why),
+                 "exchanging the call's descriptor with rank %d: %s",
+                 d->peer, weft_status_string(status));
+        return;
+    }
+    if (d->send) {
+        return;
+    }
+    if (bytes != WEFT_COLL_DESC_WIRE ||
+        weft__coll_desc_decode(d->wire, &theirs, &seq) != 0) {
+        s->desc_status = WEFT_ERR_PROTOCOL;
+        snprintf(s->desc_why, sizeof(s->desc_why),
+                 "rank %d sent a malformed call descriptor (%zu bytes)",
+                 d->peer, bytes);
+        return;
+    }
+    if (weft__coll_desc_equal(&theirs, &s->desc)) {
+        return;
+    }
+    weft__coll_desc_text(&s->desc, mine_txt, sizeof(mine_txt));
+    weft__coll_desc_text(&theirs, their_txt, sizeof(their_txt));
+    s->desc_status = WEFT_ERR_MISMATCH;
+    snprintf(s->desc_why, sizeof(s->desc_why),
+             "mismatch: rank %d called %s (its collective #%u on comm %u) "
+             "where rank %d called %s (#%u)",
+             d->peer, their_txt, seq, s->comm->id, s->comm->rank, mine_txt,
+             s->desc_seq);
+}
+
+/* Send this call's descriptor to every peer the schedule sends to, and
+ * expect one from every peer it receives from: before any message of the
+ * call on each link, so a receiver checks it first. */
+static weft_status_t
+sched_desc_post(weft__sched_t *s)
+{
+    weft_comm_t *comm = s->comm;
+    weft_context_t *ctx = comm->ctx;
+    uint64_t tag = weft__comm_tag(comm, WEFT_TAG_KIND_DESC, s->seq);
+    int n = 0;
+
+    for (int p = 0; p < comm->size; p++) {
+        n += (s->nsend[p] > 0) + (s->nrecv[p] > 0);
+    }
+    if (n == 0) {
+        return WEFT_OK;
+    }
+    s->descs = calloc((size_t)n, sizeof(*s->descs));
+    if (s->descs == NULL) {
+        return weft__error(WEFT_ERR_NO_MEMORY, WEFT_SUB_COLL,
+                           "%s: out of memory", s->what);
+    }
+    for (int p = 0; p < comm->size; p++) {
+        for (int send = 1; send >= 0; send--) {
+            sched_desc_t *d = &s->descs[s->ndescs];
+            weft_status_t st;
+
+            if ((send ? s->nsend[p] : s->nrecv[p]) == 0) {
+                continue;
+            }
+            s->ndescs++;
+            d->s = s;
+            d->peer = p;
+            d->send = send;
+            d->op.complete = sched_desc_complete;
+            WEFT_CHECK(weft__ctx_ep(ctx, weft__comm_job_rank(comm, p), &d->tl,
+                                    &d->ep));
+            d->posted = 1;
+            ctx->tls[d->tl].inflight++; /* before: it may complete inside */
+            if (send) {
+                s->desc_sends++;
+                weft__coll_desc_encode(&s->desc, s->desc_seq, d->wire);
+                st = ctx->tls[d->tl].ops->isend(d->ep, d->wire, sizeof(d->wire),
+                                                tag, &d->op);
+            } else {
+                s->desc_recvs++;
+                st = ctx->tls[d->tl].ops->irecv(d->ep, d->wire, sizeof(d->wire),
+                                                tag, &d->op);
+            }
+            if (st < 0) {
+                if (d->posted) {
+                    ctx->tls[d->tl].inflight--;
+                    d->posted = 0;
+                    s->desc_sends -= send;
+                    s->desc_recvs -= !send;
+                }
+                return st;
+            }
+        }
+    }
+    return WEFT_OK;
 }
 
 /* Inside a transport's progress: only record; sched_advance acts on it. */
@@ -627,6 +813,11 @@ sched_run_poll(weft__sched_t *s, int i)
 static int
 sched_ready(const weft__sched_t *s, const sched_step_t *st)
 {
+    /* nothing is reduced before every peer's call was checked */
+    if (s->desc_recvs > 0 &&
+        (st->kind == WEFT_STEP_REDUCE || st->kind == WEFT_STEP_REDUCE3)) {
+        return 0;
+    }
     for (int d = 0; d < st->ndeps; d++) {
         if (s->steps[st->deps[d]].state != STEP_DONE) {
             return 0;
@@ -644,6 +835,7 @@ sched_ready(const weft__sched_t *s, const sched_step_t *st)
 static void
 sched_finish(weft__sched_t *s)
 {
+    sched_desc_withdraw(s, 0); /* a peer that does not check (mixed config) */
     sched_unlink(s);
     weft__req_complete(s->req, WEFT_OK, 0);
 }
@@ -655,6 +847,10 @@ sched_advance(weft__sched_t *s)
 {
     int again = 1;
 
+    if (s->desc_status != WEFT_OK) {
+        sched_fail_desc(s);
+        return;
+    }
     if (s->failed_step >= 0) {
         sched_fail(s, s->failed_step, s->fail_status, s->fail_why);
         return;
@@ -700,12 +896,16 @@ sched_advance(weft__sched_t *s)
             again = 1;
         }
         again = again || s->news;
+        if (s->desc_status != WEFT_OK) {
+            sched_fail_desc(s);
+            return;
+        }
         if (s->failed_step >= 0) {
             sched_fail(s, s->failed_step, s->fail_status, s->fail_why);
             return;
         }
     }
-    if (!s->req->done && s->ndone == s->nsteps) {
+    if (!s->req->done && s->ndone == s->nsteps && s->desc_sends == 0) {
         sched_finish(s);
     }
 }
@@ -719,6 +919,7 @@ weft__sched_start(weft__sched_t *s, const char *what, weft_request_t **req_p)
     weft_status_t st;
 
     weft__strlcpy(s->what, what, sizeof(s->what));
+    s->desc_seq = comm->coll_seq;
     s->seq = comm->coll_seq++ & SCHED_SEQ_MASK;
     if (s->nomem) {
         weft__sched_free(s);
@@ -741,6 +942,16 @@ weft__sched_start(weft__sched_t *s, const char *what, weft_request_t **req_p)
     ctx->scheds = s;
     weft__log_debug(WEFT_SUB_COLL, "comm %u: %s #%u (%s), %d steps",
                     comm->id, what, s->seq, s->algo, s->nsteps);
+    if (s->has_desc) {
+        st = sched_desc_post(s);
+        if (st != WEFT_OK) {
+            weft__comm_fail_here(comm, st, "%s (%s): %s", what, s->algo,
+                                 weft_last_error());
+            weft__sched_cancel(s, st);
+            *req_p = req;
+            return WEFT_OK; /* the request carries the error */
+        }
+    }
     sched_advance(s);
     *req_p = req;
     return WEFT_OK;
@@ -770,9 +981,77 @@ weft__sched_cancel(weft__sched_t *s, weft_status_t status)
     }
 }
 
+/* Append to buf the distinct peers of posted steps of one kind (and of
+ * descriptor receives still expected): "1, 3, 6" (at most 16, then "..."). */
+static void
+sched_describe_peers(const weft__sched_t *s, int kind, char *buf, size_t len)
+{
+    size_t off = 0;
+    int n = 0;
+
+    buf[0] = '\0';
+    for (int p = 0; p < s->comm->size && off < len; p++) {
+        int waits = 0;
+
+        for (int i = s->first_undone; i < s->nsteps && !waits; i++) {
+            waits = s->steps[i].kind == kind &&
+                    s->steps[i].state == STEP_POSTED && s->steps[i].peer == p;
+        }
+        for (int i = 0; i < s->ndescs && !waits; i++) {
+            waits = s->descs[i].posted && s->descs[i].peer == p &&
+                    s->descs[i].send == (kind == WEFT_STEP_SEND);
+        }
+        if (!waits) {
+            continue;
+        }
+        off += (size_t)snprintf(buf + off, len - off, n == 16 ? ", ..." : "%s%d",
+                                n ? ", " : "", p);
+        if (++n > 16) {
+            break;
+        }
+    }
+}
+
+int
+weft__sched_not_arrived(const weft__sched_t *s, char *buf, size_t len)
+{
+    size_t off = 0;
+    int n = 0;
+
+    if (len > 0) {
+        buf[0] = '\0';
+    }
+    for (int i = 0; i < s->ndescs; i++) {
+        const sched_desc_t *d = &s->descs[i];
+
+        if (!d->posted || d->send) {
+            continue;
+        }
+        if (off < len) {
+            off += (size_t)snprintf(buf + off, len - off,
+                                    n == 16 ? ", ..." : "%s%d",
+                                    n ? ", " : "", d->peer);
+        }
+        n++;
+    }
+    return n;
+}
+
 void
 weft__sched_describe(const weft__sched_t *s, char *buf, size_t len)
 {
+    char recvs[96], sends[96];
+
+    if (weft__sched_not_arrived(s, recvs, sizeof(recvs)) > 0) {
+        snprintf(buf, len,
+                 "%s #%u (%s): rank%s %s had not arrived (no call "
+                 "descriptor from %s; %d of %d steps done)",
+                 s->what, s->desc_seq, s->algo, strchr(recvs, ',') ? "s" : "",
+                 recvs, strchr(recvs, ',') ? "them" : "it", s->ndone,
+                 s->nsteps);
+        return;
+    }
+
     for (int i = s->first_undone; i < s->nsteps; i++) {
         const sched_step_t *st = &s->steps[i];
 
@@ -780,22 +1059,34 @@ weft__sched_describe(const weft__sched_t *s, char *buf, size_t len)
             char what[192];
 
             st->poll->describe(st->dst, what, sizeof(what));
-            snprintf(buf, len, "%s (%s) waits for %s (step %d of %d)",
-                     s->what, s->algo, what, i + 1, s->nsteps);
+            snprintf(buf, len, "%s #%u (%s) waits for %s (step %d of %d)",
+                     s->what, s->desc_seq, s->algo, what, i + 1, s->nsteps);
             return;
         }
-        if (st->state == STEP_POSTED || st->kind == WEFT_STEP_WAIT_PART) {
-            snprintf(buf, len, "%s (%s) waits for %s %d (step %d of %d)",
-                     s->what, s->algo,
-                     st->kind == WEFT_STEP_SEND   ? "a send to rank"
-                     : st->kind == WEFT_STEP_RECV ? "a receive from rank"
-                                                  : "weft_pready of partition",
-                     st->peer, i + 1, s->nsteps);
+        if (st->kind == WEFT_STEP_WAIT_PART && st->state == STEP_WAITING) {
+            snprintf(buf, len,
+                     "%s #%u (%s) waits for weft_pready of partition %d "
+                     "(step %d of %d)",
+                     s->what, s->desc_seq, s->algo, st->peer, i + 1,
+                     s->nsteps);
             return;
         }
     }
-    snprintf(buf, len, "%s (%s): %d of %d steps done", s->what, s->algo,
-             s->ndone, s->nsteps);
+    sched_describe_peers(s, WEFT_STEP_RECV, recvs, sizeof(recvs));
+    sched_describe_peers(s, WEFT_STEP_SEND, sends, sizeof(sends));
+    if (recvs[0] != '\0' || sends[0] != '\0') {
+        snprintf(buf, len,
+                 "%s #%u (%s) waits for rank%s %s%s%s%s%s (%d of %d steps "
+                 "done)",
+                 s->what, s->desc_seq, s->algo,
+                 strchr(recvs[0] ? recvs : sends, ',') ? "s" : "",
+                 recvs[0] ? recvs : "", recvs[0] ? " to send" : "",
+                 recvs[0] && sends[0] ? " and " : "", sends,
+                 sends[0] ? " to receive" : "", s->ndone, s->nsteps);
+        return;
+    }
+    snprintf(buf, len, "%s #%u (%s): %d of %d steps done", s->what,
+             s->desc_seq, s->algo, s->ndone, s->nsteps);
 }
 
 void

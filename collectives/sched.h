@@ -98,6 +98,12 @@ void *weft__sched_scratch(weft__sched_t *s, size_t bytes);
 /* The dtype and op reduce steps use (a wrapper may switch to fp32). */
 void weft__sched_set_reduction(weft__sched_t *s, weft_dtype_t dtype,
                                weft_op_t op);
+/* Exchange a descriptor of the call (a) with every peer before its first
+ * message and fail with WEFT_ERR_MISMATCH, naming both calls, where they
+ * differ (unless WEFT_CHECK_MISMATCH=0). Set after the dtype/op widening
+ * of weft__sched_set_reduction or before, either way: it describes the
+ * call as the user made it. */
+void weft__sched_set_desc(weft__sched_t *s, const weft__coll_args_t *a);
 weft_comm_t *weft__sched_comm(const weft__sched_t *s);
 /* The dtype and op the caller passed (mismatch checks). */
 void weft__sched_user_reduction(const weft__sched_t *s, weft_dtype_t *dtype_p,
@@ -119,6 +125,10 @@ weft_status_t weft__sched_start(weft__sched_t *s, const char *what,
 void weft__sched_progress(weft_context_t *ctx);
 /* Withdraw every pending op and complete the request with status. */
 void weft__sched_cancel(weft__sched_t *s, weft_status_t status);
+/* The peers whose call descriptor has not come (they have not arrived
+ * at this collective, as far as this rank can tell): their number, and
+ * "1, 5" in buf. */
+int weft__sched_not_arrived(const weft__sched_t *s, char *buf, size_t len);
 /* A line saying what the schedule is waiting for (timeouts). */
 void weft__sched_describe(const weft__sched_t *s, char *buf, size_t len);
 /* Partition p may be sent (weft_pready). */

@@ -196,20 +196,13 @@ weft__comm_create_world(weft_context_t *ctx, weft_comm_t **comm_p)
     return WEFT_OK;
 }
 
-void
-weft__comm_fail(weft_comm_t *comm, weft_status_t status, int origin,
-                const char *fmt, ...)
+static void
+comm_fail_v(weft_comm_t *comm, weft_status_t status, int origin,
+            const char *fmt, va_list ap)
 {
-    va_list ap;
-
-    if (comm->error != WEFT_OK) {
-        return; /* the first error stays */
-    }
     comm->error = status;
     comm->error_origin = origin;
-    va_start(ap, fmt);
     vsnprintf(comm->error_msg, sizeof(comm->error_msg), fmt, ap);
-    va_end(ap);
     weft__log_debug(WEFT_SUB_CORE, "comm %u failed (%s): %s", comm->id,
                     weft_status_string(status), comm->error_msg);
     while (comm->pending != NULL) {
@@ -222,6 +215,98 @@ weft__comm_fail(weft_comm_t *comm, weft_status_t status, int origin,
     if (comm->leaders != NULL) {
         weft__comm_fail(comm->leaders, status, -1, "%s", comm->error_msg);
     }
+}
+
+static void
+comm_fail_at(weft_comm_t *comm, weft_status_t status, int origin,
+             const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void
+comm_fail_at(weft_comm_t *comm, weft_status_t status, int origin,
+             const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    comm_fail_v(comm, status, origin, fmt, ap);
+    va_end(ap);
+}
+
+/* WEFT_ABORT_ON_ERROR: after the error is recorded and told. */
+static void
+comm_abort_process(const weft_comm_t *comm)
+{
+    if (comm->ctx->cfg.abort_on_error && !comm->ctx->destroying) {
+        weft__log_error(WEFT_SUB_CORE,
+                        "comm %u failed (%s): %s; aborting the process "
+                        "(WEFT_ABORT_ON_ERROR=1)",
+                        comm->id, weft_status_string(comm->error),
+                        comm->error_msg);
+        abort();
+    }
+}
+
+void
+weft__comm_fail(weft_comm_t *comm, weft_status_t status, int origin,
+                const char *fmt, ...)
+{
+    va_list ap;
+
+    if (comm->error != WEFT_OK) {
+        return; /* the first error stays */
+    }
+    va_start(ap, fmt);
+    comm_fail_v(comm, status, origin, fmt, ap);
+    va_end(ap);
+    comm_abort_process(comm);
+}
+
+/* Tell every member through the bootstrap store (they apply it as they
+ * apply an abort: origin rank, status and reason). */
+static void
+comm_flood(weft_comm_t *comm, int name_us)
+{
+    weft_context_t *ctx = comm->ctx;
+    weft__store_event_t ev;
+    int n = 0;
+
+    if (ctx->store == NULL || ctx->store_lost || ctx->destroying ||
+        comm->size == 1) {
+        return;
+    }
+    memset(&ev, 0, sizeof(ev));
+    ev.kind = WEFT_STORE_EVENT_ABORT;
+    ev.origin = ctx->rank;
+    ev.failed_rank = -1;
+    ev.comm_id = comm->id;
+    ev.status = comm->error;
+    if (name_us) {
+        n = snprintf(ev.reason, sizeof(ev.reason), "rank %d of comm %u: ",
+                     comm->rank, comm->id);
+    }
+    weft__strlcpy(ev.reason + n, comm->error_msg, sizeof(ev.reason) - n);
+    if (ctx->store->ops->abort(ctx->store, &ev) != WEFT_OK) {
+        weft__log_warn(WEFT_SUB_CORE,
+                       "comm %u: could not tell the other ranks about its "
+                       "error through the bootstrap store",
+                       comm->id);
+    }
+}
+
+void
+weft__comm_fail_here(weft_comm_t *comm, weft_status_t status,
+                     const char *fmt, ...)
+{
+    va_list ap;
+
+    if (comm->error != WEFT_OK) {
+        return;
+    }
+    va_start(ap, fmt);
+    comm_fail_v(comm, status, comm->rank, fmt, ap);
+    va_end(ap);
+    comm_flood(comm, 1);
+    comm_abort_process(comm);
 }
 
 static void
@@ -516,8 +601,6 @@ weft_status_t
 weft_comm_abort(weft_comm_t *comm, weft_status_t reason)
 {
     weft_context_t *ctx;
-    weft__store_event_t ev;
-    int first;
 
     WEFT_CHECK(weft__comm_check(comm, "weft_comm_abort"));
     WEFT_ARG_CHECK(reason < 0 && reason > WEFT_ERR_LAST,
@@ -525,24 +608,12 @@ weft_comm_abort(weft_comm_t *comm, weft_status_t reason)
                    (int)reason);
     ctx = comm->ctx;
     pthread_mutex_lock(&ctx->lock);
-    first = comm->error == WEFT_OK;
-    weft__comm_fail(comm, reason, comm->rank,
-                    "aborted by rank %d of comm %u (weft_comm_abort: %s)",
-                    comm->rank, comm->id, weft_status_string(reason));
-    if (first && ctx->store != NULL && !ctx->store_lost) {
-        memset(&ev, 0, sizeof(ev));
-        ev.kind = WEFT_STORE_EVENT_ABORT;
-        ev.origin = ctx->rank;
-        ev.failed_rank = -1;
-        ev.comm_id = comm->id;
-        ev.status = reason;
-        weft__strlcpy(ev.reason, comm->error_msg, sizeof(ev.reason));
-        if (ctx->store->ops->abort(ctx->store, &ev) != WEFT_OK) {
-            weft__log_warn(WEFT_SUB_CORE,
-                           "comm %u: could not tell the other ranks about "
-                           "the abort through the bootstrap store",
-                           comm->id);
-        }
+    if (comm->error == WEFT_OK) {
+        comm_fail_at(comm, reason, comm->rank,
+                     "aborted by rank %d of comm %u (weft_comm_abort: %s)",
+                     comm->rank, comm->id, weft_status_string(reason));
+        comm_flood(comm, 0);
+        comm_abort_process(comm);
     }
     pthread_mutex_unlock(&ctx->lock);
     weft__progress_wake(ctx);

@@ -24,7 +24,8 @@
 enum {
     WEFT_TAG_KIND_P2P = 0,  /* weft_send / weft_recv */
     WEFT_TAG_KIND_COLL = 1, /* collectives (sequence-numbered) */
-    WEFT_TAG_KIND_MGMT = 2  /* split, dup */
+    WEFT_TAG_KIND_MGMT = 2, /* split, dup */
+    WEFT_TAG_KIND_DESC = 3  /* a collective's descriptor (mismatch check) */
 };
 
 /* The cost model's last pick for a collective on a comm (select.c). */
@@ -94,6 +95,15 @@ void weft__comm_free(weft_comm_t *comm);
 void weft__comm_fail(weft_comm_t *comm, weft_status_t status, int origin,
                      const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* weft__comm_fail for an error found here (a timeout, a mismatch, a
+ * broken message): origin is this rank, and when it is the comm's first
+ * error it floods to every other member through the bootstrap store, so
+ * ranks that have no link to this one, or are waiting on another, stop
+ * too. Lock held. */
+void weft__comm_fail_here(weft_comm_t *comm, weft_status_t status,
+                          const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Return the sticky error and record its message as this thread's last
  * error. */

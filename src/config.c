@@ -60,6 +60,19 @@ static const weft_param_t config_params[] = {
      "deadline for a new connection to authenticate"},
     {"TEARDOWN_TIMEOUT", WEFT_PARAM_TIME, "5s", CFG(teardown_timeout), 0,
      NULL, 0, 3600.0, "longest wait for peers when shutting down"},
+    {"HEARTBEAT", WEFT_PARAM_TIME, "1s", CFG(heartbeat), 0, NULL, 0, 3600.0,
+     "each rank tells the bootstrap store it is alive this often, from a "
+     "thread of its own (0: never)"},
+    {"HEARTBEAT_TIMEOUT", WEFT_PARAM_TIME, "10s", CFG(heartbeat_timeout), 0,
+     NULL, 0, 86400.0,
+     "the bootstrap store declares a rank lost (WEFT_ERR_PEER_LOST on every "
+     "other rank) after hearing nothing from it this long: a process that "
+     "was stopped or is frozen (0: never; read where the store is served)"},
+    {"ABORT_ON_ERROR", WEFT_PARAM_BOOL, "0", CFG(abort_on_error), 0, NULL,
+     NOLIM,
+     "call abort() on the first fatal error of a communicator, after logging "
+     "it (for launchers that prefer a dead process to an error status; weft "
+     "never kills the process otherwise)"},
     /* ---- logging */
     {"LOG_LEVEL", WEFT_PARAM_ENUM, "warn", CFG(log_level), 0,
      "error|warn|info|debug|trace", NOLIM, "how much weft logs (to stderr)"},
@@ -181,6 +194,11 @@ static const weft_param_t config_params[] = {
      "model"},
     {"COLL_CHUNK", WEFT_PARAM_SIZE, "256KiB", CFG(coll.chunk), 0, NULL, 1024,
      SZ_MAX, "pipelined algorithms move data in pieces of about this size"},
+    {"CHECK_MISMATCH", WEFT_PARAM_BOOL, "1", CFG(coll.check_mismatch), 0,
+     NULL, NOLIM,
+     "collectives first exchange what each rank called (collective, count, "
+     "dtype, op, root) and fail with WEFT_ERR_MISMATCH naming both sides "
+     "where ranks disagree; must be the same on every rank"},
     {NULL, 0, NULL, 0, 0, NULL, 0, 0, NULL}
 };
 /* clang-format on */

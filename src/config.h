@@ -55,6 +55,9 @@ typedef struct weft_config {
     double init_timeout;
     double handshake_timeout;
     double teardown_timeout;
+    double heartbeat;
+    double heartbeat_timeout;
+    int abort_on_error;
     /* logging */
     int log_level;
     unsigned log_subsys;
@@ -90,6 +93,7 @@ typedef struct weft_config {
         char *algo[WEFT_CONFIG_COLLS]; /* WEFT_<COLL>_ALGO, by weft__coll_t */
         char *tuning_file;
         size_t chunk;
+        int check_mismatch;
     } coll;
 } weft_config_t;
 

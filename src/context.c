@@ -432,6 +432,7 @@ ctx_store_open(weft_context_t *ctx, int serve, const uint8_t *job_key,
             .nranks = ctx->size,
             .handshake_timeout = ctx->cfg.handshake_timeout,
             .max_pending = ctx->cfg.boot.max_pending,
+            .heartbeat_timeout = ctx->cfg.heartbeat_timeout,
         };
 
         st = weft__boot_server_create(&sp, &ctx->server);
@@ -448,6 +449,9 @@ ctx_store_open(weft_context_t *ctx, int serve, const uint8_t *job_key,
     st = weft__store_tcp_create(ctx->cfg.rendezvous, store_key, ctx->rank,
                                 ctx->size, deadline, &ctx->store);
     weft__memzero(store_key, sizeof(store_key));
+    if (st == WEFT_OK) {
+        weft__heartbeat_start(ctx); /* through the rest of start-up too */
+    }
     return st;
 }
 
@@ -783,6 +787,7 @@ weft_context_create(const weft_context_params_t *params,
 static void
 ctx_free(weft_context_t *ctx)
 {
+    weft__heartbeat_stop(ctx); /* before the store goes */
     pthread_mutex_lock(&ctx->lock);
     ctx->destroying = 1;
     while (ctx->comms != NULL) {

@@ -11,6 +11,7 @@
 
 #include "bootstrap/server.h"
 #include "bootstrap/store.h"
+#include "heartbeat.h"
 #include "collectives/scratch.h"
 #include "config.h"
 #include "progress.h"
@@ -61,6 +62,7 @@ struct weft_context {
     weft__store_t *store;
     int store_lost;
     weft__boot_server_t *server;    /* rank 0 serving the store, or NULL */
+    weft__heartbeat_t heartbeat;    /* tells the store we are alive */
     weft__progress_t progress;
     weft_comm_t *world;
     weft_comm_t *comms;             /* every live comm, world first */

@@ -109,14 +109,20 @@ weft__progress(weft_context_t *ctx)
         weft__ctx_apply_events(ctx);
     }
     if (calls % PROGRESS_STORE_EVERY == 0) {
-        double now = weft__now();
-
-        if (now >= ctx->progress.store_next) {
-            ctx->progress.store_next = now + PROGRESS_STORE_PERIOD;
-            weft__ctx_poll_store(ctx);
-        }
+        weft__progress_store_due(ctx);
     }
     return n;
+}
+
+void
+weft__progress_store_due(weft_context_t *ctx)
+{
+    double now = weft__now();
+
+    if (now >= ctx->progress.store_next) {
+        ctx->progress.store_next = now + PROGRESS_STORE_PERIOD;
+        weft__ctx_poll_store(ctx);
+    }
 }
 
 void

@@ -35,6 +35,10 @@ weft_status_t weft__progress_wait(weft_context_t *ctx, int (*done)(void *),
                                   void *arg, double deadline);
 
 /* Wake a thread blocked in weft__progress_wait (any thread, no lock). */
+/* Poll the bootstrap store for events (aborts, lost ranks) when the last
+ * poll is older than its period: at the start of a collective, so that a
+ * rank that was away from weft learns of an error before it starts. */
+void weft__progress_store_due(weft_context_t *ctx);
 void weft__progress_wake(weft_context_t *ctx);
 
 #endif /* WEFT_PROGRESS_H */

@@ -151,6 +151,10 @@ weft__req_check(const weft_request_t *req, const char *fn)
     return WEFT_OK;
 }
 
+/* Seconds a collective that timed out waiting only on ranks that have
+ * arrived waits longer for the report naming the one that has not. */
+#define REQ_TIMEOUT_GRACE 1.0
+
 static int
 req_is_done(void *arg)
 {
@@ -163,21 +167,33 @@ req_wait_until(weft_request_t *req, double deadline)
     weft_status_t st;
 
     st = weft__progress_wait(req->ctx, req_is_done, req, deadline);
+    if (st == WEFT_ERR_TIMED_OUT && req->kind == WEFT_REQ_COLL &&
+        req->sched != NULL && weft__sched_not_arrived(req->sched, NULL, 0) == 0) {
+        /* every peer this rank waits on has arrived, so one of them waits
+         * on a rank that has not: give that rank's neighbour, which names
+         * it, a moment to tell everyone first */
+        double grace = req->ctx->cfg.timeout / 4 < REQ_TIMEOUT_GRACE
+                           ? req->ctx->cfg.timeout / 4
+                           : REQ_TIMEOUT_GRACE;
+
+        st = weft__progress_wait(req->ctx, req_is_done, req,
+                                 weft__now() + grace);
+    }
     if (st == WEFT_ERR_TIMED_OUT && req->kind == WEFT_REQ_COLL) {
         char what[200];
 
         weft__sched_describe(req->sched, what, sizeof(what));
-        weft__comm_fail(req->comm, WEFT_ERR_TIMED_OUT, -1,
-                        "%s, and did not complete within %g s "
-                        "(WEFT_TIMEOUT)",
-                        what, req->ctx->cfg.timeout);
+        weft__comm_fail_here(req->comm, WEFT_ERR_TIMED_OUT,
+                             "%s, and did not complete within %g s "
+                             "(WEFT_TIMEOUT)",
+                             what, req->ctx->cfg.timeout);
         weft__req_cancel(req, WEFT_ERR_TIMED_OUT);
     } else if (st == WEFT_ERR_TIMED_OUT) {
         weft_comm_t *comm = req->comm;
 
-        weft__comm_fail(comm, WEFT_ERR_TIMED_OUT, -1,
-                        "%s rank %d (tag %d) did not complete within %g s "
-                        "(WEFT_TIMEOUT)",
+        weft__comm_fail_here(comm, WEFT_ERR_TIMED_OUT,
+                             "%s rank %d (tag %d) did not complete within "
+                             "%g s (WEFT_TIMEOUT)",
                         req->kind == WEFT_REQ_SEND ? "send to"
                                                    : "receive from",
                         req->peer, req->tag, req->ctx->cfg.timeout);

@@ -228,6 +228,7 @@ wt_run(const wt_job_t *job, wt_rank_fn_t fn, void *arg)
             .nranks = job->nranks,
             .handshake_timeout = 5,
             .max_pending = 64,
+            .heartbeat_timeout = job->heartbeat_timeout,
         };
 
         weft__auth_key_parse(key, raw, &raw_len);

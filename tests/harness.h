@@ -25,6 +25,9 @@ typedef struct wt_job {
     int nodes;            /* > 1: ranks split into this many "nodes" in
                              contiguous blocks (WEFT_NODE_ID wt-node-<i>) */
     void (*setup)(int rank); /* run in each rank before weft starts */
+    double heartbeat_timeout; /* the harness's store: ranks that beat and
+                                 then fall silent this long are lost
+                                 (0: never) */
 } wt_job_t;
 
 /* Run fn on job->nranks forked ranks. Returns the number of ranks that

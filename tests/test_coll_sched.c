@@ -194,7 +194,7 @@ stall_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
     weft__sched_recv(s, buf, sizeof(buf), 1);
     st = sched_run(s);
     WT_CHECK(st == WEFT_ERR_TIMED_OUT, "status %s", weft_status_string(st));
-    WT_CHECK(strstr(weft_last_error(), "waits for a receive from rank 1") !=
+    WT_CHECK(strstr(weft_last_error(), "waits for rank 1 to send") !=
                  NULL,
              "message: %s", weft_last_error());
 }

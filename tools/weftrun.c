@@ -331,6 +331,7 @@ weftrun_store_create(weftrun_job_t *job, const weft_config_t *cfg)
     params.nranks = job->opts.nranks;
     params.handshake_timeout = cfg->handshake_timeout;
     params.max_pending = cfg->boot.max_pending;
+    params.heartbeat_timeout = cfg->heartbeat_timeout;
     params.on_lost = weftrun_store_on_lost;
     params.on_lost_arg = job;
     st = weft__boot_server_create(&params, &job->srv);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "collectives/coll_desc.h"
 #include "collectives/reduce_ops.h"
 #include "errmsg.h"
 #include "progress.h"
@@ -47,10 +48,13 @@ shmc_init(weft__shmc_t *c, size_t size, const weft__coll_args_t *a,
     }
     c->missing = -1;
     c->wait = "its turn (an earlier node-local call on the comm)";
-    c->desc[0] = a->count;
-    c->desc[1] = (uint64_t)a->coll | (uint64_t)(dt & 0xff) << 8 |
-                 (uint64_t)(op & 0xff) << 16 |
-                 (uint64_t)(uint32_t)a->root << 32;
+    {
+        weft__coll_desc_t d;
+
+        weft__coll_desc_make(&d, a, dt, op);
+        c->desc[0] = d.w[0];
+        c->desc[1] = d.w[1];
+    }
     c->chunk = comm->ctx->cfg.coll.chunk / (a->esize ? a->esize : 1);
     if (c->chunk == 0) {
         c->chunk = 1;
@@ -165,13 +169,13 @@ weft__shmc_run(const weft__coll_args_t *a, weft_comm_t *comm,
         char what[200];
 
         weft__shmc_describe(&state.c, what, sizeof(what));
-        weft__comm_fail(comm, WEFT_ERR_TIMED_OUT, -1,
-                        "%s (shm) waits for %s, and did not complete within "
-                        "%g s (WEFT_TIMEOUT)",
-                        name, what, ctx->cfg.timeout);
+        weft__comm_fail_here(comm, WEFT_ERR_TIMED_OUT,
+                             "%s (shm) waits for %s, and did not complete "
+                             "within %g s (WEFT_TIMEOUT)",
+                             name, what, ctx->cfg.timeout);
     } else if (x.rc < 0 && comm->error == WEFT_OK) {
-        weft__comm_fail(comm, (weft_status_t)x.rc, -1, "%s (shm): %s", name,
-                        x.why);
+        weft__comm_fail_here(comm, (weft_status_t)x.rc, "%s (shm): %s", name,
+                             x.why);
     }
     if (x.rc == 1 && comm->error == WEFT_OK) {
         return WEFT_OK;
@@ -188,31 +192,18 @@ weft__shmc_result(const weft__shmc_t *c, int rc, char *why, size_t why_len)
     return rc;
 }
 
-/* "allreduce of 10 float32 (sum)", "broadcast of 3 int8 from root 1" */
 static void
 shmc_desc_text(const uint64_t desc[2], char *buf, size_t len)
 {
-    weft__coll_t coll = (weft__coll_t)(desc[1] & 0xff);
-    int rooted = coll == WEFT_COLL_BROADCAST || coll == WEFT_COLL_REDUCE ||
-                 coll == WEFT_COLL_GATHER || coll == WEFT_COLL_SCATTER;
-    const char *name = weft__coll_name(coll);
-    const char *dt = weft_dtype_name((weft_dtype_t)(desc[1] >> 8 & 0xff));
-    const char *op = weft_op_name((weft_op_t)(desc[1] >> 16 & 0xff));
+    weft__coll_desc_t d = {{desc[0], desc[1]}};
 
-    if (rooted) {
-        snprintf(buf, len, "%s of %llu %s (%s) from root %d",
-                 name ? name : "?", (unsigned long long)desc[0],
-                 dt ? dt : "?", op ? op : "?", (int)(uint32_t)(desc[1] >> 32));
-    } else {
-        snprintf(buf, len, "%s of %llu %s (%s)", name ? name : "?",
-                 (unsigned long long)desc[0], dt ? dt : "?", op ? op : "?");
-    }
+    weft__coll_desc_text(&d, buf, len);
 }
 
 int
 weft__shmc_compare(weft__shmc_t *c, int r, const uint64_t *pd)
 {
-    char mine[80], theirs[80];
+    char mine[96], theirs[96];
 
     if (pd != NULL && pd[0] == c->desc[0] && pd[1] == c->desc[1]) {
         return 1;

@@ -59,6 +59,22 @@ srv_expire(weft__boot_server_t *srv)
             next = c->hs.deadline;
         }
     }
+    /* ranks that beat and fell silent (stopped, frozen, cut off) */
+    for (int r = 0; r < srv->params.nranks && srv->params.heartbeat_timeout > 0;
+         r++) {
+        weft__boot_rank_t *rk = &srv->ranks[r];
+        double at = rk->seen + srv->params.heartbeat_timeout;
+
+        if (!rk->beating || rk->lost || rk->finished || rk->conn == NULL ||
+            rk->conn->doomed) {
+            continue;
+        }
+        if (now >= at) {
+            weft__boot_server_rank_silent(srv, r, now - rk->seen);
+        } else if (next == 0 || at < next) {
+            next = at;
+        }
+    }
     return next;
 }
 

@@ -31,6 +31,8 @@ typedef struct weft__boot_server_params {
     int nranks;              /* ranks in the job */
     double handshake_timeout; /* seconds per unauthenticated connection */
     int max_pending;         /* unauthenticated connections kept at once */
+    double heartbeat_timeout; /* a rank that sends heartbeats and then
+                                 nothing for this long is lost; 0: never */
     /* Called (from progress) when a rank is lost; may be NULL. */
     void (*on_lost)(void *arg, int rank, const char *reason);
     void *on_lost_arg;

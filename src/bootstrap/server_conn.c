@@ -197,7 +197,8 @@ weft__boot_server_conn_close(weft__boot_server_t *srv, weft__boot_conn_t *conn)
 }
 
 static void
-srv_rank_lost(weft__boot_server_t *srv, int rank, const char *detail)
+srv_rank_lost_why(weft__boot_server_t *srv, int rank, const char *reason,
+                  const char *detail)
 {
     weft__store_event_t ev;
     weft__boot_rank_t *rk = &srv->ranks[rank];
@@ -214,14 +215,41 @@ srv_rank_lost(weft__boot_server_t *srv, int rank, const char *detail)
     ev.failed_rank = rank;
     ev.origin = -1;
     ev.comm_id = WEFT_STORE_ALL_COMMS;
-    snprintf(ev.reason, sizeof(ev.reason),
-             "rank %d left the bootstrap store without saying goodbye", rank);
+    weft__strlcpy(ev.reason, reason, sizeof(ev.reason));
     /* info: every rank that shares a comm with it logs the loss, and
      * weftrun names the exit status */
     weft__log_info(WEFT_SUB_BOOT, "%s (%s)", ev.reason, detail);
     weft__boot_server_publish(srv, &ev);
     if (srv->params.on_lost != NULL) {
         srv->params.on_lost(srv->params.on_lost_arg, rank, ev.reason);
+    }
+}
+
+static void
+srv_rank_lost(weft__boot_server_t *srv, int rank, const char *detail)
+{
+    char reason[96];
+
+    snprintf(reason, sizeof(reason),
+             "rank %d left the bootstrap store without saying goodbye", rank);
+    srv_rank_lost_why(srv, rank, reason, detail);
+}
+
+void
+weft__boot_server_rank_silent(weft__boot_server_t *srv, int rank,
+                              double silent_s)
+{
+    weft__boot_rank_t *rk = &srv->ranks[rank];
+    char reason[WEFT_STORE_REASON_MAX];
+
+    snprintf(reason, sizeof(reason),
+             "rank %d sent no heartbeat for %.1f s (WEFT_HEARTBEAT_TIMEOUT "
+             "%g s): the process is stopped, frozen or cut off",
+             rank, silent_s, srv->params.heartbeat_timeout);
+    srv_rank_lost_why(srv, rank, reason, "heartbeats stopped");
+    if (rk->conn != NULL && !rk->conn->doomed) {
+        weft__boot_server_doom(srv, rk->conn, 0, "no heartbeat for %.1f s",
+                               silent_s);
     }
 }
 
@@ -456,7 +484,14 @@ srv_conn_read(weft__boot_server_t *srv, weft__boot_conn_t *conn)
                                    why);
             return;
         }
-        if (m.type == WEFT_STORE_MSG_BYE) {
+        if (conn->rank >= 0 && srv->ranks[conn->rank].conn == conn) {
+            srv->ranks[conn->rank].seen = weft__now();
+        }
+        if (m.type == WEFT_STORE_MSG_HEARTBEAT) {
+            if (conn->rank >= 0 && srv->ranks[conn->rank].conn == conn) {
+                srv->ranks[conn->rank].beating = 1;
+            }
+        } else if (m.type == WEFT_STORE_MSG_BYE) {
             conn->bye = 1;
             weft__boot_server_doom(srv, conn, 0, "said goodbye");
         } else {

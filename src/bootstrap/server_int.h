@@ -60,6 +60,8 @@ typedef struct weft__boot_conn {
 
 typedef struct weft__boot_rank {
     weft__boot_conn_t *conn; /* connected now (or being accepted) */
+    double seen;             /* when it last sent a frame */
+    uint8_t beating;         /* it sends heartbeats: silence means lost */
     uint8_t checked_in;
     uint8_t finished;
     uint8_t lost;
@@ -180,6 +182,10 @@ void weft__boot_blob_unref(weft__boot_blob_t *blob);
 void weft__boot_server_handle(weft__boot_server_t *srv, weft__boot_conn_t *conn,
                               const weft__store_msg_t *m);
 /* Send ev to every connected rank and keep it for later ones. */
+/* A rank that sends heartbeats has been silent past the heartbeat
+ * timeout: report it lost (once) and close its connection. */
+void weft__boot_server_rank_silent(weft__boot_server_t *srv, int rank,
+                                   double silent_s);
 void weft__boot_server_publish(weft__boot_server_t *srv,
                                const weft__store_event_t *ev);
 /* A new rank connection: replay the stored events. */

@@ -57,6 +57,11 @@ typedef struct weft__store_ops {
     /* Tell every rank of the job about ev (delivered to all, including
      * the sender, and to ranks that connect later). */
     weft_status_t (*abort)(weft__store_t *s, const weft__store_event_t *ev);
+    /* Optional (NULL: the backend needs none): tell the store this rank
+     * is alive. Called from the heartbeat thread WITHOUT the context's
+     * lock, concurrently with the other ops (backends serialize their
+     * writes); never blocks (a full socket skips the beat). */
+    weft_status_t (*heartbeat)(weft__store_t *s);
     /* An fd that becomes readable when an event may be waiting (-1: the
      * backend has none). */
     int (*event_fd)(weft__store_t *s);

@@ -135,6 +135,8 @@ weft__store_msg_type_name(unsigned type)
         return "abort";
     case WEFT_STORE_MSG_BYE:
         return "bye";
+    case WEFT_STORE_MSG_HEARTBEAT:
+        return "heartbeat";
     case WEFT_STORE_MSG_OK:
         return "ok";
     case WEFT_STORE_MSG_VALUE:
@@ -175,6 +177,7 @@ msg_type_limit(unsigned type, int *from_server_p, size_t *max_p)
         max = MSG_EVENT_FIXED + WEFT_STORE_REASON_MAX - 1;
         break;
     case WEFT_STORE_MSG_BYE:
+    case WEFT_STORE_MSG_HEARTBEAT:
         max = 0;
         break;
     case WEFT_STORE_MSG_OK:
@@ -266,6 +269,7 @@ msg_payload_size(const weft__store_msg_t *m)
         }
         return MSG_EVENT_FIXED + n;
     case WEFT_STORE_MSG_BYE:
+    case WEFT_STORE_MSG_HEARTBEAT:
     case WEFT_STORE_MSG_OK:
         return 0;
     case WEFT_STORE_MSG_VALUE:
@@ -395,7 +399,7 @@ msg_encode(const weft__store_msg_t *m, int with_tail, uint8_t *out, size_t cap,
         p = msg_put_u16(p, (uint16_t)strlen(m->reason));
         p = msg_put_bytes(p, m->reason, strlen(m->reason));
         break;
-    default: /* BYE, OK: empty */
+    default: /* BYE, HEARTBEAT, OK: empty */
         break;
     }
     *len_p = (size_t)(p - out);
@@ -556,6 +560,7 @@ weft__store_msg_decode(uint8_t type, uint32_t id, const uint8_t *payload,
         bad = msg_rd_event(&r, &m->event) != 0;
         break;
     case WEFT_STORE_MSG_BYE:
+    case WEFT_STORE_MSG_HEARTBEAT:
     case WEFT_STORE_MSG_OK:
         break;
     case WEFT_STORE_MSG_VALUE:

@@ -22,6 +22,7 @@
  *     STATUS     u8 what (1 fence, 2 allgather), name
  *     ABORT      event                       (no reply; becomes EVENTs)
  *     BYE        (empty)                     (no reply; server closes)
+ *     HEARTBEAT  (empty)                     (no reply; "still alive")
  *   server -> rank
  *     OK         (empty)                     (PUT, FENCE)
  *     VALUE      u32 vlen, value             (GET)
@@ -54,6 +55,7 @@ typedef enum weft__store_msg_type {
     WEFT_STORE_MSG_STATUS = 5,
     WEFT_STORE_MSG_ABORT = 6,
     WEFT_STORE_MSG_BYE = 7,
+    WEFT_STORE_MSG_HEARTBEAT = 8,
     WEFT_STORE_MSG_OK = 16,
     WEFT_STORE_MSG_VALUE = 17,
     WEFT_STORE_MSG_GATHERED = 18,

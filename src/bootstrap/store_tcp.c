@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,9 @@
 typedef struct store_tcp {
     weft__store_t base;
     int fd;
+    /* writes: the caller's thread and the heartbeat thread (reads and
+     * everything else belong to the caller, under the context's lock) */
+    pthread_mutex_t wlock;
     char addr[STORE_TCP_ADDR_MAX];
     uint32_t next_id;
     weft_status_t broken; /* sticky: the link is unusable */
@@ -174,7 +178,8 @@ store_tcp_send(store_tcp_t *s, weft__store_msg_t *m, double deadline,
     weft_status_t st;
     char detail[96];
 
-    if (m->type != WEFT_STORE_MSG_ABORT && m->type != WEFT_STORE_MSG_BYE) {
+    if (m->type != WEFT_STORE_MSG_ABORT && m->type != WEFT_STORE_MSG_BYE &&
+        m->type != WEFT_STORE_MSG_HEARTBEAT) {
         m->id = s->next_id++;
         if (s->next_id == 0) {
             s->next_id = 1;
@@ -192,7 +197,9 @@ store_tcp_send(store_tcp_t *s, weft__store_msg_t *m, double deadline,
                            "out of memory for a %zu-byte store request", size);
     }
     weft__store_msg_encode(m, buf, size, &len);
+    pthread_mutex_lock(&s->wlock);
     st = weft__sock_write_all(s->fd, buf, len, deadline);
+    pthread_mutex_unlock(&s->wlock);
     free(buf);
     if (st == WEFT_ERR_TIMED_OUT) {
         return weft__error(WEFT_ERR_TIMED_OUT, WEFT_SUB_BOOT,
@@ -488,6 +495,33 @@ store_tcp_abort(weft__store_t *store, const weft__store_event_t *ev)
     return store_tcp_send(s, &m, weft__now() + STORE_TCP_OP_TIMEOUT, NULL);
 }
 
+/* From the heartbeat thread, without the context's lock: only the write
+ * lock, and no state but the fd. A full socket skips the beat (12 bytes go
+ * whole into any socket with room: never a partial frame); a failed write
+ * is left for the caller's thread to find. */
+static weft_status_t
+store_tcp_heartbeat(weft__store_t *store)
+{
+    store_tcp_t *s = store_tcp_of(store);
+    uint8_t frame[WEFT_STORE_MSG_HDR_LEN];
+    weft__store_msg_t m;
+    struct pollfd pfd = {.fd = s->fd, .events = POLLOUT};
+    size_t len;
+    ssize_t n = -1;
+
+    memset(&m, 0, sizeof(m));
+    m.type = WEFT_STORE_MSG_HEARTBEAT;
+    if (weft__store_msg_encode(&m, frame, sizeof(frame), &len) != WEFT_OK) {
+        return WEFT_ERR_INTERNAL;
+    }
+    pthread_mutex_lock(&s->wlock);
+    if (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLOUT)) {
+        n = send(s->fd, frame, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
+    pthread_mutex_unlock(&s->wlock);
+    return n == (ssize_t)len ? WEFT_OK : WEFT_INPROGRESS;
+}
+
 static int
 store_tcp_event_fd(weft__store_t *store)
 {
@@ -559,6 +593,7 @@ store_tcp_destroy(weft__store_t *store)
         }
     }
     close(s->fd);
+    pthread_mutex_destroy(&s->wlock);
     weft__store_rx_free(&s->rx);
     free(s);
 }
@@ -570,6 +605,7 @@ static const weft__store_ops_t store_tcp_ops = {
     .fence = store_tcp_fence,
     .allgather = store_tcp_allgather,
     .abort = store_tcp_abort,
+    .heartbeat = store_tcp_heartbeat,
     .event_fd = store_tcp_event_fd,
     .poll_event = store_tcp_poll_event,
     .destroy = store_tcp_destroy,
@@ -658,6 +694,9 @@ weft__store_tcp_create(const char *addr, const uint8_t *key, int rank,
         backoff = backoff < 0.2 ? backoff * 2 : backoff;
     }
     s = calloc(1, sizeof(*s));
+    if (s != NULL) {
+        pthread_mutex_init(&s->wlock, NULL);
+    }
     if (s == NULL) {
         close(fd);
         return weft__error(WEFT_ERR_NO_MEMORY, WEFT_SUB_BOOT,

@@ -1,0 +1,112 @@
+/*
+ * Collective descriptors (see coll_desc.h).
+ */
+#include "build_config.h"
+#include "collectives/coll_desc.h"
+
+#include <stdio.h>
+
+static int
+desc_reduces(weft__coll_t coll)
+{
+    return coll == WEFT_COLL_ALLREDUCE || coll == WEFT_COLL_REDUCE ||
+           coll == WEFT_COLL_REDUCE_SCATTER ||
+           coll == WEFT_COLL_REDUCE_SCATTER_V;
+}
+
+static int
+desc_rooted(weft__coll_t coll)
+{
+    return coll == WEFT_COLL_BROADCAST || coll == WEFT_COLL_REDUCE ||
+           coll == WEFT_COLL_GATHER || coll == WEFT_COLL_SCATTER;
+}
+
+void
+weft__coll_desc_make(weft__coll_desc_t *d, const weft__coll_args_t *a,
+                     weft_dtype_t dtype, weft_op_t op)
+{
+    int varies = a->coll == WEFT_COLL_ALLGATHERV ||
+                 a->coll == WEFT_COLL_REDUCE_SCATTER_V ||
+                 a->coll == WEFT_COLL_ALLTOALLV;
+    int root = desc_rooted(a->coll) ? a->root : -1;
+
+    d->w[0] = varies ? 0 : (uint64_t)a->count;
+    d->w[1] = (uint64_t)(a->coll & 0xff) | (uint64_t)(dtype & 0xff) << 8 |
+              (uint64_t)(desc_reduces(a->coll) ? op & 0xff : 0) << 16 |
+              (uint64_t)(uint32_t)root << 32;
+}
+
+int
+weft__coll_desc_equal(const weft__coll_desc_t *a, const weft__coll_desc_t *b)
+{
+    return a->w[0] == b->w[0] && a->w[1] == b->w[1];
+}
+
+void
+weft__coll_desc_text(const weft__coll_desc_t *d, char *buf, size_t len)
+{
+    weft__coll_t coll = (weft__coll_t)(d->w[1] & 0xff);
+    const char *name = weft__coll_name(coll);
+    const char *dt = weft_dtype_name((weft_dtype_t)(d->w[1] >> 8 & 0xff));
+    const char *op = weft_op_name((weft_op_t)(d->w[1] >> 16 & 0xff));
+    int root = (int)(uint32_t)(d->w[1] >> 32);
+    char count[32] = "";
+    char tail[40] = "";
+
+    if (coll != WEFT_COLL_ALLGATHERV && coll != WEFT_COLL_REDUCE_SCATTER_V &&
+        coll != WEFT_COLL_ALLTOALLV) {
+        snprintf(count, sizeof(count), " %llu",
+                 (unsigned long long)d->w[0]);
+    }
+    if (desc_reduces(coll) && desc_rooted(coll)) {
+        snprintf(tail, sizeof(tail), " (%s) to root %d", op ? op : "?", root);
+    } else if (desc_reduces(coll)) {
+        snprintf(tail, sizeof(tail), " (%s)", op ? op : "?");
+    } else if (desc_rooted(coll)) {
+        snprintf(tail, sizeof(tail), " from root %d", root);
+    }
+    snprintf(buf, len, "%s of%s %s%s", name ? name : "?", count,
+             dt ? dt : "?", tail);
+}
+
+static void
+desc_put(uint8_t *p, uint64_t v, int bytes)
+{
+    for (int i = 0; i < bytes; i++) {
+        p[i] = (uint8_t)(v >> (8 * i));
+    }
+}
+
+static uint64_t
+desc_get(const uint8_t *p, int bytes)
+{
+    uint64_t v = 0;
+
+    for (int i = 0; i < bytes; i++) {
+        v |= (uint64_t)p[i] << (8 * i);
+    }
+    return v;
+}
+
+void
+weft__coll_desc_encode(const weft__coll_desc_t *d, uint32_t seq,
+                       uint8_t out[WEFT_COLL_DESC_WIRE])
+{
+    desc_put(out, WEFT_COLL_DESC_MAGIC, 4);
+    desc_put(out + 4, seq, 4);
+    desc_put(out + 8, d->w[0], 8);
+    desc_put(out + 16, d->w[1], 8);
+}
+
+int
+weft__coll_desc_decode(const uint8_t in[WEFT_COLL_DESC_WIRE],
+                       weft__coll_desc_t *d, uint32_t *seq_p)
+{
+    if (desc_get(in, 4) != WEFT_COLL_DESC_MAGIC) {
+        return -1;
+    }
+    *seq_p = (uint32_t)desc_get(in + 4, 4);
+    d->w[0] = desc_get(in + 8, 8);
+    d->w[1] = desc_get(in + 16, 8);
+    return 0;
+}
