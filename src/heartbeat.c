@@ -22,10 +22,6 @@ heartbeat_main(void *arg)
     while (!hb->stop) {
         struct timespec at;
 
-        pthread_mutex_unlock(&hb->mu);
-        (void)ctx->store->ops->heartbeat(ctx->store); /* the first at once */
-        pthread_mutex_lock(&hb->mu);
-
         clock_gettime(CLOCK_MONOTONIC, &at);
         at.tv_sec += (time_t)period;
         at.tv_nsec += (long)((period - (double)(time_t)period) * 1e9);
@@ -35,6 +31,11 @@ heartbeat_main(void *arg)
         }
         while (!hb->stop &&
                pthread_cond_timedwait(&hb->cv, &hb->mu, &at) != ETIMEDOUT) {
+        }
+        if (!hb->stop) {
+            pthread_mutex_unlock(&hb->mu);
+            (void)ctx->store->ops->heartbeat(ctx->store);
+            pthread_mutex_lock(&hb->mu);
         }
     }
     pthread_mutex_unlock(&hb->mu);
@@ -52,6 +53,10 @@ weft__heartbeat_start(weft_context_t *ctx)
         ctx->store->ops->heartbeat == NULL || hb->running) {
         return;
     }
+    /* the first beat from here: the store has it before anything this
+     * rank sends later, so a rank stopped before its thread ever ran is
+     * still one the store watches */
+    (void)ctx->store->ops->heartbeat(ctx->store);
     pthread_mutex_init(&hb->mu, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
