@@ -715,8 +715,12 @@ weft__store_rx_read(weft__store_rx_t *rx, int fd, int from_server,
         WEFT_CHECK(weft__store_msg_header_decode(rx->hdr, from_server,
                                                  &rx->type, &rx->plen, &rx->id,
                                                  why, why_len));
-        if (rx->type == WEFT_STORE_MSG_GATHERED &&
-            rx->plen > 4 + (uint64_t)gathered_max) {
+        /* the data after GATHERED's u32 length against gathered_max,
+         * written so that SIZE_MAX ("no bound") cannot wrap: 4 +
+         * (uint64_t)SIZE_MAX is 3, which refused every GATHERED frame
+         * (found by fuzz/fuzz_store_msg.c) */
+        if (rx->type == WEFT_STORE_MSG_GATHERED && rx->plen > 4 &&
+            rx->plen - 4 > gathered_max) {
             weft__why(why, why_len,
                     "a gathered frame of %" PRIu32 " bytes (asked for at "
                     "most %zu)",
