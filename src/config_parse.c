@@ -1,6 +1,6 @@
 /*
  * Value parsers of the config table: one per type, pure functions over
- * text (fuzzed by tests/fuzz/fuzz_config.c). Defaults go through the same
+ * text (fuzzed by fuzz/fuzz_config.c). Defaults go through the same
  * code as values from the environment.
  */
 #include "build_config.h"
