@@ -95,7 +95,7 @@ seeds_store_msg(void)
     for (int t = WEFT_STORE_MSG_PUT; t <= WEFT_STORE_MSG_EVENT; t++) {
         int from_server = t >= WEFT_STORE_MSG_OK;
 
-        if (t > WEFT_STORE_MSG_BYE && t < WEFT_STORE_MSG_OK) {
+        if (strcmp(weft__store_msg_type_name(t), "?") == 0) { /* a gap */
             continue;
         }
         m = &msgs[t];
@@ -117,7 +117,7 @@ seeds_store_msg(void)
 
         for (int t = WEFT_STORE_MSG_PUT; t <= WEFT_STORE_MSG_EVENT; t++) {
             if ((t >= WEFT_STORE_MSG_OK) != from_server ||
-                (t > WEFT_STORE_MSG_BYE && t < WEFT_STORE_MSG_OK)) {
+                strcmp(weft__store_msg_type_name(t), "?") == 0) {
                 continue;
             }
             off += seeds_store_encode(&msgs[t], stream + off,
