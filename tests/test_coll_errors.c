@@ -775,11 +775,21 @@ killed_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
     }
     st = weft_iallreduce(s, r, n, WEFT_FLOAT32, WEFT_SUM, w, &req);
     __atomic_add_fetch(&sh->answered, 1, __ATOMIC_SEQ_CST);
-    if (req != NULL) {
-        weft_test(req, &done); /* under way before the victim dies */
+    if (st == WEFT_OK && req != NULL) {
+        /* under way before the victim dies. If the test already finds it
+         * done (the loss seen at once), the request is freed and the
+         * test's status is the call's: waiting on it would be a use after
+         * free (seen under ASan, where the victim dies earlier relative
+         * to the survivors) */
+        weft_status_t tst = weft_test(req, &done);
+
+        if (done) {
+            st = tst;
+            req = NULL;
+        }
     }
     /* the loss may show when the call starts or when it is waited for */
-    if (st == WEFT_OK) {
+    if (st == WEFT_OK && !done) {
         st = weft_wait(req);
     }
     sh->status[rank] = st;
