@@ -76,10 +76,14 @@ alltoallv_shm_poll(void *state, char *why, size_t why_len)
     case AV_ENTER:
         weft__shm_area_arrive(ar, c->d, c->desc, a->sendbuf, a->scounts,
                               a->sdispls);
-        /* its own block (the counts agree: checked at the call) */
-        memcpy((char *)a->recvbuf + a->rdispls[me] * a->esize,
-               (const char *)a->sendbuf + a->sdispls[me] * a->esize,
-               a->scounts[me] * a->esize);
+        /* its own block (the counts agree: checked at the call); none:
+         * the buffers may be NULL, and memcpy(NULL, NULL, 0) is undefined
+         * (UBSan: nonnull argument) */
+        if (a->scounts[me] > 0) {
+            memcpy((char *)a->recvbuf + a->rdispls[me] * a->esize,
+                   (const char *)a->sendbuf + a->sdispls[me] * a->esize,
+                   a->scounts[me] * a->esize);
+        }
         c->phase = AV_READ;
         c->peer = 1;
         /* fall through */
