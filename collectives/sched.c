@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "clock.h"
 #include "collectives/coll_desc.h"
 #include "collectives/reduce_ops.h"
 #include "collectives/scratch.h"
@@ -18,6 +20,7 @@
 #include "request.h"
 #include "util.h"
 
+#define SCHED_CAUSE_WAIT 0.25 /* s: a peer's withdrawal waits for its cause */
 #define SCHED_SUBTAG_BITS 12 /* per-peer message number within a call */
 #define SCHED_SUBTAG_MASK ((1u << SCHED_SUBTAG_BITS) - 1)
 #define SCHED_SEQ_MASK ((1u << (32 - SCHED_SUBTAG_BITS)) - 1)
@@ -524,6 +527,26 @@ sched_withdraw(weft__sched_t *s)
     }
 }
 
+/* A peer withdrew an op of this call (WEFT_ERR_ABORTED from the
+ * transport): it did so because its comm failed, and the cause (a rank
+ * lost, an abort, a mismatch) comes through the bootstrap store, usually
+ * at once. Wait briefly for it, so that every rank reports the cause and
+ * not the withdrawal. */
+static void
+sched_await_cause(weft__sched_t *s)
+{
+    weft_context_t *ctx = s->comm->ctx;
+    double until = weft__now() + SCHED_CAUSE_WAIT;
+
+    while (s->comm->error == WEFT_OK && !ctx->store_lost &&
+           ctx->store != NULL && weft__now() < until) {
+        weft__ctx_poll_store(ctx);
+        if (s->comm->error == WEFT_OK) {
+            usleep(500);
+        }
+    }
+}
+
 /* The first failure: fail the comm (the other ranks of a collective
  * cannot finish without this one), which completes the request. */
 static void
@@ -532,6 +555,12 @@ sched_fail(weft__sched_t *s, int step, weft_status_t status,
 {
     const sched_step_t *st = &s->steps[step];
 
+    if (status == WEFT_ERR_ABORTED && s->comm->error == WEFT_OK) {
+        sched_await_cause(s);
+        if (s->req == NULL || s->req->done) {
+            return; /* the cause failed the comm and completed the call */
+        }
+    }
     weft__comm_fail_here(s->comm, status, "%s (%s): %s rank %d: %s",
                          s->what, s->algo, sched_step_name(st), st->peer,
                          why);
