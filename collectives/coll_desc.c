@@ -55,8 +55,7 @@ weft__coll_desc_text(const weft__coll_desc_t *d, char *buf, size_t len)
 
     if (coll != WEFT_COLL_ALLGATHERV && coll != WEFT_COLL_REDUCE_SCATTER_V &&
         coll != WEFT_COLL_ALLTOALLV) {
-        snprintf(count, sizeof(count), " %llu",
-                 (unsigned long long)d->w[0]);
+        snprintf(count, sizeof(count), " %llu", (unsigned long long)d->w[0]);
     }
     if (desc_reduces(coll) && desc_rooted(coll)) {
         snprintf(tail, sizeof(tail), " (%s) to root %d", op ? op : "?", root);
@@ -65,8 +64,8 @@ weft__coll_desc_text(const weft__coll_desc_t *d, char *buf, size_t len)
     } else if (desc_rooted(coll)) {
         snprintf(tail, sizeof(tail), " from root %d", root);
     }
-    snprintf(buf, len, "%s of%s %s%s", name ? name : "?", count,
-             dt ? dt : "?", tail);
+    snprintf(buf, len, "%s of%s %s%s", name ? name : "?", count, dt ? dt : "?",
+             tail);
 }
 
 static void

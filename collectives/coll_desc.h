@@ -20,7 +20,7 @@
 #include "collectives/coll.h"
 
 #define WEFT_COLL_DESC_MAGIC 0x43534457u /* "WDSC" */
-#define WEFT_COLL_DESC_WIRE 24          /* magic, sequence, w[0], w[1] */
+#define WEFT_COLL_DESC_WIRE  24          /* magic, sequence, w[0], w[1] */
 
 typedef struct weft__coll_desc {
     uint64_t w[2];

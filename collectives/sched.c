@@ -20,7 +20,7 @@
 #include "request.h"
 #include "util.h"
 
-#define SCHED_CAUSE_WAIT 0.25 /* s: a peer's withdrawal waits for its cause */
+#define SCHED_CAUSE_WAIT  0.25 /* s: a peer's withdrawal waits for its cause */
 #define SCHED_SUBTAG_BITS 12 /* per-peer message number within a call */
 #define SCHED_SUBTAG_MASK ((1u << SCHED_SUBTAG_BITS) - 1)
 #define SCHED_SEQ_MASK ((1u << (32 - SCHED_SUBTAG_BITS)) - 1)
@@ -96,11 +96,11 @@ struct weft__sched {
     /* mismatch check: what this rank called, one exchange per peer */
     int has_desc;
     weft__coll_desc_t desc;
-    uint32_t desc_seq;   /* the full sequence number on the comm */
+    uint32_t desc_seq; /* the full sequence number on the comm */
     sched_desc_t *descs;
     int ndescs;
-    int desc_sends;      /* descriptor sends still posted */
-    int desc_recvs;      /* descriptors not yet received */
+    int desc_sends;            /* descriptor sends still posted */
+    int desc_recvs;            /* descriptors not yet received */
     weft_status_t desc_status; /* a mismatch or a failed exchange */
     char desc_why[320];
     weft__sched_t *next, *prev; /* the context's running schedules */
@@ -561,9 +561,8 @@ sched_fail(weft__sched_t *s, int step, weft_status_t status,
             return; /* the cause failed the comm and completed the call */
         }
     }
-    weft__comm_fail_here(s->comm, status, "%s (%s): %s rank %d: %s",
-                         s->what, s->algo, sched_step_name(st), st->peer,
-                         why);
+    weft__comm_fail_here(s->comm, status, "%s (%s): %s rank %d: %s", s->what,
+                         s->algo, sched_step_name(st), st->peer, why);
     if (s->req != NULL && !s->req->done) {
         weft__sched_cancel(s, status); /* the comm had already failed */
     }
@@ -610,8 +609,8 @@ sched_desc_complete(weft_tl_op_t *op, weft_status_t status, size_t bytes)
     if (status != WEFT_OK) {
         s->desc_status = status;
         snprintf(s->desc_why, sizeof(s->desc_why),
-                 "exchanging the call's descriptor with rank %d: %s",
-                 d->peer, weft_status_string(status));
+                 "exchanging the call's descriptor with rank %d: %s", d->peer,
+                 weft_status_string(status));
         return;
     }
     if (d->send) {
@@ -1033,8 +1032,8 @@ sched_describe_peers(const weft__sched_t *s, int kind, char *buf, size_t len)
         if (!waits) {
             continue;
         }
-        off += (size_t)snprintf(buf + off, len - off, n == 16 ? ", ..." : "%s%d",
-                                n ? ", " : "", p);
+        off += (size_t)snprintf(buf + off, len - off,
+                                n == 16 ? ", ..." : "%s%d", n ? ", " : "", p);
         if (++n > 16) {
             break;
         }
@@ -1058,8 +1057,8 @@ weft__sched_not_arrived(const weft__sched_t *s, char *buf, size_t len)
         }
         if (off < len) {
             off += (size_t)snprintf(buf + off, len - off,
-                                    n == 16 ? ", ..." : "%s%d",
-                                    n ? ", " : "", d->peer);
+                                    n == 16 ? ", ..." : "%s%d", n ? ", " : "",
+                                    d->peer);
         }
         n++;
     }
@@ -1096,8 +1095,7 @@ weft__sched_describe(const weft__sched_t *s, char *buf, size_t len)
             snprintf(buf, len,
                      "%s #%u (%s) waits for weft_pready of partition %d "
                      "(step %d of %d)",
-                     s->what, s->desc_seq, s->algo, st->peer, i + 1,
-                     s->nsteps);
+                     s->what, s->desc_seq, s->algo, st->peer, i + 1, s->nsteps);
             return;
         }
     }
@@ -1114,8 +1112,8 @@ weft__sched_describe(const weft__sched_t *s, char *buf, size_t len)
                  sends[0] ? " to receive" : "", s->ndone, s->nsteps);
         return;
     }
-    snprintf(buf, len, "%s #%u (%s): %d of %d steps done", s->what,
-             s->desc_seq, s->algo, s->ndone, s->nsteps);
+    snprintf(buf, len, "%s #%u (%s): %d of %d steps done", s->what, s->desc_seq,
+             s->algo, s->ndone, s->nsteps);
 }
 
 void

@@ -217,9 +217,9 @@ comm_fail_v(weft_comm_t *comm, weft_status_t status, int origin,
     }
 }
 
-static void
-comm_fail_at(weft_comm_t *comm, weft_status_t status, int origin,
-             const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void comm_fail_at(weft_comm_t *comm, weft_status_t status, int origin,
+                         const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 static void
 comm_fail_at(weft_comm_t *comm, weft_status_t status, int origin,
@@ -281,8 +281,8 @@ comm_flood(weft_comm_t *comm, int name_us)
     ev.comm_id = comm->id;
     ev.status = comm->error;
     if (name_us) {
-        n = snprintf(ev.reason, sizeof(ev.reason), "rank %d of comm %u: ",
-                     comm->rank, comm->id);
+        n = snprintf(ev.reason, sizeof(ev.reason),
+                     "rank %d of comm %u: ", comm->rank, comm->id);
     }
     weft__strlcpy(ev.reason + n, comm->error_msg, sizeof(ev.reason) - n);
     if (ctx->store->ops->abort(ctx->store, &ev) != WEFT_OK) {
@@ -294,8 +294,8 @@ comm_flood(weft_comm_t *comm, int name_us)
 }
 
 void
-weft__comm_fail_here(weft_comm_t *comm, weft_status_t status,
-                     const char *fmt, ...)
+weft__comm_fail_here(weft_comm_t *comm, weft_status_t status, const char *fmt,
+                     ...)
 {
     va_list ap;
 

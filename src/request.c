@@ -168,7 +168,8 @@ req_wait_until(weft_request_t *req, double deadline)
 
     st = weft__progress_wait(req->ctx, req_is_done, req, deadline);
     if (st == WEFT_ERR_TIMED_OUT && req->kind == WEFT_REQ_COLL &&
-        req->sched != NULL && weft__sched_not_arrived(req->sched, NULL, 0) == 0) {
+        req->sched != NULL &&
+        weft__sched_not_arrived(req->sched, NULL, 0) == 0) {
         /* every peer this rank waits on has arrived, so one of them waits
          * on a rank that has not: give that rank's neighbour, which names
          * it, a moment to tell everyone first */
@@ -194,9 +195,9 @@ req_wait_until(weft_request_t *req, double deadline)
         weft__comm_fail_here(comm, WEFT_ERR_TIMED_OUT,
                              "%s rank %d (tag %d) did not complete within "
                              "%g s (WEFT_TIMEOUT)",
-                        req->kind == WEFT_REQ_SEND ? "send to"
-                                                   : "receive from",
-                        req->peer, req->tag, req->ctx->cfg.timeout);
+                             req->kind == WEFT_REQ_SEND ? "send to"
+                                                        : "receive from",
+                             req->peer, req->tag, req->ctx->cfg.timeout);
         weft__req_cancel(req, WEFT_ERR_TIMED_OUT);
     }
     if (req->status < 0 &&

@@ -25,8 +25,9 @@
 #include "harness.h"
 
 #define FC_MAX 8
-#define FC_COUNT (256 * 1024) /* floats: 1 MiB, a transfer long enough to
-                                 be cut in the middle */
+#define FC_COUNT                                                               \
+    (256 * 1024) /* floats: 1 MiB, a transfer long enough to                   \
+                    be cut in the middle */
 
 typedef struct fc_shared {
     int mode;
@@ -109,11 +110,18 @@ fc_status(int st)
 
 /* ---- collectives by number -------------------------------------------- */
 
-enum { FC_ALLREDUCE, FC_BCAST, FC_ALLGATHER, FC_ALLTOALL, FC_RSCATTER,
-       FC_BARRIER, FC_NCOLLS };
-static const char *const fc_coll_names[] = {
-    "allreduce", "broadcast", "allgather", "alltoall", "reduce_scatter",
-    "barrier"};
+enum {
+    FC_ALLREDUCE,
+    FC_BCAST,
+    FC_ALLGATHER,
+    FC_ALLTOALL,
+    FC_RSCATTER,
+    FC_BARRIER,
+    FC_NCOLLS
+};
+static const char *const fc_coll_names[] = {"allreduce",      "broadcast",
+                                            "allgather",      "alltoall",
+                                            "reduce_scatter", "barrier"};
 
 static float *fc_sbuf, *fc_rbuf;
 
@@ -153,7 +161,7 @@ fc_buffers(void)
 
 typedef struct fc_case {
     const char *name;
-    const char *tl;   /* WEFT_TL */
+    const char *tl; /* WEFT_TL */
     int nranks;
     int victim_fails; /* the victim dies by a signal: wt_run counts it */
     double hb_timeout;
@@ -164,7 +172,8 @@ static int
 fc_run(const fc_case_t *c, wt_rank_fn_t fn, fc_shared_t *sh)
 {
     char tl[64], before[4096], after[4096];
-    wt_job_t job = {.nranks = c->nranks, .timeout_s = 60,
+    wt_job_t job = {.nranks = c->nranks,
+                    .timeout_s = 60,
                     .heartbeat_timeout = c->hb_timeout};
     int n = 0, failed;
 
@@ -180,12 +189,13 @@ fc_run(const fc_case_t *c, wt_rank_fn_t fn, fc_shared_t *sh)
                      c->name, before, after);
     for (int r = 0; r < c->nranks; r++) {
         cr_log_info("%s, %s, %d ranks: rank %d: %s after %.3f s: %s", c->name,
-                    c->tl, c->nranks, r, fc_status(sh->status[r]),
-                    sh->took[r], sh->msg[r]);
+                    c->tl, c->nranks, r, fc_status(sh->status[r]), sh->took[r],
+                    sh->msg[r]);
     }
-    cr_expect_eq(failed, c->victim_fails, "%s, %s, %d ranks: %d ranks failed "
-                 "(want %d)", c->name, c->tl, c->nranks, failed,
-                 c->victim_fails);
+    cr_expect_eq(failed, c->victim_fails,
+                 "%s, %s, %d ranks: %d ranks failed "
+                 "(want %d)",
+                 c->name, c->tl, c->nranks, failed, c->victim_fails);
     return failed;
 }
 
@@ -198,14 +208,12 @@ enum { MM_COUNT, MM_DTYPE, MM_OP, MM_COLL, MM_NMODES };
 static const char *const mm_names[] = {"count 10 vs 20", "fp64 vs fp32",
                                        "max vs sum", "broadcast vs allreduce"};
 /* what the odd rank called, and the others, as the message names them */
-static const char *const mm_odd[] = {"allreduce of 10 float32 (sum)",
-                                     "allreduce of 20 float64 (sum)",
-                                     "allreduce of 20 float32 (max)",
-                                     "broadcast of 20 float32 from root 0"};
-static const char *const mm_rest[] = {"allreduce of 20 float32 (sum)",
-                                      "allreduce of 20 float32 (sum)",
-                                      "allreduce of 20 float32 (sum)",
-                                      "allreduce of 20 float32 (sum)"};
+static const char *const mm_odd[] = {
+    "allreduce of 10 float32 (sum)", "allreduce of 20 float64 (sum)",
+    "allreduce of 20 float32 (max)", "broadcast of 20 float32 from root 0"};
+static const char *const mm_rest[] = {
+    "allreduce of 20 float32 (sum)", "allreduce of 20 float32 (sum)",
+    "allreduce of 20 float32 (sum)", "allreduce of 20 float32 (sum)"};
 
 static void
 mismatch_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
@@ -242,7 +250,8 @@ Test(fault_coll, every_kind_of_disagreement_is_a_mismatch_on_every_rank,
         for (int i = 0; i < 3; i++) {
             for (int mode = 0; mode < MM_NMODES; mode++) {
                 fc_shared_t *sh = fc_shared_new();
-                fc_case_t c = {.name = mm_names[mode], .tl = fc_tls[t],
+                fc_case_t c = {.name = mm_names[mode],
+                               .tl = fc_tls[t],
                                .nranks = fc_ranks[i],
                                .env = {"WEFT_TIMEOUT=20s", NULL}};
 
@@ -261,8 +270,7 @@ Test(fault_coll, every_kind_of_disagreement_is_a_mismatch_on_every_rank,
                               mm_odd[mode], mm_rest[mode]);
                     cr_expect(sh->took[r] < 5.0,
                               "%s, %s, %d ranks: rank %d took %.2f s",
-                              mm_names[mode], c.tl, c.nranks, r,
-                              sh->took[r]);
+                              mm_names[mode], c.tl, c.nranks, r, sh->took[r]);
                 }
                 munmap(sh, sizeof(*sh));
             }
@@ -304,16 +312,17 @@ kill_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
     fc_answer(sh, rank, st, sh->fault_at, weft_comm_size(w) - 1);
 }
 
-Test(fault_coll, a_killed_rank_is_peer_lost_on_every_other_rank,
-     .timeout = 900)
+Test(fault_coll, a_killed_rank_is_peer_lost_on_every_other_rank, .timeout = 900)
 {
     for (int coll = 0; coll < FC_NCOLLS; coll++) {
         for (int t = 0; t < 2; t++) {
             for (int i = 0; i < 3; i++) {
                 fc_shared_t *sh = fc_shared_new();
                 char name[64];
-                fc_case_t c = {.name = name, .tl = fc_tls[t],
-                               .nranks = fc_ranks[i], .victim_fails = 1,
+                fc_case_t c = {.name = name,
+                               .tl = fc_tls[t],
+                               .nranks = fc_ranks[i],
+                               .victim_fails = 1,
                                .env = {"WEFT_TIMEOUT=30s", NULL}};
 
                 snprintf(name, sizeof(name), "kill -9 in %s",
@@ -326,9 +335,8 @@ Test(fault_coll, a_killed_rank_is_peer_lost_on_every_other_rank,
                                   sh->took[r] < 5.0,
                               "%s, %s, %d ranks: rank %d got %s after %.2f s "
                               "(\"%s\"), want WEFT_ERR_PEER_LOST within 5 s",
-                              name, c.tl, c.nranks, r,
-                              fc_status(sh->status[r]), sh->took[r],
-                              sh->msg[r]);
+                              name, c.tl, c.nranks, r, fc_status(sh->status[r]),
+                              sh->took[r], sh->msg[r]);
                 }
                 munmap(sh, sizeof(*sh));
             }
@@ -386,11 +394,11 @@ Test(fault_coll, a_stopped_rank_is_lost_by_its_heartbeats, .timeout = 600)
                 fc_case_t c = {
                     .name = mode == STOP_FOREVER ? "SIGSTOP"
                                                  : "SIGSTOP 0.5 s, SIGCONT",
-                    .tl = fc_tls[t], .nranks = fc_ranks[i],
+                    .tl = fc_tls[t],
+                    .nranks = fc_ranks[i],
                     .victim_fails = mode == STOP_FOREVER,
                     .hb_timeout = 2.0,
-                    .env = {"WEFT_TIMEOUT=30s", "WEFT_HEARTBEAT=200ms",
-                            NULL}};
+                    .env = {"WEFT_TIMEOUT=30s", "WEFT_HEARTBEAT=200ms", NULL}};
 
                 sh->mode = mode;
                 sh->victim = fc_ranks[i] - 1;
@@ -399,8 +407,9 @@ Test(fault_coll, a_stopped_rank_is_lost_by_its_heartbeats, .timeout = 600)
                     if (mode == STOP_BRIEFLY) {
                         cr_expect(sh->status[r] == WEFT_OK,
                                   "%s, %s, %d ranks: rank %d got %s (\"%s\")"
-                                  ", want success", c.name, c.tl, c.nranks,
-                                  r, fc_status(sh->status[r]), sh->msg[r]);
+                                  ", want success",
+                                  c.name, c.tl, c.nranks, r,
+                                  fc_status(sh->status[r]), sh->msg[r]);
                     } else if (r != sh->victim) {
                         cr_expect(sh->status[r] == WEFT_ERR_PEER_LOST &&
                                       strstr(sh->msg[r], "heartbeat") &&
@@ -441,14 +450,14 @@ skip_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
     fc_answer(sh, rank, st, t0, weft_comm_size(w));
 }
 
-Test(fault_coll, a_skipped_collective_times_out_naming_the_rank,
-     .timeout = 300)
+Test(fault_coll, a_skipped_collective_times_out_naming_the_rank, .timeout = 300)
 {
     for (int t = 0; t < 2; t++) {
         for (int i = 0; i < 3; i++) {
             fc_shared_t *sh = fc_shared_new();
             fc_case_t c = {.name = "rank 1 skips an allreduce",
-                           .tl = fc_tls[t], .nranks = fc_ranks[i],
+                           .tl = fc_tls[t],
+                           .nranks = fc_ranks[i],
                            .env = {"WEFT_TIMEOUT=1500ms", NULL}};
 
             sh->victim = 1;
@@ -524,7 +533,8 @@ Test(fault_coll, abort_from_another_thread_stops_a_blocked_collective,
         for (int i = 0; i < 3; i++) {
             fc_shared_t *sh = fc_shared_new();
             fc_case_t c = {.name = "weft_comm_abort from a thread",
-                           .tl = fc_tls[t], .nranks = fc_ranks[i],
+                           .tl = fc_tls[t],
+                           .nranks = fc_ranks[i],
                            .env = {"WEFT_TIMEOUT=20s", NULL}};
 
             fc_run(&c, abort_body, sh);
