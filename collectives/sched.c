@@ -13,6 +13,7 @@
 #include "clock.h"
 #include "collectives/coll_desc.h"
 #include "collectives/reduce_ops.h"
+#include "collectives/sched_int.h"
 #include "collectives/scratch.h"
 #include "context.h"
 #include "errmsg.h"
@@ -20,99 +21,10 @@
 #include "request.h"
 #include "util.h"
 
-/* With two ranks, first messages up to this size carry the call's
- * descriptor in front of their data, copied through scratch (one message, not two: a 24-byte
- * message of its own cost 60% on an 8-byte allreduce over tcp, and 28% at
- * 32 KiB; the copies cost less up to here); larger ones get a message of
- * its own. */
-#define SCHED_DESC_PACK_MAX 65536
 #define SCHED_CAUSE_WAIT  0.25 /* s: a peer's withdrawal waits for its cause */
 #define SCHED_SUBTAG_BITS 12 /* per-peer message number within a call */
 #define SCHED_SUBTAG_MASK ((1u << SCHED_SUBTAG_BITS) - 1)
 #define SCHED_SEQ_MASK ((1u << (32 - SCHED_SUBTAG_BITS)) - 1)
-
-enum { STEP_WAITING, STEP_POSTED, STEP_DONE };
-
-typedef struct sched_step {
-    uint8_t kind;  /* weft__step_kind_t */
-    uint8_t state; /* STEP_* */
-    uint8_t ndeps;
-    uint8_t dt_to, dt_from; /* CONVERT */
-    int peer;               /* SEND/RECV: comm rank; WAIT_PART: partition */
-    uint32_t subtag;        /* SEND/RECV */
-    int after;              /* steps [0, after) must be done first (fence) */
-    int before;             /* the same, from dependencies that overflowed */
-    int deps[WEFT_STEP_DEPS];
-    void *dst; /* POLL: the state */
-    const void *src, *src2;
-    size_t n; /* bytes (SEND/RECV/COPY) or elements */
-    const weft__sched_poll_ops_t *poll; /* POLL */
-    uint8_t *pack; /* SEND/RECV: the first message to/from a peer carries
-                      the call's descriptor in front (mismatch check) */
-} sched_step_t;
-
-/* The transport op of one posted send or recv. */
-typedef struct sched_op {
-    weft_tl_op_t op;
-    weft__sched_t *s;
-    int step;
-    int tl;
-    weft_tl_ep_t *ep;
-} sched_op_t;
-
-/* The descriptor sent to, or received from, one peer (mismatch check). */
-typedef struct sched_desc {
-    weft_tl_op_t op;
-    weft__sched_t *s;
-    int peer; /* comm rank */
-    int send;
-    int posted;
-    int tl;
-    weft_tl_ep_t *ep;
-    uint8_t wire[WEFT_COLL_DESC_WIRE];
-} sched_desc_t;
-
-struct weft__sched {
-    weft_comm_t *comm;
-    weft_request_t *req;
-    const char *algo;
-    char what[48];
-    weft_dtype_t dtype;
-    weft_op_t op;
-    weft_dtype_t user_dtype; /* as called (dtype/op may become fp32/sum) */
-    weft_op_t user_op;
-    sched_step_t *steps;
-    int nsteps, cap;
-    int fence;      /* `after` of the steps added from now on */
-    int first_undone;
-    int ndone;
-    int nposted;    /* ops in the transports */
-    int npolling;   /* POLL steps started and not done */
-    int news;       /* a step finished since the last advance */
-    int nomem;
-    int failed_step; /* the first step that failed, or -1 */
-    weft_status_t fail_status;
-    char fail_why[160];
-    uint32_t seq;
-    uint32_t *nsend, *nrecv; /* per peer: messages built so far */
-    sched_op_t **ops;        /* per step, posted comm steps only */
-    uint8_t *parts;          /* partitions marked ready */
-    size_t nparts;
-    void **scratch;
-    size_t *scratch_size;
-    int nscratch;
-    /* mismatch check: what this rank called, one exchange per peer */
-    int has_desc;
-    weft__coll_desc_t desc;
-    uint32_t desc_seq; /* the full sequence number on the comm */
-    sched_desc_t *descs;
-    int ndescs;
-    int desc_sends;            /* descriptor sends still posted */
-    int desc_recvs;            /* descriptors not yet received */
-    weft_status_t desc_status; /* a mismatch or a failed exchange */
-    char desc_why[320];
-    weft__sched_t *next, *prev; /* the context's running schedules */
-};
 
 /* ---- building ---- */
 
@@ -411,13 +323,6 @@ weft__sched_set_reduction(weft__sched_t *s, weft_dtype_t dtype, weft_op_t op)
 }
 
 void
-weft__sched_set_desc(weft__sched_t *s, const weft__coll_args_t *a)
-{
-    weft__coll_desc_make(&s->desc, a, s->user_dtype, s->user_op);
-    s->has_desc = s->comm->ctx->cfg.coll.check_mismatch;
-}
-
-void
 weft__sched_user_reduction(const weft__sched_t *s, weft_dtype_t *dtype_p,
                            weft_op_t *op_p)
 {
@@ -485,33 +390,12 @@ sched_unlink(weft__sched_t *s)
     s->next = s->prev = NULL;
 }
 
-/* Withdraw the descriptor ops still posted: receives only (finishing),
- * or all (failing). */
-static void
-sched_desc_withdraw(weft__sched_t *s, int sends_too)
-{
-    weft_context_t *ctx = s->comm->ctx;
-
-    for (int i = 0; i < s->ndescs; i++) {
-        sched_desc_t *d = &s->descs[i];
-
-        if (d->posted && (sends_too || !d->send)) {
-            ctx->tls[d->tl].ops->cancel(d->ep, &d->op);
-            ctx->tls[d->tl].inflight--;
-            d->posted = 0;
-            if (d->send) {
-                s->desc_sends--;
-            }
-        }
-    }
-}
-
 static void
 sched_withdraw(weft__sched_t *s)
 {
     weft_context_t *ctx = s->comm->ctx;
 
-    sched_desc_withdraw(s, 1);
+    weft__sched_desc_withdraw(s, 1);
     for (int i = 0; i < s->nsteps && s->npolling > 0; i++) {
         if (s->steps[i].kind == WEFT_STEP_POLL &&
             s->steps[i].state == STEP_POSTED) {
@@ -588,182 +472,6 @@ sched_fail_desc(weft__sched_t *s)
     }
 }
 
-/* The descriptor a peer sent (wire, the first `bytes` received; exact:
- * nothing may follow it) against this call: a mismatch or a malformed
- * descriptor is recorded in desc_status / desc_why. Returns 1 when equal. */
-static int
-sched_desc_check(weft__sched_t *s, int peer, const uint8_t *wire,
-                 size_t bytes, int exact)
-{
-    weft__coll_desc_t theirs;
-    uint32_t seq = 0;
-    char mine_txt[96], their_txt[96];
-
-    if (bytes < WEFT_COLL_DESC_WIRE ||
-        (exact && bytes != WEFT_COLL_DESC_WIRE) ||
-        weft__coll_desc_decode(wire, &theirs, &seq) != 0) {
-        s->desc_status = WEFT_ERR_PROTOCOL;
-        snprintf(s->desc_why, sizeof(s->desc_why),
-                 "rank %d sent a malformed call descriptor (%zu bytes)", peer,
-                 bytes);
-        return 0;
-    }
-    if (weft__coll_desc_equal(&theirs, &s->desc)) {
-        return 1;
-    }
-    weft__coll_desc_text(&s->desc, mine_txt, sizeof(mine_txt));
-    weft__coll_desc_text(&theirs, their_txt, sizeof(their_txt));
-    s->desc_status = WEFT_ERR_MISMATCH;
-    snprintf(s->desc_why, sizeof(s->desc_why),
-             "mismatch: rank %d called %s (its collective #%u on comm %u) "
-             "where rank %d called %s (#%u)",
-             peer, their_txt, seq, s->comm->id, s->comm->rank, mine_txt,
-             s->desc_seq);
-    return 0;
-}
-
-/* A descriptor sent or received (inside a transport's progress: only
- * record; sched_advance acts on it). */
-static void
-sched_desc_complete(weft_tl_op_t *op, weft_status_t status, size_t bytes)
-{
-    sched_desc_t *d = weft__container_of(op, sched_desc_t, op);
-    weft__sched_t *s = d->s;
-
-    s->comm->ctx->tls[d->tl].inflight--;
-    if (!d->posted) {
-        return;
-    }
-    d->posted = 0;
-    s->news = 1;
-    s->comm->ctx->sched_news = 1;
-    if (d->send) {
-        s->desc_sends--;
-    } else {
-        s->desc_recvs--;
-    }
-    if (s->desc_status != WEFT_OK) {
-        return;
-    }
-    if (status != WEFT_OK) {
-        s->desc_status = status;
-        snprintf(s->desc_why, sizeof(s->desc_why),
-                 "exchanging the call's descriptor with rank %d: %s", d->peer,
-                 weft_status_string(status));
-        return;
-    }
-    if (!d->send) {
-        sched_desc_check(s, d->peer, d->wire, bytes, 1);
-    }
-}
-
-/* The first send to and recv from each peer: small ones carry the
- * descriptor in front (pack, a scratch buffer); for the others need[] is
- * set to 2: a descriptor message of its own. need[] holds 1 for a peer
- * not decided yet, 0 for none. */
-static void
-sched_desc_pack(weft__sched_t *s, uint8_t *need_send, uint8_t *need_recv)
-{
-    for (int i = 0; i < s->nsteps; i++) {
-        sched_step_t *st = &s->steps[i];
-        int send = st->kind == WEFT_STEP_SEND;
-        uint8_t *need = send ? need_send : need_recv;
-
-        if ((!send && st->kind != WEFT_STEP_RECV) || need[st->peer] != 1) {
-            continue;
-        }
-        need[st->peer] = 2;
-        if (st->n > SCHED_DESC_PACK_MAX) {
-            continue;
-        }
-        st->pack = weft__sched_scratch(
-            s, WEFT_COLL_DESC_WIRE + (send ? st->n : SCHED_DESC_PACK_MAX));
-        if (st->pack != NULL) { /* else a message of its own */
-            need[st->peer] = 0;
-        }
-    }
-}
-
-/* Send this call's descriptor to every peer the schedule sends to, and
- * expect one from every peer it receives from: in front of the first
- * message when that is small, else as a message of its own before it, so
- * a receiver checks it first. */
-static weft_status_t
-sched_desc_post(weft__sched_t *s)
-{
-    weft_comm_t *comm = s->comm;
-    weft_context_t *ctx = comm->ctx;
-    uint64_t tag = weft__comm_tag(comm, WEFT_TAG_KIND_DESC, s->seq);
-    uint8_t *need = calloc(2 * (size_t)comm->size, 1);
-    weft_status_t st = WEFT_OK;
-    int n = 0;
-
-    if (need == NULL) {
-        return weft__error(WEFT_ERR_NO_MEMORY, WEFT_SUB_COLL,
-                           "%s: out of memory", s->what);
-    }
-    for (int p = 0; p < comm->size; p++) {
-        need[p] = s->nsend[p] > 0;
-        need[comm->size + p] = s->nrecv[p] > 0;
-    }
-    /* two ranks: the peer's first message says it arrived, whatever it
-     * carries. More: a peer's first message to this rank may wait on a
-     * third rank, and only a descriptor sent at the start tells this rank
-     * who has arrived (timeouts name the ones that had not) */
-    if (comm->size == 2) {
-        sched_desc_pack(s, need, need + comm->size);
-    }
-    for (int p = 0; p < 2 * comm->size; p++) {
-        need[p] = need[p] != 0 ? 2 : 0; /* not packed: a message of its own */
-        n += need[p] == 2;
-    }
-    if (n > 0 && (s->descs = calloc((size_t)n, sizeof(*s->descs))) == NULL) {
-        free(need);
-        return weft__error(WEFT_ERR_NO_MEMORY, WEFT_SUB_COLL,
-                           "%s: out of memory", s->what);
-    }
-    for (int p = 0; p < comm->size && st == WEFT_OK; p++) {
-        for (int send = 1; send >= 0 && st == WEFT_OK; send--) {
-            sched_desc_t *d = &s->descs[s->ndescs];
-
-            if (need[(send ? 0 : comm->size) + p] != 2) {
-                continue;
-            }
-            s->ndescs++;
-            d->s = s;
-            d->peer = p;
-            d->send = send;
-            d->op.complete = sched_desc_complete;
-            st = weft__ctx_ep(ctx, weft__comm_job_rank(comm, p), &d->tl,
-                              &d->ep);
-            if (st != WEFT_OK) {
-                break;
-            }
-            d->posted = 1;
-            ctx->tls[d->tl].inflight++; /* before: it may complete inside */
-            if (send) {
-                s->desc_sends++;
-                weft__coll_desc_encode(&s->desc, s->desc_seq, d->wire);
-                st = ctx->tls[d->tl].ops->isend(d->ep, d->wire,
-                                                sizeof(d->wire), tag, &d->op);
-            } else {
-                s->desc_recvs++;
-                st = ctx->tls[d->tl].ops->irecv(d->ep, d->wire,
-                                                sizeof(d->wire), tag, &d->op);
-            }
-            if (st < 0 && d->posted) {
-                ctx->tls[d->tl].inflight--;
-                d->posted = 0;
-                s->desc_sends -= send;
-                s->desc_recvs -= !send;
-            }
-            st = st < 0 ? st : WEFT_OK;
-        }
-    }
-    free(need);
-    return st;
-}
-
 /* Inside a transport's progress: only record; sched_advance acts on it. */
 static void
 sched_op_complete(weft_tl_op_t *op, weft_status_t status, size_t bytes)
@@ -785,7 +493,7 @@ sched_op_complete(weft_tl_op_t *op, weft_status_t status, size_t bytes)
      * waits for it (desc_recvs counts descriptors of their own) */
     if (st->pack != NULL && st->kind == WEFT_STEP_RECV) {
         if (status == WEFT_OK && s->desc_status == WEFT_OK &&
-            sched_desc_check(s, st->peer, st->pack, bytes, 0)) {
+            weft__sched_desc_check(s, st->peer, st->pack, bytes, 0)) {
             bytes -= WEFT_COLL_DESC_WIRE;
             if (bytes == st->n && st->n > 0) {
                 memcpy(st->dst, st->pack + WEFT_COLL_DESC_WIRE, st->n);
@@ -951,7 +659,7 @@ sched_ready(const weft__sched_t *s, const sched_step_t *st)
 static void
 sched_finish(weft__sched_t *s)
 {
-    sched_desc_withdraw(s, 0); /* a peer that does not check (mixed config) */
+    weft__sched_desc_withdraw(s, 0); /* a peer that does not check (mixed config) */
     sched_unlink(s);
     weft__req_complete(s->req, WEFT_OK, 0);
 }
@@ -1059,7 +767,7 @@ weft__sched_start(weft__sched_t *s, const char *what, weft_request_t **req_p)
     weft__log_debug(WEFT_SUB_COLL, "comm %u: %s #%u (%s), %d steps",
                     comm->id, what, s->seq, s->algo, s->nsteps);
     if (s->has_desc) {
-        st = sched_desc_post(s);
+        st = weft__sched_desc_post(s);
         if (st != WEFT_OK) {
             weft__comm_fail_here(comm, st, "%s (%s): %s", what, s->algo,
                                  weft_last_error());
@@ -1126,44 +834,6 @@ sched_describe_peers(const weft__sched_t *s, int kind, char *buf, size_t len)
             break;
         }
     }
-}
-
-int
-weft__sched_not_arrived(const weft__sched_t *s, char *buf, size_t len)
-{
-    size_t off = 0;
-    int n = 0;
-
-    if (len > 0) {
-        buf[0] = '\0';
-    }
-    for (int i = 0; i < s->ndescs + s->nsteps; i++) {
-        int peer;
-
-        if (i < s->ndescs) {
-            const sched_desc_t *d = &s->descs[i];
-
-            if (!d->posted || d->send) {
-                continue;
-            }
-            peer = d->peer;
-        } else {
-            const sched_step_t *st = &s->steps[i - s->ndescs];
-
-            if (st->pack == NULL || st->kind != WEFT_STEP_RECV ||
-                st->state == STEP_DONE) {
-                continue;
-            }
-            peer = st->peer;
-        }
-        if (off < len) {
-            off += (size_t)snprintf(buf + off, len - off,
-                                    n == 16 ? ", ..." : "%s%d", n ? ", " : "",
-                                    peer);
-        }
-        n++;
-    }
-    return n;
 }
 
 void
