@@ -814,7 +814,7 @@ sched_describe_peers(const weft__sched_t *s, int kind, char *buf, size_t len)
     int n = 0;
 
     buf[0] = '\0';
-    for (int p = 0; p < s->comm->size && off < len; p++) {
+    for (int p = 0; p < s->comm->size && n <= SCHED_LIST_MAX; p++) {
         int waits = 0;
 
         for (int i = s->first_undone; i < s->nsteps && !waits; i++) {
@@ -825,13 +825,8 @@ sched_describe_peers(const weft__sched_t *s, int kind, char *buf, size_t len)
             waits = s->descs[i].posted && s->descs[i].peer == p &&
                     s->descs[i].send == (kind == WEFT_STEP_SEND);
         }
-        if (!waits) {
-            continue;
-        }
-        off += (size_t)snprintf(buf + off, len - off,
-                                n == 16 ? ", ..." : "%s%d", n ? ", " : "", p);
-        if (++n > 16) {
-            break;
+        if (waits) {
+            weft__sched_list_peer(buf, len, &off, n++, p);
         }
     }
 }

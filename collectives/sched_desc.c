@@ -214,6 +214,18 @@ weft__sched_desc_post(weft__sched_t *s)
     return st;
 }
 
+void
+weft__sched_list_peer(char *buf, size_t len, size_t *off, int n, int peer)
+{
+    if (buf == NULL || *off >= len || n > SCHED_LIST_MAX) {
+        return;
+    }
+    *off += (size_t)(n == SCHED_LIST_MAX
+                         ? snprintf(buf + *off, len - *off, ", ...")
+                         : snprintf(buf + *off, len - *off, "%s%d",
+                                    n ? ", " : "", peer));
+}
+
 int
 weft__sched_not_arrived(const weft__sched_t *s, char *buf, size_t len)
 {
@@ -242,12 +254,7 @@ weft__sched_not_arrived(const weft__sched_t *s, char *buf, size_t len)
             }
             peer = st->peer;
         }
-        if (off < len) {
-            off += (size_t)snprintf(buf + off, len - off,
-                                    n == 16 ? ", ..." : "%s%d", n ? ", " : "",
-                                    peer);
-        }
-        n++;
+        weft__sched_list_peer(buf, len, &off, n++, peer);
     }
     return n;
 }

@@ -117,4 +117,10 @@ void weft__sched_desc_withdraw(weft__sched_t *s, int sends_too);
 int weft__sched_desc_check(weft__sched_t *s, int peer, const uint8_t *wire,
                            size_t bytes, int exact);
 
+/* Append the n-th (from 0) peer of a list to buf at *off: "1, 3, 6", and
+ * after SCHED_LIST_MAX of them ", ..." once. buf may be NULL (counting). */
+#define SCHED_LIST_MAX 16
+void weft__sched_list_peer(char *buf, size_t len, size_t *off, int n,
+                           int peer);
+
 #endif /* WEFT_SCHED_INT_H */

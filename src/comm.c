@@ -217,21 +217,6 @@ comm_fail_v(weft_comm_t *comm, weft_status_t status, int origin,
     }
 }
 
-static void comm_fail_at(weft_comm_t *comm, weft_status_t status, int origin,
-                         const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void
-comm_fail_at(weft_comm_t *comm, weft_status_t status, int origin,
-             const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    comm_fail_v(comm, status, origin, fmt, ap);
-    va_end(ap);
-}
-
 /* WEFT_ABORT_ON_ERROR: after the error is recorded and told. */
 static void
 comm_abort_process(const weft_comm_t *comm)
@@ -293,20 +278,45 @@ comm_flood(weft_comm_t *comm, int name_us)
     }
 }
 
+/* The error found here: recorded, told (name_us: the reason is prefixed
+ * with this rank, for messages that do not say it), then
+ * WEFT_ABORT_ON_ERROR. */
+static void
+comm_fail_here_v(weft_comm_t *comm, weft_status_t status, int name_us,
+                 const char *fmt, va_list ap)
+{
+    if (comm->error != WEFT_OK) {
+        return;
+    }
+    comm_fail_v(comm, status, comm->rank, fmt, ap);
+    comm_flood(comm, name_us);
+    comm_abort_process(comm);
+}
+
 void
 weft__comm_fail_here(weft_comm_t *comm, weft_status_t status, const char *fmt,
                      ...)
 {
     va_list ap;
 
-    if (comm->error != WEFT_OK) {
-        return;
-    }
     va_start(ap, fmt);
-    comm_fail_v(comm, status, comm->rank, fmt, ap);
+    comm_fail_here_v(comm, status, 1, fmt, ap);
     va_end(ap);
-    comm_flood(comm, 1);
-    comm_abort_process(comm);
+}
+
+/* weft_comm_abort's message names its rank already. */
+static void
+comm_abort_here(weft_comm_t *comm, weft_status_t status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+comm_abort_here(weft_comm_t *comm, weft_status_t status, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    comm_fail_here_v(comm, status, 0, fmt, ap);
+    va_end(ap);
 }
 
 static void
@@ -608,13 +618,9 @@ weft_comm_abort(weft_comm_t *comm, weft_status_t reason)
                    (int)reason);
     ctx = comm->ctx;
     pthread_mutex_lock(&ctx->lock);
-    if (comm->error == WEFT_OK) {
-        comm_fail_at(comm, reason, comm->rank,
-                     "aborted by rank %d of comm %u (weft_comm_abort: %s)",
-                     comm->rank, comm->id, weft_status_string(reason));
-        comm_flood(comm, 0);
-        comm_abort_process(comm);
-    }
+    comm_abort_here(comm, reason,
+                    "aborted by rank %d of comm %u (weft_comm_abort: %s)",
+                    comm->rank, comm->id, weft_status_string(reason));
     pthread_mutex_unlock(&ctx->lock);
     weft__progress_wake(ctx);
     return WEFT_OK;
