@@ -5,6 +5,7 @@
 #include "build_config.h"
 #include "comm.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -243,20 +244,22 @@ weft__comm_fail(weft_comm_t *comm, weft_status_t status, int origin,
     va_start(ap, fmt);
     comm_fail_v(comm, status, origin, fmt, ap);
     va_end(ap);
+    /* heard from elsewhere: passed on once over this rank's links, so
+     * members with no link to the origin hear it too */
+    weft__ctrl_flood(comm, comm->error_msg);
     comm_abort_process(comm);
 }
 
 /* Tell every member through the bootstrap store (they apply it as they
  * apply an abort: origin rank, status and reason). */
 static void
-comm_flood(weft_comm_t *comm, int name_us)
+comm_flood_store(weft_comm_t *comm, const char *reason)
 {
     weft_context_t *ctx = comm->ctx;
     weft__store_event_t ev;
-    int n = 0;
 
     if (ctx->store == NULL || ctx->store_lost || ctx->destroying ||
-        comm->size == 1) {
+        comm->size == 1 || !(ctx->cfg.flood & WEFT_FLOOD_STORE)) {
         return;
     }
     memset(&ev, 0, sizeof(ev));
@@ -265,11 +268,7 @@ comm_flood(weft_comm_t *comm, int name_us)
     ev.failed_rank = -1;
     ev.comm_id = comm->id;
     ev.status = comm->error;
-    if (name_us) {
-        n = snprintf(ev.reason, sizeof(ev.reason),
-                     "rank %d of comm %u: ", comm->rank, comm->id);
-    }
-    weft__strlcpy(ev.reason + n, comm->error_msg, sizeof(ev.reason) - n);
+    weft__strlcpy(ev.reason, reason, sizeof(ev.reason));
     if (ctx->store->ops->abort(ctx->store, &ev) != WEFT_OK) {
         weft__log_warn(WEFT_SUB_CORE,
                        "comm %u: could not tell the other ranks about its "
@@ -278,18 +277,27 @@ comm_flood(weft_comm_t *comm, int name_us)
     }
 }
 
-/* The error found here: recorded, told (name_us: the reason is prefixed
- * with this rank, for messages that do not say it), then
- * WEFT_ABORT_ON_ERROR. */
+/* The error found here: recorded, told over the links and through the
+ * store (name_us: the reason they get is prefixed with this rank, for
+ * messages that do not say it), then WEFT_ABORT_ON_ERROR. */
 static void
 comm_fail_here_v(weft_comm_t *comm, weft_status_t status, int name_us,
                  const char *fmt, va_list ap)
 {
+    char reason[WEFT_STORE_REASON_MAX];
+    int n = 0;
+
     if (comm->error != WEFT_OK) {
         return;
     }
     comm_fail_v(comm, status, comm->rank, fmt, ap);
-    comm_flood(comm, name_us);
+    if (name_us) {
+        n = snprintf(reason, sizeof(reason), "rank %d of comm %u: ", comm->rank,
+                     comm->id);
+    }
+    weft__strlcpy(reason + n, comm->error_msg, sizeof(reason) - (size_t)n);
+    weft__ctrl_flood(comm, reason);
+    comm_flood_store(comm, reason);
     comm_abort_process(comm);
 }
 
@@ -518,6 +526,7 @@ comm_split_locked(weft_comm_t *parent, int color, int key,
         st = WEFT_ERR_NO_MEMORY;
         goto out;
     }
+    (*newcomm_p)->timeout = parent->timeout;
     weft__log_debug(WEFT_SUB_CORE,
                     "comm %u: rank %d of %d (split of comm %u, color %d)", id,
                     my_rank, n, parent->id, color);
@@ -623,6 +632,49 @@ weft_comm_abort(weft_comm_t *comm, weft_status_t reason)
                     comm->rank, comm->id, weft_status_string(reason));
     pthread_mutex_unlock(&ctx->lock);
     weft__progress_wake(ctx);
+    return WEFT_OK;
+}
+
+double
+weft__comm_timeout(const weft_comm_t *comm)
+{
+    return comm->timeout > 0 ? comm->timeout : comm->ctx->cfg.timeout;
+}
+
+const char *
+weft__comm_timeout_source(const weft_comm_t *comm)
+{
+    return comm->timeout > 0 ? "weft_comm_set_timeout" : "WEFT_TIMEOUT";
+}
+
+static void
+comm_set_timeout(weft_comm_t *comm, double timeout_s)
+{
+    comm->timeout = timeout_s;
+    if (comm->node != NULL) {
+        comm_set_timeout(comm->node, timeout_s);
+    }
+    if (comm->leaders != NULL) {
+        comm_set_timeout(comm->leaders, timeout_s);
+    }
+}
+
+weft_status_t
+weft_comm_set_timeout(weft_comm_t *comm, double timeout_s)
+{
+    WEFT_CHECK(weft__comm_check(comm, "weft_comm_set_timeout"));
+    WEFT_ARG_CHECK(isfinite(timeout_s) && timeout_s >= 0 &&
+                       timeout_s <= WEFT_COMM_TIMEOUT_MAX,
+                   "weft_comm_set_timeout: %g s is not a deadline (0 for "
+                   "the context's WEFT_TIMEOUT, else up to %g s)",
+                   timeout_s, WEFT_COMM_TIMEOUT_MAX);
+    WEFT_ARG_CHECK(timeout_s == 0 || timeout_s >= 1e-3,
+                   "weft_comm_set_timeout: %g s is below the 1 ms the "
+                   "clock can keep",
+                   timeout_s);
+    pthread_mutex_lock(&comm->ctx->lock);
+    comm_set_timeout(comm, timeout_s);
+    pthread_mutex_unlock(&comm->ctx->lock);
     return WEFT_OK;
 }
 

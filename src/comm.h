@@ -18,14 +18,17 @@
 
 #define WEFT_COMM_MAGIC 0x436f4d6du
 #define WEFT_COMM_DEAD 0x44656164u
-#define WEFT_COMM_ID_MAX 0xffffffu
+#define WEFT_COMM_ID_MAX 0xfffffeu
+/* control messages (src/ctrl.c): the transports' standing receives */
+#define WEFT_COMM_ID_CTRL 0xffffffu
 #define WEFT_COMM_MSG_MAX 320
 
 enum {
     WEFT_TAG_KIND_P2P = 0,  /* weft_send / weft_recv */
     WEFT_TAG_KIND_COLL = 1, /* collectives (sequence-numbered) */
     WEFT_TAG_KIND_MGMT = 2, /* split, dup */
-    WEFT_TAG_KIND_DESC = 3  /* a collective's descriptor (mismatch check) */
+    WEFT_TAG_KIND_DESC = 3, /* a collective's descriptor (mismatch check) */
+    WEFT_TAG_KIND_CTRL = 4  /* control messages (src/ctrl.c) */
 };
 
 /* The cost model's last pick for a collective on a comm (select.c). */
@@ -59,6 +62,7 @@ struct weft_comm {
     int node_index, nnodes;
     int hier;      /* node-aware algorithms may run (node made) */
     int internal;  /* a node or leaders comm: freed with its parent */
+    double timeout;              /* weft_comm_set_timeout; 0: WEFT_TIMEOUT */
     weft_status_t error;         /* sticky; WEFT_OK when healthy */
     int error_origin;            /* comm rank, -1 unknown */
     char error_msg[WEFT_COMM_MSG_MAX];
@@ -79,6 +83,13 @@ weft__comm_job_rank(const weft_comm_t *comm, int rank)
 
 /* Comm rank of a job rank, or -1 when it is not a member. */
 int weft__comm_rank_of(const weft_comm_t *comm, int job_rank);
+
+#define WEFT_COMM_TIMEOUT_MAX (7 * 86400.0) /* as WEFT_TIMEOUT's bound */
+
+/* The deadline of a blocking operation on comm, seconds, and where it
+ * was set (for messages: "WEFT_TIMEOUT" or "weft_comm_set_timeout"). */
+double weft__comm_timeout(const weft_comm_t *comm);
+const char *weft__comm_timeout_source(const weft_comm_t *comm);
 
 /* Validate a public handle (NULL, destroyed, context going away). */
 weft_status_t weft__comm_check(const weft_comm_t *comm, const char *fn);

@@ -68,6 +68,11 @@ static const weft_param_t config_params[] = {
      "the bootstrap store declares a rank lost (WEFT_ERR_PEER_LOST on every "
      "other rank) after hearing nothing from it this long: a process that "
      "was stopped or is frozen (0: never; read where the store is served)"},
+    {"FLOOD", WEFT_PARAM_FLAGS, "all", CFG(flood), 0, "links|store", NOLIM,
+     "how the first error of a communicator reaches its other ranks: over "
+     "the links open to them (each rank passes it on once, so it spreads "
+     "without the store) and through the bootstrap store (which reaches "
+     "ranks with no link); all, or one of them"},
     {"ABORT_ON_ERROR", WEFT_PARAM_BOOL, "0", CFG(abort_on_error), 0, NULL,
      NOLIM,
      "call abort() on the first fatal error of a communicator, after logging "

@@ -39,6 +39,10 @@ typedef struct weft_param {
 
 #define WEFT_CONFIG_COLLS 12 /* weft__coll_t values (collectives/coll.h) */
 
+/* WEFT_FLOOD bits, in the order of its choices */
+#define WEFT_FLOOD_LINKS (1u << 0)
+#define WEFT_FLOOD_STORE (1u << 1)
+
 typedef struct weft_config {
     /* job (weftrun sets these; weft_context_params_t may override) */
     int rank;
@@ -57,6 +61,7 @@ typedef struct weft_config {
     double teardown_timeout;
     double heartbeat;
     double heartbeat_timeout;
+    unsigned flood; /* WEFT_FLOOD_* */
     int abort_on_error;
     /* logging */
     int log_level;

@@ -167,8 +167,8 @@ ctx_keep_early(weft_context_t *ctx, const weft__store_event_t *ev)
     ctx->early[ctx->nearly++] = *ev;
 }
 
-static void
-ctx_apply_store_event(weft_context_t *ctx, const weft__store_event_t *ev)
+void
+weft__ctx_apply_abort(weft_context_t *ctx, const weft__store_event_t *ev)
 {
     if (ev->comm_id == WEFT_STORE_ALL_COMMS) {
         if (ev->failed_rank >= 0) {
@@ -231,7 +231,7 @@ weft__ctx_poll_store(weft_context_t *ctx)
             }
             return;
         }
-        ctx_apply_store_event(ctx, &ev);
+        weft__ctx_apply_abort(ctx, &ev);
     }
 }
 
@@ -327,6 +327,7 @@ weft__ctx_ep(weft_context_t *ctx, int job_rank, int *tl_p,
 
         ctx_peer_info(ctx, job_rank, t->ops->name, &info);
         WEFT_CHECK(t->ops->ep_create(t->tl, &info, &p->ep));
+        weft__ctrl_ep_made(ctx, job_rank);
     }
     *tl_p = p->tl;
     *ep_p = p->ep;
@@ -722,6 +723,7 @@ ctx_start(weft_context_t *ctx, const weft_context_params_t *params)
                          "out of memory for %d peers", ctx->size);
         goto out;
     }
+    WEFT_CHECK_GOTO(weft__ctrl_init(ctx), st, out);
     WEFT_CHECK_GOTO(weft__progress_init(ctx), st, out);
     WEFT_CHECK_GOTO(weft__topo_local(&ctx->cfg, &ctx->topo), st, out);
     WEFT_CHECK_GOTO(ctx_store_open(ctx, serve, job_key, key_len, deadline),
@@ -799,10 +801,12 @@ ctx_free(weft_context_t *ctx)
         ctx->graveyard = c->next;
         free(c);
     }
+    weft__ctrl_withdraw(ctx);
     for (int i = ctx->ntls - 1; i >= 0; i--) {
         ctx->tls[i].ops->fini(ctx->tls[i].tl); /* frees its endpoints */
     }
     ctx->ntls = 0;
+    weft__ctrl_fini(ctx);
     weft__ctx_apply_events(ctx);
     if (ctx->store != NULL) {
         ctx->store->ops->destroy(ctx->store);

@@ -14,6 +14,7 @@
 #include "heartbeat.h"
 #include "collectives/scratch.h"
 #include "config.h"
+#include "ctrl.h"
 #include "progress.h"
 #include "topo.h"
 
@@ -75,6 +76,7 @@ struct weft_context {
     weft__scratch_cache_t scratch;  /* schedules' buffers, kept */
     int sched_news;                 /* one of them has something to do */
     int sched_polling;              /* POLL steps running: advance always */
+    weft__ctrl_t ctrl;              /* control messages on the links */
     weft__ctx_event_t *events;      /* deferred peer failures, in order */
     weft__ctx_event_t **events_tail;
     weft__store_event_t *early;     /* aborts of comms not made here yet */
@@ -92,6 +94,10 @@ void weft__ctx_peer_failed(weft_context_t *ctx, int peer,
                            weft_status_t status, const char *reason);
 void weft__ctx_apply_events(weft_context_t *ctx);
 void weft__ctx_poll_store(weft_context_t *ctx);
+/* Apply an abort event (from the store or a link): fails the comm it
+ * names where its origin is a member, or keeps it for a comm not made
+ * here yet. Lock held. */
+void weft__ctx_apply_abort(weft_context_t *ctx, const weft__store_event_t *ev);
 
 /* A comm was just made (lock held): apply the aborts that reached this rank
  * before it, and forget those of ids this rank can no longer make. */

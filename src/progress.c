@@ -108,6 +108,9 @@ weft__progress(weft_context_t *ctx)
     if (ctx->events != NULL) {
         weft__ctx_apply_events(ctx);
     }
+    if (ctx->ctrl.arrived != NULL) {
+        weft__ctrl_apply(ctx);
+    }
     if (calls % PROGRESS_STORE_EVERY == 0) {
         weft__progress_store_due(ctx);
     }

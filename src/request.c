@@ -173,9 +173,9 @@ req_wait_until(weft_request_t *req, double deadline)
         /* every peer this rank waits on has arrived, so one of them waits
          * on a rank that has not: give that rank's neighbour, which names
          * it, a moment to tell everyone first */
-        double grace = req->ctx->cfg.timeout / 4 < REQ_TIMEOUT_GRACE
-                           ? req->ctx->cfg.timeout / 4
-                           : REQ_TIMEOUT_GRACE;
+        double quarter = weft__comm_timeout(req->comm) / 4;
+        double grace =
+            quarter < REQ_TIMEOUT_GRACE ? quarter : REQ_TIMEOUT_GRACE;
 
         st = weft__progress_wait(req->ctx, req_is_done, req,
                                  weft__now() + grace);
@@ -186,18 +186,20 @@ req_wait_until(weft_request_t *req, double deadline)
         weft__sched_describe(req->sched, what, sizeof(what));
         weft__comm_fail_here(req->comm, WEFT_ERR_TIMED_OUT,
                              "%s, and did not complete within %g s "
-                             "(WEFT_TIMEOUT)",
-                             what, req->ctx->cfg.timeout);
+                             "(%s)",
+                             what, weft__comm_timeout(req->comm),
+                             weft__comm_timeout_source(req->comm));
         weft__req_cancel(req, WEFT_ERR_TIMED_OUT);
     } else if (st == WEFT_ERR_TIMED_OUT) {
         weft_comm_t *comm = req->comm;
 
         weft__comm_fail_here(comm, WEFT_ERR_TIMED_OUT,
                              "%s rank %d (tag %d) did not complete within "
-                             "%g s (WEFT_TIMEOUT)",
+                             "%g s (%s)",
                              req->kind == WEFT_REQ_SEND ? "send to"
                                                         : "receive from",
-                             req->peer, req->tag, req->ctx->cfg.timeout);
+                             req->peer, req->tag, weft__comm_timeout(comm),
+                             weft__comm_timeout_source(comm));
         weft__req_cancel(req, WEFT_ERR_TIMED_OUT);
     }
     if (req->status < 0 &&
@@ -211,7 +213,7 @@ req_wait_until(weft_request_t *req, double deadline)
 weft_status_t
 weft__req_wait(weft_request_t *req)
 {
-    return req_wait_until(req, weft__now() + req->ctx->cfg.timeout);
+    return req_wait_until(req, weft__now() + weft__comm_timeout(req->comm));
 }
 
 static void
@@ -245,7 +247,7 @@ weft_status_t
 weft_waitall(size_t n, weft_request_t **reqs)
 {
     weft_status_t first = WEFT_OK;
-    double deadline = 0;
+    double start = weft__now();
 
     if (n > 0 && reqs == NULL) {
         return weft__error(WEFT_ERR_INVALID_ARG, WEFT_SUB_CORE,
@@ -271,10 +273,8 @@ weft_waitall(size_t n, weft_request_t **reqs)
         }
         ctx = req->ctx;
         pthread_mutex_lock(&ctx->lock);
-        if (deadline == 0) {
-            deadline = weft__now() + ctx->cfg.timeout;
-        }
-        st = req_wait_until(req, deadline);
+        /* one deadline per comm, counted from the call */
+        st = req_wait_until(req, start + weft__comm_timeout(req->comm));
         req_record_error(req, "weft_waitall");
         weft__req_release(req);
         pthread_mutex_unlock(&ctx->lock);

@@ -22,91 +22,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fault_common.h"
 #include "harness.h"
 
-#define FC_MAX 8
 #define FC_COUNT                                                               \
     (256 * 1024) /* floats: 1 MiB, a transfer long enough to                   \
                     be cut in the middle */
-
-typedef struct fc_shared {
-    int mode;
-    int coll;
-    int victim;
-    int answered;
-    volatile double fault_at; /* CLOCK_MONOTONIC when the fault happened */
-    int pid[FC_MAX];
-    int status[FC_MAX];
-    double took[FC_MAX]; /* fault (or call) to error, seconds */
-    char msg[FC_MAX][512];
-} fc_shared_t;
-
-static double
-fc_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static fc_shared_t *
-fc_shared_new(void)
-{
-    fc_shared_t *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
-                           MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-
-    cr_assert(sh != MAP_FAILED, "mmap failed");
-    memset(sh, 0, sizeof(*sh));
-    for (int i = 0; i < FC_MAX; i++) {
-        sh->status[i] = 1; /* "never answered" */
-    }
-    return sh;
-}
-
-/* Record this rank's answer, then stay until every rank that answers has
- * (so that none learns of the fault from another's exit). */
-static void
-fc_answer(fc_shared_t *sh, int rank, weft_status_t st, double since,
-          int answering)
-{
-    sh->status[rank] = st;
-    sh->took[rank] = fc_now() - since;
-    snprintf(sh->msg[rank], sizeof(sh->msg[rank]), "%s",
-             st != WEFT_OK ? weft_last_error() : "");
-    __atomic_add_fetch(&sh->answered, 1, __ATOMIC_SEQ_CST);
-    for (int i = 0; i < 3000 && __atomic_load_n(&sh->answered,
-                                                __ATOMIC_SEQ_CST) < answering;
-         i++) {
-        usleep(10 * 1000);
-    }
-}
-
-/* Entries of /dev/shm (names joined), to compare before and after. */
-static void
-fc_shm_list(char *buf, size_t len)
-{
-    DIR *d = opendir("/dev/shm");
-    struct dirent *e;
-    size_t off = 0;
-
-    buf[0] = '\0';
-    if (d == NULL) {
-        return;
-    }
-    while ((e = readdir(d)) != NULL && off + 1 < len) {
-        if (strncmp(e->d_name, "weft", 4) == 0) {
-            off += (size_t)snprintf(buf + off, len - off, "%s ", e->d_name);
-        }
-    }
-    closedir(d);
-}
-
-static const char *
-fc_status(int st)
-{
-    return st == 1 ? "no answer" : weft_status_string((weft_status_t)st);
-}
 
 /* ---- collectives by number -------------------------------------------- */
 
@@ -157,51 +78,6 @@ fc_buffers(void)
     }
 }
 
-/* ---- the job runner --------------------------------------------------- */
-
-typedef struct fc_case {
-    const char *name;
-    const char *tl; /* WEFT_TL */
-    int nranks;
-    int victim_fails; /* the victim dies by a signal: wt_run counts it */
-    double hb_timeout;
-    const char *env[6];
-} fc_case_t;
-
-static int
-fc_run(const fc_case_t *c, wt_rank_fn_t fn, fc_shared_t *sh)
-{
-    char tl[64], before[4096], after[4096];
-    wt_job_t job = {.nranks = c->nranks,
-                    .timeout_s = 60,
-                    .heartbeat_timeout = c->hb_timeout};
-    int n = 0, failed;
-
-    snprintf(tl, sizeof(tl), "WEFT_TL=%s", c->tl);
-    job.env[n++] = tl;
-    for (int i = 0; c->env[i] != NULL && n < 7; i++) {
-        job.env[n++] = c->env[i];
-    }
-    fc_shm_list(before, sizeof(before));
-    failed = wt_run(&job, fn, sh);
-    fc_shm_list(after, sizeof(after));
-    cr_expect_str_eq(after, before, "%s: /dev/shm before \"%s\", after \"%s\"",
-                     c->name, before, after);
-    for (int r = 0; r < c->nranks; r++) {
-        cr_log_info("%s, %s, %d ranks: rank %d: %s after %.3f s: %s", c->name,
-                    c->tl, c->nranks, r, fc_status(sh->status[r]), sh->took[r],
-                    sh->msg[r]);
-    }
-    cr_expect_eq(failed, c->victim_fails,
-                 "%s, %s, %d ranks: %d ranks failed "
-                 "(want %d)",
-                 c->name, c->tl, c->nranks, failed, c->victim_fails);
-    return failed;
-}
-
-static const char *const fc_tls[] = {"self,tcp", "self,shm,tcp"};
-static const int fc_ranks[] = {2, 4, 8};
-
 /* ---- ranks that disagree ---------------------------------------------- */
 
 enum { MM_COUNT, MM_DTYPE, MM_OP, MM_COLL, MM_NMODES };
@@ -228,7 +104,15 @@ mismatch_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
     double t0;
 
     (void)ctx;
-    WT_OK(weft_barrier(w)); /* every link and node-local slot made */
+    t0 = fc_now();
+    /* every link and node-local slot made; a rank still finishing it when
+     * a faster one already found the mismatch gets the error here (the
+     * comm is failed, and its pending calls with it) */
+    st = weft_barrier(w);
+    if (st != WEFT_OK) {
+        fc_answer(sh, rank, st, t0, weft_comm_size(w));
+        return;
+    }
     if (odd) {
         count = sh->mode == MM_COUNT ? 10 : 20;
         dt = sh->mode == MM_DTYPE ? WEFT_FLOAT64 : WEFT_FLOAT32;

@@ -163,7 +163,7 @@ weft__shmc_run(const weft__coll_args_t *a, weft_comm_t *comm,
     x.why[0] = '\0';
     if (!shmc_inline_done(&x)) {
         st = weft__progress_wait(ctx, shmc_inline_done, &x,
-                                 weft__now() + ctx->cfg.timeout);
+                                 weft__now() + weft__comm_timeout(comm));
     }
     if (st == WEFT_ERR_TIMED_OUT && comm->error == WEFT_OK) {
         char what[200];
@@ -171,8 +171,9 @@ weft__shmc_run(const weft__coll_args_t *a, weft_comm_t *comm,
         weft__shmc_describe(&state.c, what, sizeof(what));
         weft__comm_fail_here(comm, WEFT_ERR_TIMED_OUT,
                              "%s (shm) waits for %s, and did not complete "
-                             "within %g s (WEFT_TIMEOUT)",
-                             name, what, ctx->cfg.timeout);
+                             "within %g s (%s)",
+                             name, what, weft__comm_timeout(comm),
+                             weft__comm_timeout_source(comm));
     } else if (x.rc < 0 && comm->error == WEFT_OK) {
         weft__comm_fail_here(comm, (weft_status_t)x.rc, "%s (shm): %s", name,
                              x.why);

@@ -53,6 +53,17 @@ WEFT_API weft_status_t weft_comm_destroy(weft_comm_t *comm);
 WEFT_API weft_status_t weft_comm_abort(weft_comm_t *comm,
                                        weft_status_t reason);
 
+/*
+ * The deadline of every blocking operation on this communicator, in
+ * seconds, in place of the context's (WEFT_TIMEOUT or
+ * weft_context_params_t.timeout_s); 0 restores the context's. Passing it
+ * is fatal to the communicator, as with WEFT_TIMEOUT. Local (each rank
+ * sets its own); communicators split or duplicated from this one later
+ * start with the same deadline.
+ */
+WEFT_API weft_status_t weft_comm_set_timeout(weft_comm_t *comm,
+                                             double timeout_s);
+
 /* Rank of this process in the communicator and its size (-1 for NULL). */
 WEFT_API int weft_comm_rank(const weft_comm_t *comm);
 WEFT_API int weft_comm_size(const weft_comm_t *comm);

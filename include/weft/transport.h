@@ -47,6 +47,16 @@ extern "C" {
 /* Bytes of per-operation scratch space that belong to the transport. */
 #define WEFT_TL_OP_PRIV_SIZE 128
 
+/* Receives the core keeps posted for the life of a link (its control
+ * messages) have tags with every bit of WEFT_TL_TAG_STANDING set (the top
+ * 24 bits: a communicator id no communicator gets). A peer that says
+ * goodbye while one is posted has left nothing undone: the transport
+ * completes it with WEFT_ERR_PEER_LOST as any other, but reports no peer
+ * failure for it alone. */
+#define WEFT_TL_TAG_STANDING 0xffffff0000000000ull
+#define WEFT_TL_TAG_IS_STANDING(_tag)                                          \
+    (((_tag) & WEFT_TL_TAG_STANDING) == WEFT_TL_TAG_STANDING)
+
 /* Capabilities (weft_tl_ops_t.caps). */
 #define WEFT_TL_CAP_HOST_MEM (1u << 0)
 #define WEFT_TL_CAP_CUDA_MEM (1u << 1)

@@ -166,9 +166,9 @@ weft__tcp_peer_closed(weft_tl_ep_t *peer)
         tcp_op_t *o = weft__container_of(e, tcp_op_t, entry);
 
         o->state = TCP_OP_IDLE;
+        failed += !WEFT_TL_TAG_IS_STANDING(e->tag);
         weft__tcp_op_owner(o)->complete(weft__tcp_op_owner(o),
                                         WEFT_ERR_PEER_LOST, 0);
-        failed++;
     }
     while (peer->active != NULL) {
         weft__tcp_msg_t *msg = peer->active;
