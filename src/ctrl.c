@@ -110,7 +110,8 @@ weft__ctrl_ep_made(weft_context_t *ctx, int job_rank)
     weft__ctrl_slot_t *s;
 
     if (job_rank == ctx->rank || ctx->ctrl.rx == NULL ||
-        ctx->ctrl.rx[job_rank] != NULL) {
+        ctx->ctrl.rx[job_rank] != NULL ||
+        !(ctx->cfg.flood & WEFT_FLOOD_LINKS)) {
         return;
     }
     s = calloc(1, sizeof(*s));
