@@ -8,13 +8,19 @@
 #    cut off without a reset mid-run (a partition): every rank on both
 #    sides ends with a clear error within its deadlines; and a
 #    rate-limited link (tc tbf): the job completes with correct data.
-# Each case: weftrun returns, no rank process is left, /dev/shm is as it
-# was. Every wait is bounded; the script takes about 30 s.
+#  - outsiders at every listening port of a running job (junk, a frame
+#    header claiming 4 GiB, a stalled byte, connect-and-close): nothing
+#    changes, every result is right.
+# Each case with 2, 4 and 8 ranks: weftrun returns, no rank process is
+# left, /dev/shm is as it was. Every wait is bounded; the script takes
+# about a minute.
 set -u
 B=${WT_TOP_BUILDDIR:-.}
 S=${WT_TOP_SRCDIR:-.}
 RUN=$B/tools/weftrun
 PROG=$B/tests/prog_coll_loop
+# the ranks' processes (libtool may run them from tests/.libs)
+PROG_RE='tests/(\.libs/)?(lt-)?prog_coll_loop( |$)'
 n=0
 fail=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
@@ -45,7 +51,7 @@ all_within() {
 none_left() {
     local i
     for ((i = 0; i < 40; i++)); do
-        pgrep -f "$PROG" >/dev/null 2>&1 || return 0
+        pgrep -f "$PROG_RE" >/dev/null 2>&1 || return 0
         sleep 0.1
     done
     return 1
@@ -73,21 +79,85 @@ trap 'rm -rf "$d"; [ -n "${hosts:-}" ] && hosts_down "$P"' EXIT
 export WEFT_TIMEOUT=20s WEFT_LOG_LEVEL=error
 
 # 1. SIGSTOP: the launcher's store misses the heartbeats
-job 60 env WEFT_HEARTBEAT_TIMEOUT=2s "$RUN" -n 4 "$PROG" --iters 1000000 \
-    --stop-rank 2 --stop-at 200
-[ $rc != 0 ] && [ $rc != 124 ] &&
-    has 3 '^rank [013]: peer lost after [0-9.]+ s .*rank 2 sent no heartbeat' "$d/out" &&
-    all_within 6 && none_left && [ "$after" = "$before" ]
-check "rank 2 stopped: ranks 0, 1, 3 get peer lost from its missing heartbeats within 6 s"
+for np in 2 4 8; do
+    job 60 env WEFT_HEARTBEAT_TIMEOUT=2s "$RUN" -n $np "$PROG" \
+        --iters 1000000 --stop-rank 1 --stop-at 200
+    [ $rc != 0 ] && [ $rc != 124 ] &&
+        has $((np - 1)) '^rank [0-9]: peer lost after [0-9.]+ s .*rank 1 sent no heartbeat' "$d/out" &&
+        all_within 6 && none_left && [ "$after" = "$before" ]
+    check "$np ranks, rank 1 stopped: the others get peer lost from its missing heartbeats within 6 s"
+done
 
 # 2. SIGKILL mid-loop
-job 60 "$RUN" -n 4 "$PROG" --iters 1000000 --kill-rank 1 --kill-at 300
-[ $rc != 0 ] && [ $rc != 124 ] &&
-    has 3 '^rank [023]: peer lost after [0-9.]+ s .*rank 1' "$d/out" &&
-    all_within 2 && none_left && [ "$after" = "$before" ]
-check "rank 1 killed: ranks 0, 2, 3 get peer lost naming it within 2 s"
+for np in 2 4 8; do
+    job 60 "$RUN" -n $np "$PROG" --iters 1000000 --kill-rank 1 --kill-at 300
+    [ $rc != 0 ] && [ $rc != 124 ] &&
+        has $((np - 1)) '^rank [0-9]: peer lost after [0-9.]+ s .*rank 1' "$d/out" &&
+        all_within 2 && none_left && [ "$after" = "$before" ]
+    check "$np ranks, rank 1 killed: the others get peer lost naming it within 2 s"
+done
 
-# 3-4. namespaced hosts (root, iproute2)
+# 3. outsiders at every listening port of the job (the ranks' data ports
+# and weftrun's bootstrap port) while it runs: random bytes, a frame
+# header claiming 4 GiB then EOF, a byte and a stall, connect and close;
+# the job must not notice (every rank finishes with its data right)
+outsider() {
+    python3 - "$@" <<'PY'
+import os, socket, struct, sys, time
+held = []
+for where in sys.argv[1:]:
+    host, port = where.rsplit(":", 1)
+    for i in range(12):
+        try:
+            s = socket.create_connection((host, int(port)), timeout=1)
+        except OSError:
+            continue
+        try:
+            if i % 4 == 0:
+                s.sendall(os.urandom(1 + (i * 97) % 2000))
+            elif i % 4 == 1:
+                s.sendall(struct.pack("<IIQQQQ", 0x57656674, 1, 1 << 32,
+                                      1 << 32, 0, 0)[:40])
+            elif i % 4 == 2:
+                s.sendall(b"\x01")
+                held.append(s)
+                continue
+        except OSError:
+            pass
+        s.close()
+time.sleep(1.5)
+for s in held:
+    s.close()
+PY
+}
+for np in 2 4 8; do
+    before=$(shm_list)
+    t0=$(now_ms)
+    timeout -k 5 60 "$RUN" -n $np --tl self,tcp "$PROG" --seconds 4 \
+        >"$d/out" 2>"$d/err" \
+        </dev/null &
+    pid=$!
+    for ((i = 0; i < 200; i++)); do
+        [ "$(grep -c ready "$d/out" 2>/dev/null)" = $np ] && break
+        sleep 0.05
+    done
+    pids=$( (pgrep -f "$PROG_RE"; pgrep -f "weftrun.*prog_coll_loop") |
+        tr '\n' '|' | sed 's/|$//')
+    ports=$(ss -ltnpH 2>/dev/null | grep -E "pid=($pids)," |
+        awk '{print $4}' | sort -u)
+    nports=$(echo $ports | wc -w)
+    outsider $ports
+    wait $pid
+    rc=$?
+    took=$(($(now_ms) - t0))
+    after=$(shm_list)
+    [ $rc = 0 ] && [ "$nports" -gt $np ] &&
+        has $np '^rank [0-9]: ok [0-9]+ iterations$' "$d/out" &&
+        none_left && [ "$after" = "$before" ]
+    check "$np ranks: outsiders at all $nports listening ports change nothing (every result right)"
+done
+
+# 4-5. namespaced hosts (root, iproute2)
 . "$S/tests/netns_hosts.sh"
 if [ "$(id -u)" != 0 ] || ! hosts_up "$P" 2; then
     skip "partition between hosts (cannot make network namespaces here)"
@@ -96,47 +166,54 @@ if [ "$(id -u)" != 0 ] || ! hosts_up "$P" 2; then
     exit $fail
 fi
 hosts=1
+# multi NP ARGS: weftrun and the store on host 0; half the ranks on each
 multi() {
-    # weftrun and the store on host 0; ranks 0-1 on host 0, 2-3 on host 1
-    ip netns exec "$P-h0" "$RUN" -n 4 --hosts "$P-h0,$P-h1" \
+    local np=$1; shift
+    ip netns exec "$P-h0" "$RUN" -n $np --hosts "$P-h0,$P-h1" \
         --host-cmd 'ip netns exec {host}' --rendezvous "$(host_addr 0):0" \
         "$@"
 }
+multi_def="$(declare -f multi host_addr); RUN=$RUN P=$P"
 
-# 3. partition: host 1 cut off without a reset while the loop runs
-before=$(shm_list)
-t0=$(now_ms)
-WEFT_TIMEOUT=3s WEFT_HEARTBEAT_TIMEOUT=3s timeout -k 5 60 \
-    bash -c "$(declare -f multi host_addr); RUN=$RUN P=$P multi $PROG --seconds 60" \
-    >"$d/out" 2>"$d/err" </dev/null &
-pid=$!
-for ((i = 0; i < 200; i++)); do
-    [ "$(grep -c ready "$d/out" 2>/dev/null)" = 4 ] && break
-    sleep 0.05
+# 4. partition: host 1 cut off without a reset while the loop runs
+for np in 2 4 8; do
+    ip -n "$P-sw" link set h1 up
+    before=$(shm_list)
+    t0=$(now_ms)
+    WEFT_TIMEOUT=3s WEFT_HEARTBEAT_TIMEOUT=3s timeout -k 5 60 \
+        bash -c "$multi_def multi $np $PROG --seconds 60" \
+        >"$d/out" 2>"$d/err" </dev/null &
+    pid=$!
+    for ((i = 0; i < 300; i++)); do
+        [ "$(grep -c ready "$d/out" 2>/dev/null)" = $np ] && break
+        sleep 0.05
+    done
+    sleep 0.5
+    ip -n "$P-sw" link set h1 down
+    wait $pid
+    rc=$?
+    took=$(($(now_ms) - t0))
+    after=$(shm_list)
+    [ $rc != 0 ] && [ $rc != 124 ] &&
+        has $np '^rank [0-9]: (timed out|peer lost) after [0-9.]+ s' "$d/out" &&
+        all_within 9 && none_left && [ "$after" = "$before" ] &&
+        [ $took -lt 40000 ]
+    check "$np ranks on 2 hosts, host 1 cut off: every rank ends with timed out or peer lost within 9 s, weftrun returns ($took ms)"
 done
-sleep 0.5
-ip -n "$P-sw" link set h1 down
-wait $pid
-rc=$?
-took=$(($(now_ms) - t0))
-after=$(shm_list)
-[ $rc != 0 ] && [ $rc != 124 ] &&
-    has 4 '^rank [0-3]: (timed out|peer lost) after [0-9.]+ s' "$d/out" &&
-    all_within 9 && none_left && [ "$after" = "$before" ] && [ $took -lt 40000 ]
-check "partition: all 4 ranks end with timed out or peer lost within 9 s, weftrun returns ($took ms)"
 ip -n "$P-sw" link set h1 up
 
-# 4. a rate-limited link: slow, and correct
-ip -n "$P-sw" link set h1 up
+# 5. a rate-limited link: slow, and correct
 tc -n "$P-sw" qdisc add dev h1 root tbf rate 20mbit burst 32kbit latency 400ms &&
     tc -n "$P-h1" qdisc add dev eth0 root tbf rate 20mbit burst 32kbit latency 400ms
 if [ $? != 0 ]; then
     skip "rate-limited link (tc tbf refused here)"
 else
-    job 120 bash -c "$(declare -f multi host_addr); RUN=$RUN P=$P multi $PROG --iters 20 --count 65536"
-    [ $rc = 0 ] && has 4 '^rank [0-3]: ok 20 iterations$' "$d/out" &&
-        none_left && [ "$after" = "$before" ]
-    check "rate-limited link (20 Mbit/s): 20 allreduces of 256 KiB over 2 hosts, every element right ($took ms)"
+    for np in 2 4 8; do
+        job 120 bash -c "$multi_def multi $np $PROG --iters 10 --count 65536"
+        [ $rc = 0 ] && has $np '^rank [0-9]: ok 10 iterations$' "$d/out" &&
+            none_left && [ "$after" = "$before" ]
+        check "$np ranks on 2 hosts, 20 Mbit/s between them: 10 allreduces of 256 KiB, every element right ($took ms)"
+    done
 fi
 
 echo "1..$n"

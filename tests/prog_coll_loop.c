@@ -125,8 +125,19 @@ main(int argc, char **argv)
         fflush(stdout);
     }
     start = now_s();
+    /* it: iterations done, or the one that failed */
     for (it = 0; st == WEFT_OK; it++) {
-        if (o.seconds > 0 ? now_s() - start >= o.seconds : it >= o.iters) {
+        if (o.seconds > 0 && it % 64 == 0) {
+            /* rank 0's clock decides, so every rank stops at the same
+             * iteration */
+            int stop = me == 0 && now_s() - start >= o.seconds;
+
+            t0 = now_s();
+            st = weft_broadcast(&stop, 1, WEFT_INT32, 0, w);
+            if (st != WEFT_OK || stop) {
+                break;
+            }
+        } else if (o.seconds <= 0 && it >= o.iters) {
             break;
         }
         if (me == o.stop_rank && it == o.stop_at) {
@@ -140,7 +151,10 @@ main(int argc, char **argv)
         }
         t0 = now_s();
         st = weft_allreduce(in, out, (size_t)o.count, WEFT_INT32, WEFT_SUM, w);
-        for (long i = 0; st == WEFT_OK && i < o.count; i++) {
+        if (st != WEFT_OK) {
+            break;
+        }
+        for (long i = 0; i < o.count; i++) {
             if (out[i] != expect(n, it, i)) {
                 printf("rank %d: wrong data at iteration %ld element %ld: "
                        "got %d, want %d\n",
@@ -155,7 +169,7 @@ main(int argc, char **argv)
     }
     if (st != WEFT_OK) {
         printf("rank %d: %s after %.2f s at iteration %ld: %s\n", me,
-               weft_status_string(st), now_s() - t0, it - 1, weft_last_error());
+               weft_status_string(st), now_s() - t0, it, weft_last_error());
         rc = 3;
     } else if (rc == 0) {
         printf("rank %d: ok %ld iterations\n", me, it);

@@ -296,7 +296,7 @@ full_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
 /* In a private mount namespace, a 64 KiB tmpfs as the segment directory;
  * returns the wt_run result, or -1 when the namespace cannot be made. */
 static int
-run_with_full_dir(const char *tl, char *log, size_t log_len)
+run_with_full_dir(const char *tl, int nranks, char *log, size_t log_len)
 {
     int p[2];
     pid_t pid;
@@ -318,7 +318,7 @@ run_with_full_dir(const char *tl, char *log, size_t log_len)
         }
         snprintf(env, sizeof(env), "WEFT_SHM_DIR=%s", dir);
         {
-            wt_job_t job = {.nranks = 2, .tl = tl,
+            wt_job_t job = {.nranks = nranks, .tl = tl,
                             .env = {"WEFT_SHM_SEGMENT=file", env}};
             int failed = wt_run(&job, full_body, NULL);
 
@@ -345,24 +345,31 @@ run_with_full_dir(const char *tl, char *log, size_t log_len)
     return WIFEXITED(status) ? WEXITSTATUS(status) : 99;
 }
 
-Test(tl_shm, full_directory_is_a_clear_error_or_tcp, .timeout = 120)
+Test(tl_shm, full_directory_is_a_clear_error_or_tcp, .timeout = 240)
 {
     static char log[65536];
-    int rc = run_with_full_dir("shm", log, sizeof(log));
+    static const int ranks[] = {2, 4, 8};
 
-    if (rc < 0) {
-        cr_skip_test("cannot mount a private tmpfs here (not root?)");
+    for (int i = 0; i < 3; i++) {
+        int np = ranks[i], rc = run_with_full_dir("shm", np, log, sizeof(log));
+
+        if (rc < 0) {
+            cr_skip_test("cannot mount a private tmpfs here (not root?)");
+        }
+        /* shm alone: every rank stops, naming the directory and the size */
+        cr_expect_eq(rc, np, "shm alone, %d ranks: %d failed; log:\n%s", np,
+                     rc, log);
+        cr_expect(strstr(log, "/tmp/wt-full-") != NULL &&
+                      strstr(log, "bytes") != NULL,
+                  "%d ranks: the error names the directory and the size:\n%s",
+                  np, log);
+        /* shm then tcp: tcp carries the job, with a warning */
+        rc = run_with_full_dir("shm,tcp", np, log, sizeof(log));
+        cr_expect_eq(rc, 0, "shm,tcp, %d ranks: %d failed; log:\n%s", np, rc,
+                     log);
+        cr_expect(strstr(log, "trying the next one") != NULL,
+                  "%d ranks: the fall back to tcp is logged:\n%s", np, log);
     }
-    /* shm alone: every rank stops, naming the directory and the size */
-    cr_expect_eq(rc, 2, "shm alone: %d ranks failed; log:\n%s", rc, log);
-    cr_expect(strstr(log, "/tmp/wt-full-") != NULL &&
-                  strstr(log, "bytes") != NULL,
-              "the error names the directory and the size:\n%s", log);
-    /* shm then tcp: tcp carries the job, with a warning */
-    rc = run_with_full_dir("shm,tcp", log, sizeof(log));
-    cr_expect_eq(rc, 0, "shm,tcp: %d ranks failed; log:\n%s", rc, log);
-    cr_expect(strstr(log, "trying the next one") != NULL,
-              "the fall back to tcp is logged:\n%s", log);
 }
 
 /* ---- a peer that writes garbage --------------------------------------- */
