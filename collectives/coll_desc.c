@@ -34,6 +34,26 @@ weft__coll_desc_make(weft__coll_desc_t *d, const weft__coll_args_t *a,
     d->w[1] = (uint64_t)(a->coll & 0xff) | (uint64_t)(dtype & 0xff) << 8 |
               (uint64_t)(desc_reduces(a->coll) ? op & 0xff : 0) << 16 |
               (uint64_t)(uint32_t)root << 32;
+    d->hist = 0;
+    d->prev[0] = d->prev[1] = 0;
+}
+
+uint64_t
+weft__coll_desc_chain(uint64_t hist, const weft__coll_desc_t *d)
+{
+    /* splitmix64's finalizer over the running digest and the call */
+    uint64_t z = hist + 0x9e3779b97f4a7c15ull + d->w[0] +
+                 (d->w[1] << 21 | d->w[1] >> 43);
+
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+int
+weft__coll_desc_root(const weft__coll_desc_t *d)
+{
+    return (int)(uint32_t)(d->w[1] >> 32);
 }
 
 int
@@ -95,6 +115,9 @@ weft__coll_desc_encode(const weft__coll_desc_t *d, uint32_t seq,
     desc_put(out + 4, seq, 4);
     desc_put(out + 8, d->w[0], 8);
     desc_put(out + 16, d->w[1], 8);
+    desc_put(out + 24, d->hist, 8);
+    desc_put(out + 32, d->prev[0], 8);
+    desc_put(out + 40, d->prev[1], 8);
 }
 
 int
@@ -107,5 +130,8 @@ weft__coll_desc_decode(const uint8_t in[WEFT_COLL_DESC_WIRE],
     *seq_p = (uint32_t)desc_get(in + 4, 4);
     d->w[0] = desc_get(in + 8, 8);
     d->w[1] = desc_get(in + 16, 8);
+    d->hist = desc_get(in + 24, 8);
+    d->prev[0] = desc_get(in + 32, 8);
+    d->prev[1] = desc_get(in + 40, 8);
     return 0;
 }

@@ -745,6 +745,14 @@ weft__sched_start(weft__sched_t *s, const char *what, weft_request_t **req_p)
     weft__strlcpy(s->what, what, sizeof(s->what));
     s->desc_seq = comm->coll_seq;
     s->seq = comm->coll_seq++ & SCHED_SEQ_MASK;
+    /* every call of the engine on the comm, agreed or not, goes into the
+     * digest its next call's descriptor carries */
+    s->desc.hist = comm->coll_hist;
+    s->desc.prev[0] = comm->coll_prev[0];
+    s->desc.prev[1] = comm->coll_prev[1];
+    comm->coll_hist = weft__coll_desc_chain(comm->coll_hist, &s->desc);
+    comm->coll_prev[0] = s->desc.w[0];
+    comm->coll_prev[1] = s->desc.w[1];
     if (s->nomem) {
         weft__sched_free(s);
         return weft__error(WEFT_ERR_NO_MEMORY, WEFT_SUB_COLL,

@@ -58,8 +58,28 @@ weft__sched_desc_check(weft__sched_t *s, int peer, const uint8_t *wire,
                  bytes);
         return 0;
     }
-    if (weft__coll_desc_equal(&theirs, &s->desc)) {
+    if (weft__coll_desc_equal(&theirs, &s->desc) &&
+        theirs.hist == s->desc.hist) {
         return 1;
+    }
+    if (weft__coll_desc_equal(&theirs, &s->desc)) {
+        /* the same call, after different ones: the call before differed
+         * where its data could not show it (two ranks that each took
+         * themselves for a broadcast's root returned with their own);
+         * found here, at the next call, for lack of anything sooner */
+        weft__coll_desc_t mp = {{s->desc.prev[0], s->desc.prev[1]}, 0, {0}};
+        weft__coll_desc_t tp = {{theirs.prev[0], theirs.prev[1]}, 0, {0}};
+
+        weft__coll_desc_text(&mp, mine_txt, sizeof(mine_txt));
+        weft__coll_desc_text(&tp, their_txt, sizeof(their_txt));
+        s->desc_status = WEFT_ERR_MISMATCH;
+        snprintf(s->desc_why, sizeof(s->desc_why),
+                 "mismatch: rank %d called %s (its collective #%u on comm "
+                 "%u) where rank %d called %s (#%u), found at the next "
+                 "call",
+                 peer, their_txt, seq - 1, s->comm->id, s->comm->rank, mine_txt,
+                 s->desc_seq - 1);
+        return 0;
     }
     weft__coll_desc_text(&s->desc, mine_txt, sizeof(mine_txt));
     weft__coll_desc_text(&theirs, their_txt, sizeof(their_txt));

@@ -48,6 +48,9 @@ struct weft_comm {
     int is_world;
     uint32_t mgmt_seq;           /* split/dup calls on this comm */
     uint32_t coll_seq;           /* collectives started on this comm */
+    /* the schedule engine's calls so far: their digest, and what the
+     * last one called (mismatch messages name it) */
+    uint64_t coll_hist, coll_prev[2];
     const void *coll_force[WEFT_CONFIG_COLLS];  /* weft_comm_set_algorithm, by weft__coll_t */
     const void *coll_last[WEFT_CONFIG_COLLS];   /* the algorithm last used (logged on change) */
     weft__coll_pick_t coll_pick[WEFT_CONFIG_COLLS]; /* by weft__coll_t */

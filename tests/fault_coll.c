@@ -80,16 +80,19 @@ fc_buffers(void)
 
 /* ---- ranks that disagree ---------------------------------------------- */
 
-enum { MM_COUNT, MM_DTYPE, MM_OP, MM_COLL, MM_NMODES };
+enum { MM_COUNT, MM_DTYPE, MM_OP, MM_COLL, MM_ROOT, MM_NMODES };
 static const char *const mm_names[] = {"count 10 vs 20", "fp64 vs fp32",
-                                       "max vs sum", "broadcast vs allreduce"};
+                                       "max vs sum", "broadcast vs allreduce",
+                                       "root 1 vs root 0"};
 /* what the odd rank called, and the others, as the message names them */
 static const char *const mm_odd[] = {
     "allreduce of 10 float32 (sum)", "allreduce of 20 float64 (sum)",
-    "allreduce of 20 float32 (max)", "broadcast of 20 float32 from root 0"};
+    "allreduce of 20 float32 (max)", "broadcast of 20 float32 from root 0",
+    "broadcast of 20 float32 from root 1"};
 static const char *const mm_rest[] = {
     "allreduce of 20 float32 (sum)", "allreduce of 20 float32 (sum)",
-    "allreduce of 20 float32 (sum)", "allreduce of 20 float32 (sum)"};
+    "allreduce of 20 float32 (sum)", "allreduce of 20 float32 (sum)",
+    "broadcast of 20 float32 from root 0"};
 
 static void
 mismatch_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
@@ -119,10 +122,21 @@ mismatch_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
         op = sh->mode == MM_OP ? WEFT_MAX : WEFT_SUM;
     }
     t0 = fc_now();
-    if (odd && sh->mode == MM_COLL) {
+    if (sh->mode == MM_ROOT) {
+        /* the odd rank takes itself for the root: with no check it would
+         * send, receive nothing and return its own data */
+        st = weft_broadcast(r, count, dt, odd ? sh->victim : 0, w);
+    } else if (odd && sh->mode == MM_COLL) {
         st = weft_broadcast(r, count, dt, 0, w);
     } else {
         st = weft_allreduce(s, r, count, dt, op, w);
+    }
+    if (sh->mode == MM_ROOT && st == WEFT_OK) {
+        /* a root does not wait for anyone, so the odd rank, taking itself
+         * for the root, may return from the broadcast (with its own data);
+         * so may a rank whose part went right. The comm's error must reach
+         * every rank all the same, at the latest in its next call */
+        st = weft_barrier(w);
     }
     fc_answer(sh, rank, st, t0, weft_comm_size(w));
 }

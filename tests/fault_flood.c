@@ -113,7 +113,15 @@ garbage_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
     weft_status_t st = WEFT_OK;
     double t0;
 
-    WT_OK(weft_barrier(w)); /* links both ways */
+    t0 = fc_now();
+    /* links both ways; a rank still finishing it when rank 1, done, has
+     * sent its junk gets the error here (the comm is failed) */
+    st = weft_barrier(w);
+    if (st != WEFT_OK && rank != 1) {
+        fc_answer(sh, rank, st, t0, weft_comm_size(w));
+        return;
+    }
+    WT_OK(st);
     t0 = fc_now();
     if (rank == 1) {
         uint64_t tag = (uint64_t)WEFT_COMM_ID_CTRL << 40 |

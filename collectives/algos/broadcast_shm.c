@@ -37,6 +37,7 @@ bc_queued(weft__shmc_t *c)
     int root = c->a.root;
     const weft__shm_qslot_t *q;
     uint64_t fin;
+    int rc;
 
     if (ar->rank == root) {
         if (!weft__shm_area_qslot_free(ar, c->d, &c->missing)) {
@@ -45,14 +46,15 @@ bc_queued(weft__shmc_t *c)
             return 0;
         }
         weft__shm_area_qput(ar, c->d, c->desc, c->a.recvbuf, bytes);
+        if ((rc = weft__shmc_sole_root(c)) != 1) {
+            return rc;
+        }
         return bc_queued_done(c);
     }
     /* the root's fin first: a root that has finished this call has
      * written its slot or head before */
     fin = atomic_load_explicit(&ar->ctl[root]->fin, memory_order_acquire);
     if (weft__shm_area_qready(ar, root, c->d)) {
-        int rc;
-
         q = weft__shm_area_qslot(ar, root, c->d);
         if ((rc = weft__shmc_compare(c, root, q->head.desc)) != 1) {
             return rc;
@@ -85,6 +87,9 @@ bc_small(weft__shmc_t *c)
 
     if (ar->rank == root) {
         weft__shmc_publish(c, c->a.recvbuf, bytes);
+        if ((rc = weft__shmc_sole_root(c)) != 1) {
+            return rc;
+        }
         weft__shmc_finish(c);
         return 1;
     }

@@ -4,6 +4,7 @@
 #include "build_config.h"
 #include "collectives/algos/shm_common.h"
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -196,7 +197,7 @@ weft__shmc_result(const weft__shmc_t *c, int rc, char *why, size_t why_len)
 static void
 shmc_desc_text(const uint64_t desc[2], char *buf, size_t len)
 {
-    weft__coll_desc_t d = {{desc[0], desc[1]}};
+    weft__coll_desc_t d = {{desc[0], desc[1]}, 0, {0, 0}};
 
     weft__coll_desc_text(&d, buf, len);
 }
@@ -220,6 +221,35 @@ weft__shmc_compare(weft__shmc_t *c, int r, const uint64_t *pd)
              "(node-local call #%llu)",
              r, theirs, c->ar->rank, mine, (unsigned long long)c->d);
     return WEFT_ERR_MISMATCH;
+}
+
+int
+weft__shmc_sole_root(weft__shmc_t *c)
+{
+    const weft__shm_area_t *ar = c->ar;
+
+    /* this rank's announcement is out: after the fence, of two ranks
+     * that each take themselves for the root, at least one sees the
+     * other's (each writes, fences, then reads) */
+    atomic_thread_fence(memory_order_seq_cst);
+    for (int r = 0; r < ar->size; r++) {
+        int rc = 1;
+
+        if (r == ar->rank) {
+            continue;
+        }
+        if (weft__shm_area_head_is(ar, r, c->d)) {
+            rc = weft__shmc_compare(c, r,
+                                    weft__shm_area_head(ar, r, c->d)->desc);
+        } else if (weft__shm_area_qready(ar, r, c->d)) {
+            rc = weft__shmc_compare(
+                c, r, weft__shm_area_qslot(ar, r, c->d)->head.desc);
+        }
+        if (rc != 1) {
+            return rc;
+        }
+    }
+    return 1;
 }
 
 /* What member r called in this call (announced in its head, or, when it

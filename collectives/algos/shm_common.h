@@ -28,6 +28,13 @@ typedef struct weft__shmc {
     const char *wait; /* what it waits for (describe) */
 } weft__shmc_t;
 
+/* For a root that goes on without waiting for the others, once its
+ * call is announced (queue slot or head): every other member that has
+ * announced this call made the same one. 1, or WEFT_ERR_MISMATCH with
+ * both calls in c->why. Of two ranks that each take themselves for the
+ * root, at least one finds the other. */
+int weft__shmc_sole_root(weft__shmc_t *c);
+
 /* State of `size` bytes (starting with a weft__shmc_t, filled in) and the
  * POLL step that runs ops->poll on it; tmp_bytes of scratch when > 0.
  * NULL when out of memory (the schedule reports it). */
