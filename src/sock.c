@@ -209,8 +209,11 @@ weft__sock_connect(const struct sockaddr *sa, socklen_t len, double deadline,
             return WEFT_OK;
         }
         close(fd);
+        /* refused (not listening yet) or a path down for a moment (a
+         * link coming up, an address not resolved yet): again, until the
+         * deadline */
         if (err != ECONNREFUSED && err != ECONNRESET && err != ETIMEDOUT &&
-            err != EAGAIN) {
+            err != EAGAIN && err != EHOSTUNREACH && err != ENETUNREACH) {
             errno = err;
             return WEFT_ERR_SYSTEM;
         }

@@ -177,7 +177,11 @@ multi_def="$(declare -f multi host_addr); RUN=$RUN P=$P"
 
 # 4. partition: host 1 cut off without a reset while the loop runs
 for np in 2 4 8; do
+    # host 1 back (the last case cut it): forget the addresses that
+    # failed to resolve meanwhile
     ip -n "$P-sw" link set h1 up
+    ip -n "$P-h0" neigh flush all
+    ip -n "$P-h1" neigh flush all
     before=$(shm_list)
     t0=$(now_ms)
     WEFT_TIMEOUT=3s WEFT_HEARTBEAT_TIMEOUT=3s timeout -k 5 60 \
@@ -201,6 +205,8 @@ for np in 2 4 8; do
     check "$np ranks on 2 hosts, host 1 cut off: every rank ends with timed out or peer lost within 9 s, weftrun returns ($took ms)"
 done
 ip -n "$P-sw" link set h1 up
+ip -n "$P-h0" neigh flush all
+ip -n "$P-h1" neigh flush all
 
 # 5. a rate-limited link: slow, and correct
 tc -n "$P-sw" qdisc add dev h1 root tbf rate 20mbit burst 32kbit latency 400ms &&

@@ -23,6 +23,7 @@ weft__hier_plan(weft__sched_t *s)
 
     if (h != NULL) {
         memset(h, 0, sizeof(*h));
+        h->parent = weft__sched_comm(s);
     }
     return h;
 }
@@ -87,11 +88,21 @@ hier_describe(const void *state, char *buf, size_t len)
     const weft__hier_t *h = state;
 
     if (h->req != NULL && h->req->sched != NULL) {
-        char what[160];
+        const weft_comm_t *sub = h->comm[h->phase];
+        char what[160], legend[96] = "";
+        size_t off = 0;
 
         weft__sched_describe(h->req->sched, what, sizeof(what));
-        snprintf(buf, len, "phase %d of %d: %s", h->phase + 1, h->nphases,
-                 what);
+        /* the phase names ranks of its node or leaders comm: say which
+         * ranks of the comm the user made they are */
+        for (int i = 0; sub != NULL && i < sub->size && off < sizeof(legend);
+             i++) {
+            off += (size_t)snprintf(
+                legend + off, sizeof(legend) - off, "%s%d", i ? "," : "",
+                weft__comm_rank_of(h->parent, weft__comm_job_rank(sub, i)));
+        }
+        snprintf(buf, len, "phase %d of %d: %s [its ranks 0.. are ranks %s]",
+                 h->phase + 1, h->nphases, what, legend);
         return;
     }
     snprintf(buf, len, "phase %d of %d", h->phase + 1, h->nphases);

@@ -18,6 +18,7 @@ typedef struct weft__hier {
     weft__coll_args_t a[WEFT_HIER_PHASES];
     weft_request_t *req; /* the running phase's */
     const char *what;    /* the collective (describe) */
+    weft_comm_t *parent; /* the comm the plan runs for */
 } weft__hier_t;
 
 /* A new plan in the schedule (NULL when out of memory). */
