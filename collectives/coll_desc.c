@@ -6,6 +6,8 @@
 
 #include <stdio.h>
 
+#include "util.h"
+
 static int
 desc_reduces(weft__coll_t coll)
 {
@@ -88,50 +90,31 @@ weft__coll_desc_text(const weft__coll_desc_t *d, char *buf, size_t len)
              tail);
 }
 
-static void
-desc_put(uint8_t *p, uint64_t v, int bytes)
-{
-    for (int i = 0; i < bytes; i++) {
-        p[i] = (uint8_t)(v >> (8 * i));
-    }
-}
-
-static uint64_t
-desc_get(const uint8_t *p, int bytes)
-{
-    uint64_t v = 0;
-
-    for (int i = 0; i < bytes; i++) {
-        v |= (uint64_t)p[i] << (8 * i);
-    }
-    return v;
-}
-
 void
 weft__coll_desc_encode(const weft__coll_desc_t *d, uint32_t seq,
                        uint8_t out[WEFT_COLL_DESC_WIRE])
 {
-    desc_put(out, WEFT_COLL_DESC_MAGIC, 4);
-    desc_put(out + 4, seq, 4);
-    desc_put(out + 8, d->w[0], 8);
-    desc_put(out + 16, d->w[1], 8);
-    desc_put(out + 24, d->hist, 8);
-    desc_put(out + 32, d->prev[0], 8);
-    desc_put(out + 40, d->prev[1], 8);
+    weft__put_le(out, WEFT_COLL_DESC_MAGIC, 4);
+    weft__put_le(out + 4, seq, 4);
+    weft__put_le(out + 8, d->w[0], 8);
+    weft__put_le(out + 16, d->w[1], 8);
+    weft__put_le(out + 24, d->hist, 8);
+    weft__put_le(out + 32, d->prev[0], 8);
+    weft__put_le(out + 40, d->prev[1], 8);
 }
 
 int
 weft__coll_desc_decode(const uint8_t in[WEFT_COLL_DESC_WIRE],
                        weft__coll_desc_t *d, uint32_t *seq_p)
 {
-    if (desc_get(in, 4) != WEFT_COLL_DESC_MAGIC) {
+    if (weft__get_le(in, 4) != WEFT_COLL_DESC_MAGIC) {
         return -1;
     }
-    *seq_p = (uint32_t)desc_get(in + 4, 4);
-    d->w[0] = desc_get(in + 8, 8);
-    d->w[1] = desc_get(in + 16, 8);
-    d->hist = desc_get(in + 24, 8);
-    d->prev[0] = desc_get(in + 32, 8);
-    d->prev[1] = desc_get(in + 40, 8);
+    *seq_p = (uint32_t)weft__get_le(in + 4, 4);
+    d->w[0] = weft__get_le(in + 8, 8);
+    d->w[1] = weft__get_le(in + 16, 8);
+    d->hist = weft__get_le(in + 24, 8);
+    d->prev[0] = weft__get_le(in + 32, 8);
+    d->prev[1] = weft__get_le(in + 40, 8);
     return 0;
 }

@@ -17,19 +17,47 @@
 #define CTRL_KIND_COMM_ERROR 1
 #define CTRL_REASON_MAX      (WEFT_STORE_REASON_MAX - 1) /* bytes, no NUL sent */
 
-/* On the wire: the header, then reason_len bytes of text (no NUL). */
+/* On the wire, little-endian: magic (4), version (1), kind (1),
+ * reason_len (2), comm id (4), origin (4: the job rank where the error
+ * started), status (4), then reason_len bytes of text (no NUL). */
+#define CTRL_HDR_SIZE 20
+#define CTRL_WIRE_MAX (CTRL_HDR_SIZE + CTRL_REASON_MAX)
+
 typedef struct ctrl_msg {
     uint32_t magic;
-    uint8_t version;
-    uint8_t kind;
-    uint16_t reason_len;
+    unsigned version, kind, reason_len;
     uint32_t comm_id;
-    int32_t origin; /* job rank where the error started */
-    int32_t status; /* a weft_status_t error */
+    int32_t origin;
+    int32_t status;
     char reason[CTRL_REASON_MAX + 1];
 } ctrl_msg_t;
 
-#define CTRL_HDR_SIZE offsetof(ctrl_msg_t, reason)
+static size_t
+ctrl_encode(const ctrl_msg_t *m, uint8_t *out)
+{
+    weft__put_le(out, m->magic, 4);
+    weft__put_le(out + 4, m->version, 1);
+    weft__put_le(out + 5, m->kind, 1);
+    weft__put_le(out + 6, m->reason_len, 2);
+    weft__put_le(out + 8, m->comm_id, 4);
+    weft__put_le(out + 12, (uint32_t)m->origin, 4);
+    weft__put_le(out + 16, (uint32_t)m->status, 4);
+    memcpy(out + CTRL_HDR_SIZE, m->reason, m->reason_len);
+    return CTRL_HDR_SIZE + m->reason_len;
+}
+
+/* The header's fields (the caller checked that it is all there). */
+static void
+ctrl_decode(const uint8_t *in, ctrl_msg_t *m)
+{
+    m->magic = (uint32_t)weft__get_le(in, 4);
+    m->version = (unsigned)weft__get_le(in + 4, 1);
+    m->kind = (unsigned)weft__get_le(in + 5, 1);
+    m->reason_len = (unsigned)weft__get_le(in + 6, 2);
+    m->comm_id = (uint32_t)weft__get_le(in + 8, 4);
+    m->origin = (int32_t)(uint32_t)weft__get_le(in + 12, 4);
+    m->status = (int32_t)(uint32_t)weft__get_le(in + 16, 4);
+}
 
 struct weft__ctrl_slot {
     weft_tl_op_t op;
@@ -40,7 +68,7 @@ struct weft__ctrl_slot {
     weft_status_t status;
     size_t bytes;
     weft__ctrl_slot_t *next, *prev; /* tx list, or the arrived queue */
-    ctrl_msg_t msg;
+    uint8_t wire[CTRL_WIRE_MAX];
 };
 
 static uint64_t
@@ -94,7 +122,7 @@ ctrl_rx_post(weft__ctrl_slot_t *s)
     }
     s->op.complete = ctrl_rx_complete;
     s->posted = 1;
-    st = ctx->tls[s->tl].ops->irecv(p->ep, &s->msg, sizeof(s->msg), ctrl_tag(),
+    st = ctx->tls[s->tl].ops->irecv(p->ep, s->wire, sizeof(s->wire), ctrl_tag(),
                                     &s->op);
     if (st < 0) {
         s->posted = 0;
@@ -128,18 +156,19 @@ weft__ctrl_ep_made(weft_context_t *ctx, int job_rank)
     ctrl_rx_post(s);
 }
 
-/* NULL when the message is well formed, else what is wrong with it. */
+/* NULL when the message is well formed (then in *m), else what is wrong
+ * with it. */
 static const char *
-ctrl_check(const weft_context_t *ctx, const weft__ctrl_slot_t *s)
+ctrl_check(const weft_context_t *ctx, const weft__ctrl_slot_t *s,
+           ctrl_msg_t *m)
 {
-    const ctrl_msg_t *m = &s->msg;
-
     if (s->status == WEFT_ERR_TRUNCATED) {
         return "longer than any control message";
     }
     if (s->bytes < CTRL_HDR_SIZE) {
         return "shorter than the header";
     }
+    ctrl_decode(s->wire, m);
     if (m->magic != CTRL_MAGIC) {
         return "bad magic";
     }
@@ -153,7 +182,7 @@ ctrl_check(const weft_context_t *ctx, const weft__ctrl_slot_t *s)
         s->bytes != CTRL_HDR_SIZE + m->reason_len) {
         return "length does not match its reason";
     }
-    if (memchr(m->reason, '\0', m->reason_len) != NULL) {
+    if (memchr(s->wire + CTRL_HDR_SIZE, '\0', m->reason_len) != NULL) {
         return "NUL inside the reason";
     }
     if (m->comm_id > WEFT_COMM_ID_MAX) {
@@ -165,6 +194,8 @@ ctrl_check(const weft_context_t *ctx, const weft__ctrl_slot_t *s)
     if (m->status >= 0 || m->status <= WEFT_ERR_LAST) {
         return "status is not an error";
     }
+    memcpy(m->reason, s->wire + CTRL_HDR_SIZE, m->reason_len);
+    m->reason[m->reason_len] = '\0';
     return NULL;
 }
 
@@ -172,12 +203,13 @@ static void
 ctrl_rx_apply(weft_context_t *ctx, weft__ctrl_slot_t *s)
 {
     weft__store_event_t ev;
+    ctrl_msg_t m;
     const char *bad;
 
     if (s->status != WEFT_OK && s->status != WEFT_ERR_TRUNCATED) {
         return; /* withdrawn or the peer is gone: not posted again */
     }
-    bad = ctrl_check(ctx, s);
+    bad = ctrl_check(ctx, s, &m);
     if (bad != NULL) {
         char why[160];
 
@@ -190,12 +222,11 @@ ctrl_rx_apply(weft_context_t *ctx, weft__ctrl_slot_t *s)
     ctx->ctrl.received++;
     memset(&ev, 0, sizeof(ev));
     ev.kind = WEFT_STORE_EVENT_ABORT;
-    ev.origin = s->msg.origin;
+    ev.origin = m.origin;
     ev.failed_rank = -1;
-    ev.comm_id = s->msg.comm_id;
-    ev.status = (weft_status_t)s->msg.status;
-    memcpy(ev.reason, s->msg.reason, s->msg.reason_len);
-    ev.reason[s->msg.reason_len] = '\0';
+    ev.comm_id = m.comm_id;
+    ev.status = (weft_status_t)m.status;
+    weft__strlcpy(ev.reason, m.reason, sizeof(ev.reason));
     weft__log_debug(WEFT_SUB_CORE,
                     "comm %u: error of rank %d heard from rank %d over "
                     "the link",
@@ -256,6 +287,7 @@ ctrl_send(weft_context_t *ctx, int job_rank, const ctrl_msg_t *msg)
     weft__peer_t *p = &ctx->peers[job_rank];
     weft__ctrl_slot_t *s;
     weft_status_t st;
+    size_t len;
 
     if (p->ep == NULL || p->failed != WEFT_OK) {
         return; /* no open link: the store (or a neighbour) tells it */
@@ -267,7 +299,7 @@ ctrl_send(weft_context_t *ctx, int job_rank, const ctrl_msg_t *msg)
     s->ctx = ctx;
     s->peer = job_rank;
     s->tl = p->tl;
-    s->msg = *msg;
+    len = ctrl_encode(msg, s->wire);
     s->op.complete = ctrl_tx_complete;
     s->next = ctx->ctrl.tx;
     if (s->next != NULL) {
@@ -276,7 +308,7 @@ ctrl_send(weft_context_t *ctx, int job_rank, const ctrl_msg_t *msg)
     ctx->ctrl.tx = s;
     ctx->tls[s->tl].inflight++; /* before: it may complete inside */
     st = ctx->tls[s->tl].ops->isend(
-        p->ep, &s->msg, CTRL_HDR_SIZE + msg->reason_len, ctrl_tag(), &s->op);
+        p->ep, s->wire, len, ctrl_tag(), &s->op);
     if (st < 0) {
         ctx->tls[s->tl].inflight--;
         ctrl_tx_unlink(s);
@@ -301,7 +333,7 @@ weft__ctrl_flood(weft_comm_t *comm, const char *reason)
     msg.magic = CTRL_MAGIC;
     msg.version = CTRL_VERSION;
     msg.kind = CTRL_KIND_COMM_ERROR;
-    msg.reason_len = (uint16_t)(len < CTRL_REASON_MAX ? len : CTRL_REASON_MAX);
+    msg.reason_len = (unsigned)(len < CTRL_REASON_MAX ? len : CTRL_REASON_MAX);
     msg.comm_id = comm->id;
     msg.origin = weft__comm_job_rank(comm, comm->error_origin);
     msg.status = comm->error;

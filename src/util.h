@@ -39,4 +39,24 @@ size_t weft__strlcpy(char *dst, const char *src, size_t size);
 /* Overwrite secrets so the compiler cannot drop the stores. */
 void weft__memzero(void *buf, size_t len);
 
+/* Little-endian fields of wire formats, `bytes` (1 to 8) long. */
+static inline void
+weft__put_le(uint8_t *p, uint64_t v, int bytes)
+{
+    for (int i = 0; i < bytes; i++) {
+        p[i] = (uint8_t)(v >> (8 * i));
+    }
+}
+
+static inline uint64_t
+weft__get_le(const uint8_t *p, int bytes)
+{
+    uint64_t v = 0;
+
+    for (int i = 0; i < bytes; i++) {
+        v |= (uint64_t)p[i] << (8 * i);
+    }
+    return v;
+}
+
 #endif /* WEFT_UTIL_H */
