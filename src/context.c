@@ -18,6 +18,7 @@
 #include "comm.h"
 #include "errmsg.h"
 #include "log.h"
+#include "req_callback.h"
 #include "request.h"
 #include "tl_registry.h"
 #include "util.h"
@@ -767,6 +768,7 @@ weft_context_create(const weft_context_params_t *params,
     ctx->progress.wakefd = -1;
     ctx->self_tl = -1;
     ctx->events_tail = &ctx->events;
+    ctx->cb_tail = &ctx->cb_head;
     pthread_mutex_init(&ctx->lock, NULL);
     pthread_mutex_lock(&ctx->lock);
     st = ctx_start(ctx, params);
@@ -795,6 +797,9 @@ ctx_free(weft_context_t *ctx)
     while (ctx->comms != NULL) {
         weft__comm_free(ctx->comms);
     }
+    /* requests still pending completed, aborted: their callbacks fire
+     * (a callback must not call weft on this context any more) */
+    weft__req_cb_fire(ctx);
     while (ctx->graveyard != NULL) {
         weft_comm_t *c = ctx->graveyard;
 
@@ -866,6 +871,7 @@ weft_progress(weft_context_t *ctx)
     }
     pthread_mutex_lock(&ctx->lock);
     n = weft__progress(ctx); /* polls the store every few calls itself */
+    weft__req_cb_fire(ctx);
     pthread_mutex_unlock(&ctx->lock);
     return n;
 }

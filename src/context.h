@@ -77,6 +77,8 @@ struct weft_context {
     int sched_news;                 /* one of them has something to do */
     int sched_polling;              /* POLL steps running: advance always */
     weft__ctrl_t ctrl;              /* control messages on the links */
+    struct weft__req_cb *cb_head;   /* completion callbacks to fire */
+    struct weft__req_cb **cb_tail;
     weft__ctx_event_t *events;      /* deferred peer failures, in order */
     weft__ctx_event_t **events_tail;
     weft__store_event_t *early;     /* aborts of comms not made here yet */

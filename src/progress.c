@@ -19,6 +19,7 @@
 #include "context.h"
 #include "errmsg.h"
 #include "log.h"
+#include "req_callback.h"
 
 /* The store is polled for events (a system call) at most every
  * PROGRESS_STORE_PERIOD seconds, the clock looked at every this many
@@ -190,6 +191,9 @@ weft__progress_wait(weft_context_t *ctx, int (*done)(void *), void *arg,
                (ctx->progress.oversubscribed ? 0.0 : ctx->cfg.spin);
     for (unsigned i = 1;; i++) {
         weft__progress(ctx);
+        if (ctx->cb_head != NULL) {
+            weft__req_cb_fire(ctx);
+        }
         if (done(arg)) {
             return WEFT_OK;
         }
@@ -203,6 +207,9 @@ weft__progress_wait(weft_context_t *ctx, int (*done)(void *), void *arg,
         sched_yield();
         pthread_mutex_lock(&ctx->lock);
         weft__progress(ctx);
+        if (ctx->cb_head != NULL) {
+            weft__req_cb_fire(ctx);
+        }
         if (done(arg)) {
             return WEFT_OK;
         }
@@ -223,6 +230,9 @@ weft__progress_wait(weft_context_t *ctx, int (*done)(void *), void *arg,
         }
         progress_arm(ctx, 0);
         weft__progress(ctx);
+        if (ctx->cb_head != NULL) {
+            weft__req_cb_fire(ctx);
+        }
         if (done(arg)) {
             return WEFT_OK;
         }

@@ -12,6 +12,7 @@
 #include "errmsg.h"
 #include "log.h"
 #include "progress.h"
+#include "req_callback.h"
 #include "util.h"
 
 weft_status_t
@@ -75,6 +76,7 @@ weft__req_complete(weft_request_t *req, weft_status_t status, size_t bytes)
     req->status = status;
     req->bytes = bytes;
     req_unlink(req);
+    weft__req_cb_queue(req, status);
 }
 
 void
@@ -239,6 +241,7 @@ weft_wait(weft_request_t *req)
     st = weft__req_wait(req);
     req_record_error(req, "weft_wait");
     weft__req_release(req);
+    weft__req_cb_fire(ctx); /* its callback, at the latest */
     pthread_mutex_unlock(&ctx->lock);
     return st;
 }
@@ -277,6 +280,7 @@ weft_waitall(size_t n, weft_request_t **reqs)
         st = req_wait_until(req, start + weft__comm_timeout(req->comm));
         req_record_error(req, "weft_waitall");
         weft__req_release(req);
+        weft__req_cb_fire(ctx);
         pthread_mutex_unlock(&ctx->lock);
         reqs[i] = NULL;
         if (st < 0 && first == WEFT_OK) {
@@ -307,6 +311,7 @@ weft_test(weft_request_t *req, int *done_p)
     } else {
         *done_p = 0;
     }
+    weft__req_cb_fire(ctx);
     pthread_mutex_unlock(&ctx->lock);
     return st;
 }
@@ -321,6 +326,7 @@ weft_request_free(weft_request_t *req)
     }
     ctx = req->ctx;
     pthread_mutex_lock(&ctx->lock);
-    weft__req_release(req);
+    weft__req_release(req); /* a pending one completes, aborted */
+    weft__req_cb_fire(ctx);
     pthread_mutex_unlock(&ctx->lock);
 }

@@ -35,6 +35,8 @@ struct weft_request {
     weft_tl_ep_t *ep;
     double posted_s;
     struct weft__sched *sched; /* WEFT_REQ_COLL */
+    struct weft__req_cb *cb;   /* weft_request_on_complete, until it fires */
+    uint8_t cb_set;            /* one was registered */
     weft_tl_op_t op;
 };
 

@@ -7,23 +7,11 @@
 set -u
 B=${WT_TOP_BUILDDIR:-.}
 RUN=$B/tools/weftrun
-n=0
-fail=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-bad() {
-    n=$((n + 1)); fail=1; echo "not ok $n - $1"
-    for f in "$d/out" "$d/err"; do
-        [ -s "$f" ] && sed 's/^/#   /' "$f"
-    done
-    return 0
-}
+. "${WT_TOP_SRCDIR:-.}/tests/tap.sh"
 # COND; check NAME: ok if COND (the last command) succeeded
 check() {
     if [ $? = 0 ]; then ok "$1"; else bad "$1"; fi
 }
-# has COUNT PATTERN FILE: PATTERN (grep -E) matches exactly COUNT lines
-has() { [ "$(grep -cE -- "$2" "$3" 2>/dev/null)" = "$1" ]; }
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
 # run [timeout] weftrun-args...: output in $d/out, $d/err; $rc, $took (ms)
 run() {
     local t=$1; shift

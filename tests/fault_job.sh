@@ -21,25 +21,12 @@ RUN=$B/tools/weftrun
 PROG=$B/tests/prog_coll_loop
 # the ranks' processes (libtool may run them from tests/.libs)
 PROG_RE='tests/(\.libs/)?(lt-)?prog_coll_loop( |$)'
-n=0
-fail=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-skip() { n=$((n + 1)); echo "ok $n - # SKIP $1"; }
-bad() {
-    n=$((n + 1)); fail=1; echo "not ok $n - $1"
-    for f in "$d/out" "$d/err"; do
-        [ -s "$f" ] && sed 's/^/#   /' "$f"
-    done
-    return 0
-}
+. "$S/tests/tap.sh"
 # what each rank said, for the log (the fault table of the closing note)
 said() { grep -E '^rank [0-9]+: [a-z]' "$d/out" | grep -v ': ready$' | sed 's/^/#   /'; }
 check() {
     if [ $? = 0 ]; then ok "$1"; said; else bad "$1"; fi
 }
-# has COUNT PATTERN FILE: PATTERN (grep -E) matches exactly COUNT lines
-has() { [ "$(grep -cE -- "$2" "$3" 2>/dev/null)" = "$1" ]; }
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
 shm_list() { ls /dev/shm 2>/dev/null | grep '^weft' | tr '\n' ' '; }
 # every "after T s" in the output is at most $1 seconds
 all_within() {

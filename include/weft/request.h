@@ -35,6 +35,32 @@ WEFT_API weft_status_t weft_test(weft_request_t *req, int *done_p);
  * may not have been delivered). Accepts NULL. */
 WEFT_API void weft_request_free(weft_request_t *req);
 
+/*
+ * Completion callbacks: fn(arg, status) is called exactly once, with the
+ * status weft_wait would return (an error and WEFT_ERR_ABORTED included),
+ * once the request has completed. It is called from whichever thread
+ * drives the context's progress then: weft_progress, a wait or test on any
+ * of its requests, a blocking call on any of its communicators; at the
+ * latest before weft_wait, weft_test (reporting it done), weft_waitall or
+ * weft_request_free returns for the request. Registered on a request that
+ * has completed already, it is called at the next of those points.
+ *
+ * Rules for fn: weft's lock is not held, so it may call weft's
+ * nonblocking functions (weft_isend, weft_irecv, the weft_i* collectives,
+ * weft_test, weft_request_on_complete, weft_comm_abort); it must not
+ * block in weft (no weft_wait, weft_waitall, blocking send, receive or
+ * collective) and must not finish its own request while another thread
+ * waits on it. The request stays the caller's to finish as usual. One
+ * callback per request: a second registration is WEFT_ERR_INVALID_ARG. A
+ * callback still due when the context is destroyed is called then (the
+ * status of a request that was pending is WEFT_ERR_ABORTED) and must not
+ * call weft on that context.
+ */
+typedef void (*weft_complete_fn_t)(void *arg, weft_status_t status);
+WEFT_API weft_status_t weft_request_on_complete(weft_request_t *req,
+                                                weft_complete_fn_t fn,
+                                                void *arg);
+
 #ifdef __cplusplus
 }
 #endif

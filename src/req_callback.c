@@ -1,0 +1,83 @@
+/* Completion callbacks of requests (see req_callback.h). */
+#include "build_config.h"
+#include "req_callback.h"
+
+#include <stdlib.h>
+
+#include "context.h"
+#include "errmsg.h"
+#include "request.h"
+
+static void
+req_cb_append(weft_context_t *ctx, weft__req_cb_t *cb)
+{
+    cb->next = NULL;
+    *ctx->cb_tail = cb;
+    ctx->cb_tail = &cb->next;
+}
+
+void
+weft__req_cb_queue(weft_request_t *req, weft_status_t status)
+{
+    weft__req_cb_t *cb = req->cb;
+
+    if (cb == NULL) {
+        return;
+    }
+    req->cb = NULL;
+    cb->status = status;
+    req_cb_append(req->ctx, cb);
+}
+
+void
+weft__req_cb_fire(weft_context_t *ctx)
+{
+    while (ctx->cb_head != NULL) {
+        weft__req_cb_t *cb = ctx->cb_head;
+
+        ctx->cb_head = cb->next;
+        if (ctx->cb_head == NULL) {
+            ctx->cb_tail = &ctx->cb_head;
+        }
+        pthread_mutex_unlock(&ctx->lock);
+        cb->fn(cb->arg, cb->status);
+        free(cb);
+        pthread_mutex_lock(&ctx->lock);
+    }
+}
+
+weft_status_t
+weft_request_on_complete(weft_request_t *req, weft_complete_fn_t fn, void *arg)
+{
+    weft_context_t *ctx;
+    weft__req_cb_t *cb;
+    weft_status_t st = WEFT_OK;
+
+    WEFT_CHECK(weft__req_check(req, "weft_request_on_complete"));
+    WEFT_ARG_CHECK(fn != NULL, "weft_request_on_complete: fn is NULL");
+    ctx = req->ctx;
+    cb = calloc(1, sizeof(*cb));
+    if (cb == NULL) {
+        return weft__error(WEFT_ERR_NO_MEMORY, WEFT_SUB_CORE,
+                           "weft_request_on_complete: out of memory");
+    }
+    cb->fn = fn;
+    cb->arg = arg;
+    pthread_mutex_lock(&ctx->lock);
+    if (req->cb != NULL || req->cb_set) {
+        st = weft__error(WEFT_ERR_INVALID_ARG, WEFT_SUB_CORE,
+                         "weft_request_on_complete: the request has a "
+                         "completion callback already (one per request)");
+        free(cb);
+    } else if (req->done) {
+        /* complete already: it fires at the next progress point */
+        req->cb_set = 1;
+        cb->status = req->status;
+        req_cb_append(ctx, cb);
+    } else {
+        req->cb_set = 1;
+        req->cb = cb;
+    }
+    pthread_mutex_unlock(&ctx->lock);
+    return st;
+}
