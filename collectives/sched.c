@@ -336,6 +336,17 @@ weft__sched_comm(const weft__sched_t *s)
     return s->comm;
 }
 
+void
+weft__sched_stats(const weft__sched_t *s, uint64_t *sent_p,
+                  uint64_t *received_p, double *first_byte_p,
+                  const char **algo_p)
+{
+    *sent_p = s->bytes_sent;
+    *received_p = s->bytes_received;
+    *first_byte_p = s->first_byte_s;
+    *algo_p = s->algo;
+}
+
 int
 weft__sched_nsteps(const weft__sched_t *s)
 {
@@ -489,6 +500,16 @@ sched_op_complete(weft_tl_op_t *op, weft_status_t status, size_t bytes)
     s->ndone++;
     s->news = 1;
     s->comm->ctx->sched_news = 1;
+    if (status == WEFT_OK) {
+        if (st->kind == WEFT_STEP_SEND) {
+            s->bytes_sent += st->n;
+        } else {
+            s->bytes_received += st->n; /* a descriptor in front aside */
+        }
+        if (s->first_byte_s == 0) {
+            s->first_byte_s = weft__now(); /* for weft_request_stats */
+        }
+    }
     /* its data lands only once its descriptor is checked: no reduction
      * waits for it (desc_recvs counts descriptors of their own) */
     if (st->pack != NULL && st->kind == WEFT_STEP_RECV) {

@@ -105,6 +105,11 @@ void weft__sched_set_reduction(weft__sched_t *s, weft_dtype_t dtype,
  * call as the user made it. */
 void weft__sched_set_desc(weft__sched_t *s, const weft__coll_args_t *a);
 weft_comm_t *weft__sched_comm(const weft__sched_t *s);
+/* For weft_request_stats: bytes its transport steps moved, when the
+ * first finished (0: none yet) and the algorithm's name. */
+void weft__sched_stats(const weft__sched_t *s, uint64_t *sent_p,
+                       uint64_t *received_p, double *first_byte_p,
+                       const char **algo_p);
 /* The dtype and op the caller passed (mismatch checks). */
 void weft__sched_user_reduction(const weft__sched_t *s, weft_dtype_t *dtype_p,
                                 weft_op_t *op_p);

@@ -65,6 +65,8 @@ struct weft__sched {
     weft_comm_t *comm;
     weft_request_t *req;
     const char *algo;
+    uint64_t bytes_sent, bytes_received; /* by the transport steps */
+    double first_byte_s; /* the first transport step done (0: none yet) */
     char what[48];
     weft_dtype_t dtype;
     weft_op_t op;

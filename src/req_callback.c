@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 
+#include "clock.h"
 #include "context.h"
 #include "errmsg.h"
 #include "request.h"
@@ -70,8 +71,10 @@ weft_request_on_complete(weft_request_t *req, weft_complete_fn_t fn, void *arg)
                          "completion callback already (one per request)");
         free(cb);
     } else if (req->done) {
-        /* complete already: it fires at the next progress point */
+        /* complete already: it fires at the next progress point (for
+         * weft_request_stats, the completion is known from now on) */
         req->cb_set = 1;
+        req->completed_s = weft__now();
         cb->status = req->status;
         req_cb_append(ctx, cb);
     } else {

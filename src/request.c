@@ -76,7 +76,12 @@ weft__req_complete(weft_request_t *req, weft_status_t status, size_t bytes)
     req->status = status;
     req->bytes = bytes;
     req_unlink(req);
-    weft__req_cb_queue(req, status);
+    if (req->cb_set) {
+        /* its callback is where weft_request_stats can see the end (a
+         * clock read is a tenth of a small message: only then) */
+        req->completed_s = weft__now();
+        weft__req_cb_queue(req, status);
+    }
 }
 
 void
@@ -240,8 +245,8 @@ weft_wait(weft_request_t *req)
     pthread_mutex_lock(&ctx->lock);
     st = weft__req_wait(req);
     req_record_error(req, "weft_wait");
+    weft__req_cb_fire(ctx); /* its callback at the latest, req still live */
     weft__req_release(req);
-    weft__req_cb_fire(ctx); /* its callback, at the latest */
     pthread_mutex_unlock(&ctx->lock);
     return st;
 }
@@ -279,8 +284,8 @@ weft_waitall(size_t n, weft_request_t **reqs)
         /* one deadline per comm, counted from the call */
         st = req_wait_until(req, start + weft__comm_timeout(req->comm));
         req_record_error(req, "weft_waitall");
-        weft__req_release(req);
         weft__req_cb_fire(ctx);
+        weft__req_release(req);
         pthread_mutex_unlock(&ctx->lock);
         reqs[i] = NULL;
         if (st < 0 && first == WEFT_OK) {
@@ -306,12 +311,13 @@ weft_test(weft_request_t *req, int *done_p)
     if (req->done) {
         st = req->status;
         req_record_error(req, "weft_test");
+        weft__req_cb_fire(ctx);
         weft__req_release(req);
         *done_p = 1;
     } else {
         *done_p = 0;
+        weft__req_cb_fire(ctx);
     }
-    weft__req_cb_fire(ctx);
     pthread_mutex_unlock(&ctx->lock);
     return st;
 }
@@ -326,7 +332,10 @@ weft_request_free(weft_request_t *req)
     }
     ctx = req->ctx;
     pthread_mutex_lock(&ctx->lock);
-    weft__req_release(req); /* a pending one completes, aborted */
+    if (!req->done) {
+        weft__req_cancel(req, WEFT_ERR_ABORTED); /* completes it */
+    }
     weft__req_cb_fire(ctx);
+    weft__req_release(req);
     pthread_mutex_unlock(&ctx->lock);
 }

@@ -34,6 +34,7 @@ struct weft_request {
     int tl;        /* transport index in the context */
     weft_tl_ep_t *ep;
     double posted_s;
+    double completed_s;        /* kept only when it has a callback (stats) */
     struct weft__sched *sched; /* WEFT_REQ_COLL */
     struct weft__req_cb *cb;   /* weft_request_on_complete, until it fires */
     uint8_t cb_set;            /* one was registered */

@@ -305,3 +305,96 @@ Test(core_callbacks, bad_arguments, .timeout = 60)
 
     cr_expect_eq(wt_run(&job, args_body, NULL), 0);
 }
+
+/* ---- weft_request_stats, read in the callback ------------------------- */
+
+typedef struct stats_rec {
+    weft_request_t *req;
+    weft_request_stats_t st;
+    weft_status_t rc;
+    int calls;
+} stats_rec_t;
+
+static void
+stats_cb(void *arg, weft_status_t status)
+{
+    stats_rec_t *r = arg;
+
+    (void)status;
+    r->calls++;
+    r->rc = weft_request_stats(r->req, &r->st);
+}
+
+static void
+stats_check(const stats_rec_t *r, const char *what)
+{
+    WT_CHECK(r->calls == 1 && r->rc == WEFT_OK, "%s: %d calls, rc %d", what,
+             r->calls, (int)r->rc);
+    WT_CHECK(r->st.posted_s > 0 && r->st.posted_s <= r->st.first_byte_s &&
+                 r->st.first_byte_s <= r->st.completed_s,
+             "%s: posted %.6f, first byte %.6f, completed %.6f", what,
+             r->st.posted_s, r->st.first_byte_s, r->st.completed_s);
+}
+
+static void
+stats_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
+{
+    int me = weft_comm_rank(w), n = weft_comm_size(w);
+    static float buf[16384], out[16384];
+    stats_rec_t s = {0}, r = {0}, a = {0};
+    weft_request_stats_t pend;
+    const char *last;
+
+    (void)ctx;
+    (void)arg;
+    WT_CHECK(weft_request_stats(NULL, &pend) == WEFT_ERR_INVALID_ARG,
+             "a NULL request was taken");
+    {
+        weft_request_t *never;
+        int x;
+
+        /* a receive no one answers: pending */
+        WT_OK(weft_irecv(&x, sizeof(x), (me + n - 1) % n, 98, w, &never));
+        WT_CHECK(weft_request_stats(never, NULL) == WEFT_ERR_INVALID_ARG,
+                 "a NULL stats_p was taken");
+        WT_OK(weft_request_stats(never, &pend));
+        WT_CHECK(
+            pend.completed_s == 0 && pend.bytes_received == 0 &&
+                pend.posted_s > 0 && strcmp(pend.algorithm, "receive") == 0,
+            "pending receive: completed %.6f, %llu bytes, %s", pend.completed_s,
+            (unsigned long long)pend.bytes_received, pend.algorithm);
+        weft_request_free(never);
+    }
+    WT_OK(weft_irecv(out, sizeof(out), (me + n - 1) % n, 4, w, &r.req));
+    WT_OK(weft_request_on_complete(r.req, stats_cb, &r));
+    WT_OK(weft_isend(buf, sizeof(buf), (me + 1) % n, 4, w, &s.req));
+    WT_OK(weft_request_on_complete(s.req, stats_cb, &s));
+    WT_OK(weft_wait(r.req));
+    WT_OK(weft_wait(s.req));
+    stats_check(&r, "receive");
+    stats_check(&s, "send");
+    WT_CHECK(
+        r.st.bytes_received == sizeof(out) && s.st.bytes_sent == sizeof(buf),
+        "received %llu, sent %llu", (unsigned long long)r.st.bytes_received,
+        (unsigned long long)s.st.bytes_sent);
+
+    WT_OK(weft_iallreduce(buf, out, 16384, WEFT_FLOAT32, WEFT_SUM, w, &a.req));
+    WT_OK(weft_request_on_complete(a.req, stats_cb, &a));
+    WT_OK(weft_wait(a.req));
+    stats_check(&a, "allreduce");
+    last = weft_comm_last_algorithm(w, "allreduce");
+    WT_CHECK(a.st.algorithm != NULL && last != NULL &&
+                 strcmp(a.st.algorithm, last) == 0,
+             "allreduce algorithm %s, last used %s",
+             a.st.algorithm ? a.st.algorithm : "(null)",
+             last ? last : "(null)");
+    WT_CHECK(a.st.bytes_sent > 0 && a.st.bytes_received > 0,
+             "allreduce over tcp moved %llu / %llu bytes",
+             (unsigned long long)a.st.bytes_sent,
+             (unsigned long long)a.st.bytes_received);
+}
+
+Test(core_callbacks, stats_read_in_the_callback, .timeout = 120)
+{
+    cb_run(stats_body, "self,tcp");
+}

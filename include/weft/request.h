@@ -7,6 +7,7 @@
 #define WEFT_REQUEST_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <weft/version.h>
 #include <weft/status.h>
 
@@ -60,6 +61,27 @@ typedef void (*weft_complete_fn_t)(void *arg, weft_status_t status);
 WEFT_API weft_status_t weft_request_on_complete(weft_request_t *req,
                                                 weft_complete_fn_t fn,
                                                 void *arg);
+
+/*
+ * What a request did and when, for overlap accounting: posted, first byte
+ * moved and completed (monotonic seconds; 0 where not yet), the bytes it
+ * sent and received through the transports (a node-local shared-memory
+ * collective moves none that way), and the algorithm ("send", "receive",
+ * or the collective's). Valid on a live request: pending, or complete and
+ * not yet finished. The completion and first-byte times are kept only for
+ * a request with a completion callback (read them there; registered on a
+ * request complete already, the completion reads as the registration); a
+ * point-to-point request's first byte is its completion (transports report
+ * messages whole), and so is that of a collective that moved nothing
+ * through a transport.
+ */
+typedef struct weft_request_stats {
+    double posted_s, first_byte_s, completed_s;
+    uint64_t bytes_sent, bytes_received;
+    const char *algorithm; /* static string */
+} weft_request_stats_t;
+WEFT_API weft_status_t weft_request_stats(const weft_request_t *req,
+                                          weft_request_stats_t *stats_p);
 
 #ifdef __cplusplus
 }
