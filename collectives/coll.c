@@ -173,13 +173,11 @@ coll_build(weft__sched_t *s, const weft__algo_t *algo,
     return WEFT_OK;
 }
 
-/* Select and build a schedule for the call. Lock held. */
-static weft_status_t
-coll_schedule(const weft__coll_args_t *a, weft_comm_t *comm,
-              const weft__algo_t *algo, weft_request_t **req_p)
+weft_status_t
+weft__coll_prepare(const weft__coll_args_t *a, weft_comm_t *comm,
+                   const weft__algo_t *algo, weft__sched_t **s_p)
 {
     weft__sched_t *s = NULL;
-
     weft_status_t st;
 
     WEFT_CHECK(weft__sched_create(comm, a->dtype, a->op, algo->name, &s));
@@ -189,6 +187,18 @@ coll_schedule(const weft__coll_args_t *a, weft_comm_t *comm,
         weft__sched_free(s);
         return st;
     }
+    *s_p = s;
+    return WEFT_OK;
+}
+
+/* Build and start a schedule for the call. Lock held. */
+static weft_status_t
+coll_schedule(const weft__coll_args_t *a, weft_comm_t *comm,
+              const weft__algo_t *algo, weft_request_t **req_p)
+{
+    weft__sched_t *s = NULL;
+
+    WEFT_CHECK(weft__coll_prepare(a, comm, algo, &s));
     return weft__sched_start(s, weft__coll_name(a->coll), req_p);
 }
 

@@ -11,6 +11,9 @@
 #include "comm.h"
 #include "config.h"
 
+struct weft__algo;
+struct weft__sched;
+
 typedef enum weft__coll {
     WEFT_COLL_ALLREDUCE,
     WEFT_COLL_REDUCE,
@@ -55,6 +58,7 @@ typedef struct weft__coll_args {
     weft_op_t op;
     int root;
     int inplace;
+    int partitioned; /* one partition of weft_allreduce_init & co. */
     size_t esize;
 } weft__coll_args_t;
 
@@ -73,6 +77,12 @@ weft_status_t weft__coll_run(const weft__coll_args_t *a, weft_comm_t *comm);
 weft_status_t weft__coll_start_locked(const weft__coll_args_t *a,
                                       weft_comm_t *comm,
                                       weft_request_t **req_p);
+
+/* Select an algorithm and build the schedule of a validated call without
+ * starting it (partitioned collectives gate it first). Lock held. */
+weft_status_t weft__coll_prepare(const weft__coll_args_t *a, weft_comm_t *comm,
+                                 const struct weft__algo *algo,
+                                 struct weft__sched **s_p);
 
 /* Start a validated collective on comm (lock not held). */
 weft_status_t weft__coll_start(const weft__coll_args_t *a, weft_comm_t *comm,

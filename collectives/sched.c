@@ -674,6 +674,13 @@ sched_ready(const weft__sched_t *s, const sched_step_t *st)
     if (st->kind == WEFT_STEP_WAIT_PART) {
         return s->parts[st->peer] != 0;
     }
+    if (s->gated) {
+        const char *lo = st->dst;
+
+        /* a receive may land early where the producer is not writing */
+        return st->kind == WEFT_STEP_RECV && st->n > 0 &&
+               (lo + st->n <= s->gate_lo || lo >= s->gate_hi);
+    }
     return 1;
 }
 
@@ -810,18 +817,23 @@ weft__sched_start(weft__sched_t *s, const char *what, weft_request_t **req_p)
     return WEFT_OK;
 }
 
-void
+int
 weft__sched_progress(weft_context_t *ctx)
 {
     weft__sched_t *next;
+    int n = 0;
 
     ctx->sched_news = 0;
     for (weft__sched_t *s = ctx->scheds; s != NULL; s = next) {
         next = s->next; /* s may finish and leave the list */
         if (s->news || s->npolling > 0) {
-            sched_advance(s);
+            int before = s->ndone;
+
+            sched_advance(s); /* s may be gone: only its count is read */
+            n += s->ndone != before || s->req == NULL || s->req->done;
         }
     }
+    return n;
 }
 
 void
@@ -875,6 +887,13 @@ weft__sched_describe(const weft__sched_t *s, char *buf, size_t len)
         return;
     }
 
+    if (s->gated) {
+        snprintf(buf, len,
+                 "%s #%u (%s) waits for weft_pready of this partition (%d of "
+                 "%d steps done)",
+                 s->what, s->desc_seq, s->algo, s->ndone, s->nsteps);
+        return;
+    }
     for (int i = s->first_undone; i < s->nsteps; i++) {
         const sched_step_t *st = &s->steps[i];
 
@@ -909,6 +928,30 @@ weft__sched_describe(const weft__sched_t *s, char *buf, size_t len)
     }
     snprintf(buf, len, "%s #%u (%s): %d of %d steps done", s->what, s->desc_seq,
              s->algo, s->ndone, s->nsteps);
+}
+
+void
+weft__sched_gate(weft__sched_t *s, const void *lo, size_t bytes)
+{
+    s->gated = 1;
+    s->gate_lo = lo;
+    s->gate_hi = (const char *)lo + bytes;
+}
+
+void
+weft__sched_open(weft__sched_t *s)
+{
+    if (s->gated) {
+        s->gated = 0;
+        s->news = 1;
+        s->comm->ctx->sched_news = 1;
+    }
+}
+
+int
+weft__sched_done(const weft__sched_t *s)
+{
+    return s->req == NULL || s->req->done;
 }
 
 void

@@ -126,8 +126,10 @@ size_t weft__sched_step_size(const weft__sched_t *s, int step);
 weft_status_t weft__sched_start(weft__sched_t *s, const char *what,
                                 weft_request_t **req_p);
 /* Run every schedule with news (ops completed, partitions ready). Called
- * by the progress engine. Lock held. */
-void weft__sched_progress(weft_context_t *ctx);
+ * by the progress engine. Returns how many moved on (a step finished, or
+ * the whole schedule): another round may find more to do (a node-local
+ * collective that finished lets the next one take its turn). Lock held. */
+int weft__sched_progress(weft_context_t *ctx);
 /* Withdraw every pending op and complete the request with status. */
 void weft__sched_cancel(weft__sched_t *s, weft_status_t status);
 /* The peers whose call descriptor has not come (they have not arrived
@@ -138,5 +140,13 @@ int weft__sched_not_arrived(const weft__sched_t *s, char *buf, size_t len);
 void weft__sched_describe(const weft__sched_t *s, char *buf, size_t len);
 /* Partition p may be sent (weft_pready). */
 void weft__sched_part_ready(weft__sched_t *s, size_t partition);
+/* Hold the schedule (before it starts) until weft__sched_open: every step
+ * but the receives that land outside [lo, lo + bytes) (the input the
+ * producer is still writing) waits. A partitioned collective's partition
+ * starts gated and opens at weft_pready. Lock held. */
+void weft__sched_gate(weft__sched_t *s, const void *lo, size_t bytes);
+void weft__sched_open(weft__sched_t *s);
+/* Whether the schedule has finished (partitions: weft_parrived). */
+int weft__sched_done(const weft__sched_t *s);
 
 #endif /* WEFT_SCHED_H */

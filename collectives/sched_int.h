@@ -89,6 +89,10 @@ struct weft__sched {
     sched_op_t **ops;        /* per step, posted comm steps only */
     uint8_t *parts;          /* partitions marked ready */
     size_t nparts;
+    /* a partition of a partitioned collective: until the producer marks it
+     * ready, only receives landing outside [gate_lo, gate_hi) may run */
+    int gated;
+    const char *gate_lo, *gate_hi;
     void **scratch;
     size_t *scratch_size;
     int nscratch;

@@ -8,7 +8,8 @@
 
 #include <stddef.h>
 
-#define WEFT_SCRATCH_SLOTS 8
+#define WEFT_SCRATCH_SLOTS                                                     \
+    64 /* a partitioned collective keeps one per partition in flight */
 #define WEFT_SCRATCH_MIN (64u << 10)     /* smaller ones go back to malloc */
 #define WEFT_SCRATCH_KEEP (512ull << 20) /* most bytes kept at once */
 

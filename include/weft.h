@@ -26,5 +26,6 @@
 #include <weft/request.h>
 #include <weft/p2p.h>
 #include <weft/coll.h>
+#include <weft/partitioned.h>
 
 #endif /* WEFT_H */

@@ -604,6 +604,14 @@ weft_comm_destroy(weft_comm_t *comm)
     for (weft_request_t *r = comm->pending; r != NULL; r = r->next) {
         pending++;
     }
+    if (pending == 0 && comm->npersistent > 0) {
+        pthread_mutex_unlock(&ctx->lock);
+        return weft__error(WEFT_ERR_INVALID_ARG, WEFT_SUB_CORE,
+                           "weft_comm_destroy: %d partitioned requests on "
+                           "comm %u are not freed (weft_request_free them "
+                           "first)",
+                           comm->npersistent, comm->id);
+    }
     if (pending > 0) {
         pthread_mutex_unlock(&ctx->lock);
         return weft__error(WEFT_ERR_INVALID_ARG, WEFT_SUB_CORE,

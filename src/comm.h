@@ -55,6 +55,7 @@ struct weft_comm {
     const void *coll_last[WEFT_CONFIG_COLLS];   /* the algorithm last used (logged on change) */
     weft__coll_pick_t coll_pick[WEFT_CONFIG_COLLS]; /* by weft__coll_t */
     weft_request_t *pending;     /* requests not yet complete */
+    int npersistent;             /* partitioned requests not yet freed */
     struct weft__shm_area *shm;  /* node-local collectives' area, or NULL */
     /* Several nodes, some with several ranks: the ranks of this comm on
      * this node (node) and the lowest rank of every node (leaders, NULL

@@ -94,6 +94,11 @@ static const weft_param_t config_params[] = {
      "sched_yield() rounds before blocking on the transports' fds (with "
      "more ranks than cores a yield hands the core to a peer at once, "
      "where a sleep and a wake-up cost tens of microseconds)"},
+    {"PROGRESS_THREAD", WEFT_PARAM_BOOL, "0", CFG(progress_thread), 0, NULL,
+     NOLIM,
+     "1: a thread per context advances nonblocking work while the caller "
+     "computes; it sleeps on the transports' fds when there is nothing to "
+     "do"},
     /* ---- transports */
     {"SELF_EAGER_LIMIT", WEFT_PARAM_SIZE, "64KiB", CFG(self.eager_limit), 0,
      NULL, 0, SZ_MAX,

@@ -69,6 +69,7 @@ typedef struct weft_config {
     /* progress */
     double spin;
     int yield_count;
+    int progress_thread;
     weft__strlist_t tl;
     /* transports */
     struct {

@@ -341,10 +341,10 @@ static weft_status_t
 ctx_params_apply(const weft_context_params_t *params, weft_config_t *cfg,
                  int *explicit_p)
 {
-    const uint64_t known = WEFT_CONTEXT_PARAM_RANK | WEFT_CONTEXT_PARAM_SIZE |
-                           WEFT_CONTEXT_PARAM_RENDEZVOUS |
-                           WEFT_CONTEXT_PARAM_JOB_KEY |
-                           WEFT_CONTEXT_PARAM_TIMEOUT;
+    const uint64_t known =
+        WEFT_CONTEXT_PARAM_RANK | WEFT_CONTEXT_PARAM_SIZE |
+        WEFT_CONTEXT_PARAM_RENDEZVOUS | WEFT_CONTEXT_PARAM_JOB_KEY |
+        WEFT_CONTEXT_PARAM_TIMEOUT | WEFT_CONTEXT_PARAM_PROGRESS_THREAD;
     uint64_t m;
 
     *explicit_p = 0;
@@ -396,6 +396,14 @@ ctx_params_apply(const weft_context_params_t *params, weft_config_t *cfg,
                        "positive number of seconds",
                        params->timeout_s);
         cfg->timeout = params->timeout_s;
+    }
+    if (m & WEFT_CONTEXT_PARAM_PROGRESS_THREAD) {
+        WEFT_ARG_CHECK(params->progress_thread == 0 ||
+                           params->progress_thread == 1,
+                       "weft_context_create: params->progress_thread %d is "
+                       "not 0 or 1",
+                       params->progress_thread);
+        cfg->progress_thread = params->progress_thread;
     }
     return WEFT_OK;
 }
@@ -770,6 +778,7 @@ weft_context_create(const weft_context_params_t *params,
     ctx->events_tail = &ctx->events;
     ctx->cb_tail = &ctx->cb_head;
     pthread_mutex_init(&ctx->lock, NULL);
+    pthread_cond_init(&ctx->cb_cond, NULL);
     pthread_mutex_lock(&ctx->lock);
     st = ctx_start(ctx, params);
     pthread_mutex_unlock(&ctx->lock);
@@ -782,6 +791,17 @@ weft_context_create(const weft_context_params_t *params,
         weft__error_set("%s", msg);
         return st;
     }
+    if (ctx->cfg.progress_thread) {
+        st = weft__progress_thread_start(ctx);
+        if (st != WEFT_OK) {
+            char msg[512];
+
+            weft__strlcpy(msg, weft_last_error(), sizeof(msg));
+            ctx_free(ctx);
+            weft__error_set("%s", msg);
+            return st;
+        }
+    }
     *ctx_p = ctx;
     return WEFT_OK;
 }
@@ -791,6 +811,7 @@ weft_context_create(const weft_context_params_t *params,
 static void
 ctx_free(weft_context_t *ctx)
 {
+    weft__progress_thread_stop(ctx); /* first: it runs everything below */
     weft__heartbeat_stop(ctx); /* before the store goes */
     pthread_mutex_lock(&ctx->lock);
     ctx->destroying = 1;
@@ -834,6 +855,7 @@ ctx_free(weft_context_t *ctx)
     weft__config_free(&ctx->cfg);
     ctx->magic = 0;
     pthread_mutex_unlock(&ctx->lock);
+    pthread_cond_destroy(&ctx->cb_cond);
     pthread_mutex_destroy(&ctx->lock);
     free(ctx);
 }

@@ -79,6 +79,8 @@ struct weft_context {
     weft__ctrl_t ctrl;              /* control messages on the links */
     struct weft__req_cb *cb_head;   /* completion callbacks to fire */
     struct weft__req_cb **cb_tail;
+    pthread_cond_t cb_cond;         /* a callback another thread runs ended */
+    int cb_waiters;                 /* threads waiting for that */
     weft__ctx_event_t *events;      /* deferred peer failures, in order */
     weft__ctx_event_t **events_tail;
     weft__store_event_t *early;     /* aborts of comms not made here yet */

@@ -104,7 +104,7 @@ weft__progress(weft_context_t *ctx)
         }
     }
     if (ctx->sched_news || ctx->sched_polling > 0) {
-        weft__sched_progress(ctx);
+        n += weft__sched_progress(ctx);
     }
     if (ctx->events != NULL) {
         weft__ctx_apply_events(ctx);
@@ -138,13 +138,19 @@ weft__progress_wake(weft_context_t *ctx)
     (void)ignored;
 }
 
-/* Tell the transports the caller is about to block (arm = 1: 1 when one
- * of them has work now) or has woken (arm = 0). */
+/* Tell the transports a thread is about to block (arm = 1: 1 when one
+ * of them has work now) or has woken (arm = 0). With a progress thread two
+ * threads may sleep at once: the transports are armed by the first and
+ * disarmed by the last (a peer's wake-up is a datagram or an fd that stays
+ * readable until the last one reads it, so the other sleeper wakes too). */
 static int
 progress_arm(weft_context_t *ctx, int arm)
 {
     int busy = 0;
 
+    if (arm ? ctx->progress.armed++ > 0 : --ctx->progress.armed > 0) {
+        return 0;
+    }
     for (int i = 0; i < ctx->ntls; i++) {
         const weft_tl_ops_t *ops = ctx->tls[i].ops;
 
@@ -162,9 +168,11 @@ progress_block(weft_context_t *ctx, double deadline)
     int ms = weft__ms_until(deadline, PROGRESS_BLOCK_MAX_MS);
     int n;
 
+    ctx->progress.nblocked++;
     pthread_mutex_unlock(&ctx->lock);
     n = epoll_wait(ctx->progress.epfd, evs, 8, ms);
     pthread_mutex_lock(&ctx->lock);
+    ctx->progress.nblocked--;
     for (int i = 0; i < n; i++) {
         if (evs[i].data.fd == ctx->progress.wakefd) {
             uint64_t v;
@@ -174,6 +182,32 @@ progress_block(weft_context_t *ctx, double deadline)
         }
     }
     weft__ctx_poll_store(ctx);
+}
+
+void
+weft__progress_sleep(weft_context_t *ctx, double deadline, int thread)
+{
+    weft__progress_t *p = &ctx->progress;
+    /* armed, then one more look: whatever a peer published before it
+     * could see us asleep is seen now; later news wakes us */
+    int busy = progress_arm(ctx, 1);
+    int n = weft__progress(ctx);
+
+    if (!busy && n == 0 && !ctx->sched_news && ctx->cb_head == NULL &&
+        !p->thread_stop) {
+        p->thread_sleeping = thread;
+        progress_block(ctx, deadline);
+        p->thread_sleeping = 0;
+    }
+    progress_arm(ctx, 0);
+}
+
+void
+weft__progress_poke(weft_context_t *ctx)
+{
+    if (ctx->progress.thread_sleeping) {
+        weft__progress_wake(ctx);
+    }
 }
 
 weft_status_t

@@ -9,6 +9,7 @@
 #ifndef WEFT_PROGRESS_H
 #define WEFT_PROGRESS_H
 
+#include <pthread.h>
 #include <weft/status.h>
 
 typedef struct weft_context weft_context_t;
@@ -19,6 +20,13 @@ typedef struct weft__progress {
     unsigned calls; /* store polled every few calls */
     double store_next;  /* ... and no sooner than this (monotonic s) */
     int oversubscribed; /* more ranks on this node than cores: no spinning */
+    int armed;          /* threads that armed the transports to sleep */
+    int nblocked;       /* threads asleep in the blocking wait */
+    /* the progress thread (progress_thread.c) */
+    pthread_t thread;
+    int thread_on;
+    int thread_stop;     /* lock held to change it */
+    int thread_sleeping; /* it sleeps: new work must wake it */
 } weft__progress_t;
 
 weft_status_t weft__progress_init(weft_context_t *ctx);
@@ -34,11 +42,23 @@ int weft__progress(weft_context_t *ctx);
 weft_status_t weft__progress_wait(weft_context_t *ctx, int (*done)(void *),
                                   void *arg, double deadline);
 
-/* Wake a thread blocked in weft__progress_wait (any thread, no lock). */
+/* Arm the transports, take one more look and sleep until something
+ * happens or the deadline (at most PROGRESS_BLOCK_MAX_MS); thread: the
+ * caller is the progress thread (new work pokes it awake). Lock held. */
+void weft__progress_sleep(weft_context_t *ctx, double deadline, int thread);
+/* New work was posted (lock held): wake the progress thread if it sleeps. */
+void weft__progress_poke(weft_context_t *ctx);
+/* The progress thread (WEFT_PROGRESS_THREAD): start it (lock not held;
+ * the context is ready), stop and join it (lock not held). */
+weft_status_t weft__progress_thread_start(weft_context_t *ctx);
+void weft__progress_thread_stop(weft_context_t *ctx);
+
 /* Poll the bootstrap store for events (aborts, lost ranks) when the last
  * poll is older than its period: at the start of a collective, so that a
  * rank that was away from weft learns of an error before it starts. */
 void weft__progress_store_due(weft_context_t *ctx);
+/* Wake a thread blocked in weft__progress_wait or the progress thread
+ * (any thread, no lock). */
 void weft__progress_wake(weft_context_t *ctx);
 
 #endif /* WEFT_PROGRESS_H */

@@ -27,6 +27,7 @@ weft__req_cb_queue(weft_request_t *req, weft_status_t status)
     }
     req->cb = NULL;
     cb->status = status;
+    cb->req = req;
     req_cb_append(req->ctx, cb);
 }
 
@@ -40,10 +41,37 @@ weft__req_cb_fire(weft_context_t *ctx)
         if (ctx->cb_head == NULL) {
             ctx->cb_tail = &ctx->cb_head;
         }
+        if (cb->req != NULL) {
+            cb->req->cb_running = cb;
+            cb->req->cb_thread = pthread_self();
+        }
         pthread_mutex_unlock(&ctx->lock);
         cb->fn(cb->arg, cb->status);
-        free(cb);
         pthread_mutex_lock(&ctx->lock);
+        if (cb->req != NULL) {
+            cb->req->cb_running = NULL;
+            if (ctx->cb_waiters > 0) {
+                pthread_cond_broadcast(&ctx->cb_cond);
+            }
+        }
+        free(cb);
+    }
+}
+
+void
+weft__req_cb_settle(weft_request_t *req)
+{
+    weft_context_t *ctx = req->ctx;
+
+    while (req->cb_running != NULL &&
+           !pthread_equal(req->cb_thread, pthread_self())) {
+        ctx->cb_waiters++;
+        pthread_cond_wait(&ctx->cb_cond, &ctx->lock);
+        ctx->cb_waiters--;
+    }
+    if (req->cb_running != NULL) {
+        req->cb_running->req = NULL; /* its own callback finished it */
+        req->cb_running = NULL;
     }
 }
 
@@ -76,6 +104,7 @@ weft_request_on_complete(weft_request_t *req, weft_complete_fn_t fn, void *arg)
         req->cb_set = 1;
         req->completed_s = weft__now();
         cb->status = req->status;
+        cb->req = req;
         req_cb_append(ctx, cb);
     } else {
         req->cb_set = 1;

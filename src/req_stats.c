@@ -4,6 +4,7 @@
 #include <string.h>
 #include <weft/request.h>
 
+#include "collectives/coll_part.h"
 #include "collectives/sched.h"
 #include "context.h"
 #include "errmsg.h"
@@ -22,7 +23,13 @@ weft_request_stats(const weft_request_t *req, weft_request_stats_t *stats_p)
     if (req->done) {
         st.completed_s = req->completed_s;
     }
-    if (req->kind == WEFT_REQ_COLL && req->sched != NULL) {
+    if (req->kind == WEFT_REQ_PART) {
+        weft__part_stats(req, &st.bytes_sent, &st.bytes_received,
+                         &st.first_byte_s, &st.algorithm);
+        if (st.first_byte_s == 0) {
+            st.first_byte_s = st.completed_s;
+        }
+    } else if (req->kind == WEFT_REQ_COLL && req->sched != NULL) {
         weft__sched_stats(req->sched, &st.bytes_sent, &st.bytes_received,
                           &st.first_byte_s, &st.algorithm);
         if (st.first_byte_s == 0) {

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "collectives/coll_part.h"
 #include "collectives/sched.h"
 #include "comm.h"
 #include "context.h"
@@ -45,6 +46,7 @@ weft__req_create(weft_comm_t *comm, weft__req_kind_t kind,
         comm->pending->prev = req;
     }
     comm->pending = req;
+    weft__progress_poke(ctx); /* a sleeping progress thread takes it on */
     *req_p = req;
     return WEFT_OK;
 }
@@ -66,6 +68,13 @@ req_unlink(weft_request_t *req)
 }
 
 void
+weft__req_persist(weft_request_t *req)
+{
+    req_unlink(req);
+    req->done = 1;
+}
+
+void
 weft__req_complete(weft_request_t *req, weft_status_t status, size_t bytes)
 {
     if (req->done) {
@@ -81,6 +90,9 @@ weft__req_complete(weft_request_t *req, weft_status_t status, size_t bytes)
          * clock read is a tenth of a small message: only then) */
         req->completed_s = weft__now();
         weft__req_cb_queue(req, status);
+    }
+    if (req->parent != NULL) {
+        weft__part_sub_done(req->parent, req);
     }
 }
 
@@ -103,6 +115,10 @@ weft__req_cancel(weft_request_t *req, weft_status_t status)
         weft__sched_cancel(req->sched, status); /* completes req */
         return;
     }
+    if (req->kind == WEFT_REQ_PART) {
+        weft__part_cancel(req, status); /* completes req */
+        return;
+    }
     if (req->in_tl) {
         const weft_tl_ops_t *ops = req->ctx->tls[req->tl].ops;
 
@@ -121,9 +137,15 @@ weft__req_release(weft_request_t *req)
     if (!req->done) {
         weft__req_cancel(req, WEFT_ERR_ABORTED);
     }
+    if (req->cb_running != NULL) {
+        weft__req_cb_settle(req);
+    }
     if (req->kind == WEFT_REQ_COLL) {
         weft__sched_free(req->sched);
         req->sched = NULL;
+    }
+    if (req->kind == WEFT_REQ_PART) {
+        weft__part_free(req);
     }
     req->magic = WEFT_REQ_DEAD;
     req->comm = NULL;
@@ -187,10 +209,15 @@ req_wait_until(weft_request_t *req, double deadline)
         st = weft__progress_wait(req->ctx, req_is_done, req,
                                  weft__now() + grace);
     }
-    if (st == WEFT_ERR_TIMED_OUT && req->kind == WEFT_REQ_COLL) {
+    if (st == WEFT_ERR_TIMED_OUT &&
+        (req->kind == WEFT_REQ_COLL || req->kind == WEFT_REQ_PART)) {
         char what[200];
 
-        weft__sched_describe(req->sched, what, sizeof(what));
+        if (req->kind == WEFT_REQ_PART) {
+            weft__part_describe(req, what, sizeof(what));
+        } else {
+            weft__sched_describe(req->sched, what, sizeof(what));
+        }
         weft__comm_fail_here(req->comm, WEFT_ERR_TIMED_OUT,
                              "%s, and did not complete within %g s "
                              "(%s)",
@@ -210,7 +237,7 @@ req_wait_until(weft_request_t *req, double deadline)
         weft__req_cancel(req, WEFT_ERR_TIMED_OUT);
     }
     if (req->status < 0 &&
-        (req->status != WEFT_ERR_TRUNCATED || req->kind == WEFT_REQ_COLL) &&
+        (req->status != WEFT_ERR_TRUNCATED || req->kind >= WEFT_REQ_COLL) &&
         req->comm->error != WEFT_OK) {
         weft__error_set("%s", req->comm->error_msg);
     }
@@ -223,10 +250,25 @@ weft__req_wait(weft_request_t *req)
     return req_wait_until(req, weft__now() + weft__comm_timeout(req->comm));
 }
 
+/* weft_wait / weft_test / weft_waitall are done with a completed request:
+ * released, or a persistent one left inactive for its next start. */
+static void
+req_finish(weft_request_t *req)
+{
+    if (req->cb_running != NULL) {
+        weft__req_cb_settle(req); /* another thread runs its callback */
+    }
+    if (req->kind == WEFT_REQ_PART) {
+        weft__part_finish(req);
+    } else {
+        weft__req_release(req);
+    }
+}
+
 static void
 req_record_error(const weft_request_t *req, const char *fn)
 {
-    if (req->status == WEFT_ERR_TRUNCATED && req->kind != WEFT_REQ_COLL) {
+    if (req->status == WEFT_ERR_TRUNCATED && req->kind < WEFT_REQ_COLL) {
         weft__error_at(WEFT_ERR_TRUNCATED, WEFT_LOG_DEBUG, WEFT_SUB_CORE,
                        "%s: message from rank %d (tag %d) was larger than "
                        "the %zu-byte buffer",
@@ -246,7 +288,7 @@ weft_wait(weft_request_t *req)
     st = weft__req_wait(req);
     req_record_error(req, "weft_wait");
     weft__req_cb_fire(ctx); /* its callback at the latest, req still live */
-    weft__req_release(req);
+    req_finish(req);
     pthread_mutex_unlock(&ctx->lock);
     return st;
 }
@@ -285,7 +327,7 @@ weft_waitall(size_t n, weft_request_t **reqs)
         st = req_wait_until(req, start + weft__comm_timeout(req->comm));
         req_record_error(req, "weft_waitall");
         weft__req_cb_fire(ctx);
-        weft__req_release(req);
+        req_finish(req);
         pthread_mutex_unlock(&ctx->lock);
         reqs[i] = NULL;
         if (st < 0 && first == WEFT_OK) {
@@ -312,7 +354,7 @@ weft_test(weft_request_t *req, int *done_p)
         st = req->status;
         req_record_error(req, "weft_test");
         weft__req_cb_fire(ctx);
-        weft__req_release(req);
+        req_finish(req);
         *done_p = 1;
     } else {
         *done_p = 0;

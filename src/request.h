@@ -2,6 +2,7 @@
 #ifndef WEFT_REQUEST_INTERNAL_H
 #define WEFT_REQUEST_INTERNAL_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <weft/request.h>
@@ -16,7 +17,9 @@ typedef struct weft_comm weft_comm_t;
 typedef enum weft__req_kind {
     WEFT_REQ_SEND = 1,
     WEFT_REQ_RECV = 2,
-    WEFT_REQ_COLL = 3 /* runs a schedule (collectives/sched.c) */
+    WEFT_REQ_COLL = 3, /* runs a schedule (collectives/sched.c) */
+    WEFT_REQ_PART = 4  /* a partitioned collective (collectives/coll_part.c):
+                          persistent, done while inactive */
 } weft__req_kind_t;
 
 struct weft_request {
@@ -36,14 +39,21 @@ struct weft_request {
     double posted_s;
     double completed_s;        /* kept only when it has a callback (stats) */
     struct weft__sched *sched; /* WEFT_REQ_COLL */
+    struct weft__part *part;   /* WEFT_REQ_PART */
+    struct weft_request *parent; /* the WEFT_REQ_PART a partition is of */
     struct weft__req_cb *cb;   /* weft_request_on_complete, until it fires */
     uint8_t cb_set;            /* one was registered */
+    struct weft__req_cb *cb_running; /* its callback runs now ... */
+    pthread_t cb_thread;             /* ... in this thread */
     weft_tl_op_t op;
 };
 
 /* Allocate a request on comm (linked into its pending list). Lock held. */
 weft_status_t weft__req_create(weft_comm_t *comm, weft__req_kind_t kind,
                                weft_request_t **req_p);
+/* A persistent request: not on the comm's pending list, inactive (done)
+ * until started. Lock held. */
+void weft__req_persist(weft_request_t *req);
 /* Mark done with status (unlinks it from the comm). Lock held. */
 void weft__req_complete(weft_request_t *req, weft_status_t status,
                         size_t bytes);

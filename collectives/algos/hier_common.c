@@ -167,8 +167,13 @@ weft__hier_locate(const weft_comm_t *comm, int r, int *node_p, int *local_p)
 }
 
 const char *
-weft__hier_supported(const weft_comm_t *comm)
+weft__hier_supported(const weft__coll_args_t *a, const weft_comm_t *comm)
 {
+    if (a->partitioned) {
+        return "cannot run this: a partition of a partitioned collective "
+               "(its phases would start in the order partitions become "
+               "ready, which differs between ranks)";
+    }
     if (!comm->hier) {
         return "cannot run this: the comm is not spread over several nodes "
                "with several ranks on one of them";

@@ -23,7 +23,8 @@ enum {
     WEFT_CONTEXT_PARAM_SIZE = 1u << 1,
     WEFT_CONTEXT_PARAM_RENDEZVOUS = 1u << 2,
     WEFT_CONTEXT_PARAM_JOB_KEY = 1u << 3,
-    WEFT_CONTEXT_PARAM_TIMEOUT = 1u << 4
+    WEFT_CONTEXT_PARAM_TIMEOUT = 1u << 4,
+    WEFT_CONTEXT_PARAM_PROGRESS_THREAD = 1u << 5
 };
 
 /*
@@ -42,6 +43,10 @@ typedef struct weft_context_params {
     const char *rendezvous; /* "host:port" of the bootstrap store */
     const char *job_key;    /* shared secret: >= 32 hex digits (16 bytes) */
     double timeout_s;       /* default deadline of every blocking call */
+    int progress_thread;    /* 1: a thread of weft's advances nonblocking
+                               work while the caller computes (as
+                               WEFT_PROGRESS_THREAD=1); 0: only the
+                               caller's own calls do */
 } weft_context_params_t;
 
 /*

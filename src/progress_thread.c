@@ -1,0 +1,95 @@
+/*
+ * The optional progress thread (WEFT_PROGRESS_THREAD=1 or the context
+ * parameter): it advances a context's nonblocking work while the caller
+ * computes and calls nothing of weft.
+ *
+ * It is one more caller of the progress engine: it runs a round under the
+ * context lock like weft_progress does, and when a round finds nothing to
+ * handle it sleeps in the same armed wait as a blocked weft_wait (the
+ * transports' wait fds, the store's and the context's wake fd). So a thread
+ * with nothing to do costs no CPU, and on 2 cores it takes a core from the
+ * computation only while messages need handling. Between rounds it lets go
+ * of the lock and yields, so the caller's own weft calls are never starved.
+ *
+ * Who wakes it: a peer's message (its fd), new work posted by the caller
+ * (weft__progress_poke from request creation and weft_pready), and
+ * weft__progress_thread_stop. When it completes requests while a caller
+ * sleeps in a wait, it wakes that caller through the wake fd.
+ */
+#include "build_config.h"
+#include "progress.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <string.h>
+
+#include "clock.h"
+#include "context.h"
+#include "errmsg.h"
+#include "log.h"
+#include "req_callback.h"
+
+/* The longest sleep between looks at the stop flag and the store. */
+#define PROGRESS_THREAD_SLEEP 0.1
+
+static void *
+progress_thread_main(void *arg)
+{
+    weft_context_t *ctx = arg;
+    weft__progress_t *p = &ctx->progress;
+
+    pthread_mutex_lock(&ctx->lock);
+    while (!p->thread_stop) {
+        int n = weft__progress(ctx);
+
+        if (ctx->cb_head != NULL) {
+            weft__req_cb_fire(ctx);
+        }
+        if (n > 0 && p->nblocked > 0) {
+            weft__progress_wake(ctx); /* a caller may wait on what we did */
+        }
+        if (n == 0 && !ctx->sched_news) {
+            weft__progress_sleep(ctx, weft__now() + PROGRESS_THREAD_SLEEP, 1);
+        }
+        pthread_mutex_unlock(&ctx->lock);
+        sched_yield();
+        pthread_mutex_lock(&ctx->lock);
+    }
+    pthread_mutex_unlock(&ctx->lock);
+    return NULL;
+}
+
+weft_status_t
+weft__progress_thread_start(weft_context_t *ctx)
+{
+    weft__progress_t *p = &ctx->progress;
+    int rc;
+
+    p->thread_stop = 0;
+    rc = pthread_create(&p->thread, NULL, progress_thread_main, ctx);
+    if (rc != 0) {
+        return weft__error(WEFT_ERR_SYSTEM, WEFT_SUB_CORE,
+                           "cannot start the progress thread "
+                           "(WEFT_PROGRESS_THREAD): %s",
+                           strerror(rc));
+    }
+    p->thread_on = 1;
+    weft__log_info(WEFT_SUB_CORE, "progress thread started");
+    return WEFT_OK;
+}
+
+void
+weft__progress_thread_stop(weft_context_t *ctx)
+{
+    weft__progress_t *p = &ctx->progress;
+
+    if (!p->thread_on) {
+        return;
+    }
+    pthread_mutex_lock(&ctx->lock);
+    p->thread_stop = 1;
+    pthread_mutex_unlock(&ctx->lock);
+    weft__progress_wake(ctx);
+    pthread_join(p->thread, NULL);
+    p->thread_on = 0;
+}
