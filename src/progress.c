@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -139,10 +140,9 @@ weft__progress_wake(weft_context_t *ctx)
 }
 
 /* Tell the transports a thread is about to block (arm = 1: 1 when one
- * of them has work now) or has woken (arm = 0). With a progress thread two
- * threads may sleep at once: the transports are armed by the first and
- * disarmed by the last (a peer's wake-up is a datagram or an fd that stays
- * readable until the last one reads it, so the other sleeper wakes too). */
+ * of them has work now) or has woken (arm = 0). One thread sleeps on the
+ * fds at a time (with a progress thread, callers wait on its rounds
+ * instead); the count keeps arming and disarming paired regardless. */
 static int
 progress_arm(weft_context_t *ctx, int arm)
 {
@@ -168,11 +168,9 @@ progress_block(weft_context_t *ctx, double deadline)
     int ms = weft__ms_until(deadline, PROGRESS_BLOCK_MAX_MS);
     int n;
 
-    ctx->progress.nblocked++;
     pthread_mutex_unlock(&ctx->lock);
     n = epoll_wait(ctx->progress.epfd, evs, 8, ms);
     pthread_mutex_lock(&ctx->lock);
-    ctx->progress.nblocked--;
     for (int i = 0; i < n; i++) {
         if (evs[i].data.fd == ctx->progress.wakefd) {
             uint64_t v;
@@ -182,6 +180,30 @@ progress_block(weft_context_t *ctx, double deadline)
         }
     }
     weft__ctx_poll_store(ctx);
+}
+
+/* Sleep until the progress thread finishes a round or the deadline (at
+ * most PROGRESS_BLOCK_MAX_MS). Lock held; released while asleep. */
+static void
+progress_await_thread(weft_context_t *ctx, double deadline)
+{
+    double until = weft__now() + PROGRESS_BLOCK_MAX_MS * 1e-3;
+    struct timespec ts;
+
+    until = until < deadline ? until : deadline;
+    ts.tv_sec = (time_t)until; /* weft__now is CLOCK_MONOTONIC */
+    ts.tv_nsec = (long)((until - (double)ts.tv_sec) * 1e9);
+    ctx->progress.nwaiting++;
+    pthread_cond_timedwait(&ctx->progress.rounds, &ctx->lock, &ts);
+    ctx->progress.nwaiting--;
+}
+
+void
+weft__progress_round_done(weft_context_t *ctx)
+{
+    if (ctx->progress.nwaiting > 0) {
+        pthread_cond_broadcast(&ctx->progress.rounds);
+    }
 }
 
 void
@@ -254,6 +276,20 @@ weft__progress_wait(weft_context_t *ctx, int (*done)(void *), void *arg,
 
         if (weft__now() >= deadline) {
             return WEFT_ERR_TIMED_OUT;
+        }
+        if (ctx->progress.thread_on) {
+            /* the progress thread owns the blocking wait on the fds (two
+             * sleepers on one epoll set would each get only some of the
+             * wake-ups): sleep until it has done a round */
+            progress_await_thread(ctx, deadline);
+            weft__progress(ctx);
+            if (ctx->cb_head != NULL) {
+                weft__req_cb_fire(ctx);
+            }
+            if (done(arg)) {
+                return WEFT_OK;
+            }
+            continue;
         }
         /* armed, then one more look: whatever a peer published before
          * it could see us asleep is seen now; later news wakes us */

@@ -21,12 +21,13 @@ typedef struct weft__progress {
     double store_next;  /* ... and no sooner than this (monotonic s) */
     int oversubscribed; /* more ranks on this node than cores: no spinning */
     int armed;          /* threads that armed the transports to sleep */
-    int nblocked;       /* threads asleep in the blocking wait */
     /* the progress thread (progress_thread.c) */
     pthread_t thread;
     int thread_on;
     int thread_stop;     /* lock held to change it */
     int thread_sleeping; /* it sleeps: new work must wake it */
+    pthread_cond_t rounds; /* it finished a round (CLOCK_MONOTONIC) */
+    int nwaiting;          /* callers waiting for that */
 } weft__progress_t;
 
 weft_status_t weft__progress_init(weft_context_t *ctx);
@@ -46,6 +47,9 @@ weft_status_t weft__progress_wait(weft_context_t *ctx, int (*done)(void *),
  * happens or the deadline (at most PROGRESS_BLOCK_MAX_MS); thread: the
  * caller is the progress thread (new work pokes it awake). Lock held. */
 void weft__progress_sleep(weft_context_t *ctx, double deadline, int thread);
+/* The progress thread finished a round: wake the callers waiting on it
+ * (with a progress thread they sleep on a condition, not on the fds). */
+void weft__progress_round_done(weft_context_t *ctx);
 /* New work was posted (lock held): wake the progress thread if it sleeps. */
 void weft__progress_poke(weft_context_t *ctx);
 /* The progress thread (WEFT_PROGRESS_THREAD): start it (lock not held;

@@ -13,8 +13,10 @@
  *
  * Who wakes it: a peer's message (its fd), new work posted by the caller
  * (weft__progress_poke from request creation and weft_pready), and
- * weft__progress_thread_stop. When it completes requests while a caller
- * sleeps in a wait, it wakes that caller through the wake fd.
+ * weft__progress_thread_stop. It alone sleeps on the fds: a caller that
+ * waits long enough to block sleeps instead on a condition the thread
+ * signals after each round (two threads asleep on one epoll set each get
+ * only some of the wake-ups, and one may sleep through its own).
  */
 #include "build_config.h"
 #include "progress.h"
@@ -22,6 +24,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <string.h>
+#include <time.h>
 
 #include "clock.h"
 #include "context.h"
@@ -45,9 +48,7 @@ progress_thread_main(void *arg)
         if (ctx->cb_head != NULL) {
             weft__req_cb_fire(ctx);
         }
-        if (n > 0 && p->nblocked > 0) {
-            weft__progress_wake(ctx); /* a caller may wait on what we did */
-        }
+        weft__progress_round_done(ctx); /* a caller may wait on it */
         if (n == 0 && !ctx->sched_news) {
             weft__progress_sleep(ctx, weft__now() + PROGRESS_THREAD_SLEEP, 1);
         }
@@ -63,11 +64,17 @@ weft_status_t
 weft__progress_thread_start(weft_context_t *ctx)
 {
     weft__progress_t *p = &ctx->progress;
+    pthread_condattr_t ca;
     int rc;
 
     p->thread_stop = 0;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->rounds, &ca);
+    pthread_condattr_destroy(&ca);
     rc = pthread_create(&p->thread, NULL, progress_thread_main, ctx);
     if (rc != 0) {
+        pthread_cond_destroy(&p->rounds);
         return weft__error(WEFT_ERR_SYSTEM, WEFT_SUB_CORE,
                            "cannot start the progress thread "
                            "(WEFT_PROGRESS_THREAD): %s",
@@ -92,4 +99,5 @@ weft__progress_thread_stop(weft_context_t *ctx)
     weft__progress_wake(ctx);
     pthread_join(p->thread, NULL);
     p->thread_on = 0;
+    pthread_cond_destroy(&p->rounds);
 }
