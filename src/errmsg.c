@@ -76,3 +76,15 @@ weft__error_at(weft_status_t status, weft_log_level_t level, unsigned subsys,
     va_end(ap);
     return status;
 }
+
+weft_status_t
+weft_log_error(weft_status_t status, weft_log_level_t level,
+               weft_log_subsys_t subsys, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    status = errmsg_vreport(status, level, (unsigned)subsys, fmt, ap);
+    va_end(ap);
+    return status;
+}

@@ -47,6 +47,8 @@ weft_status_string(weft_status_t status)
         return "transport error";
     case WEFT_ERR_INTERNAL:
         return "internal error";
+    case WEFT_ERR_CUDA:
+        return "CUDA error";
     case WEFT_ERR_LAST:
         break;
     }

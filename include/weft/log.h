@@ -7,6 +7,7 @@
 #define WEFT_LOG_H
 
 #include <weft/version.h>
+#include <weft/status.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -40,6 +41,18 @@ typedef void (*weft_log_fn_t)(void *arg, weft_log_level_t level,
 
 /* Install a handler (fn == NULL restores the default: stderr). */
 WEFT_API void weft_log_set_handler(weft_log_fn_t fn, void *arg);
+
+/* For libraries layered on weft (libweft_cuda): report a failure the way
+ * weft's own calls do. The message becomes this thread's
+ * weft_last_error() and is logged once at `level` (WARN where the error
+ * is first detected, DEBUG when it only repeats one reported before) in
+ * `subsys`. Returns `status`, so `return weft_log_error(...)` is one
+ * step. */
+WEFT_API weft_status_t weft_log_error(weft_status_t status,
+                                      weft_log_level_t level,
+                                      weft_log_subsys_t subsys,
+                                      const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 #ifdef __cplusplus
 }

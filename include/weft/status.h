@@ -27,6 +27,7 @@ typedef enum weft_status {
     WEFT_ERR_PROTOCOL = -11,     /* malformed or unexpected bytes */
     WEFT_ERR_TRANSPORT = -12,    /* a transport failed */
     WEFT_ERR_INTERNAL = -13,     /* a bug in weft: please report it */
+    WEFT_ERR_CUDA = -14,         /* a CUDA call failed (libweft_cuda) */
     WEFT_ERR_LAST = -64
 } weft_status_t;
 
