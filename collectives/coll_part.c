@@ -76,8 +76,12 @@ part_overlap(size_t a, size_t z, size_t b, size_t len, size_t *from_p)
     size_t lo = b * len, hi = lo + len;
     size_t from = a > lo ? a : lo, to = z < hi ? z : hi;
 
+    if (to <= from) {
+        *from_p = 0; /* none: the block's start, never written */
+        return 0;
+    }
     *from_p = from - lo;
-    return to > from ? to - from : 0;
+    return to - from;
 }
 
 /* Fill partition i's call from the whole call. */
