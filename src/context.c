@@ -758,6 +758,9 @@ out:
 
 static void ctx_free(weft_context_t *ctx);
 
+/* weft_progress: rounds after the first while they keep moving things. */
+#define CTX_PROGRESS_MORE 4
+
 weft_status_t
 weft_context_create(const weft_context_params_t *params,
                     weft_context_t **ctx_p)
@@ -893,6 +896,14 @@ weft_progress(weft_context_t *ctx)
     }
     pthread_mutex_lock(&ctx->lock);
     n = weft__progress(ctx); /* polls the store every few calls itself */
+    /* a round that moved something may have made more ready (a finished
+     * node-local collective lets the next take its turn): a caller that
+     * drives progress between pieces of its own work gets it done in this
+     * call, not one call later (a few more rounds at most) */
+    for (int i = 0, m = n; i < CTX_PROGRESS_MORE && m > 0; i++) {
+        m = weft__progress(ctx);
+        n += m;
+    }
     weft__req_cb_fire(ctx);
     pthread_mutex_unlock(&ctx->lock);
     return n;
