@@ -58,7 +58,6 @@ typedef struct weft__coll_args {
     weft_op_t op;
     int root;
     int inplace;
-    int partitioned; /* one partition of weft_allreduce_init & co. */
     size_t esize;
 } weft__coll_args_t;
 

@@ -96,7 +96,6 @@ part_slice(weft__part_t *p, size_t i, int size, int me)
 
     weft__block(p->split, (int)p->nparts, (int)i, &lo, &n);
     *a = *w;
-    a->partitioned = 1;
     switch (w->coll) {
     case WEFT_COLL_ALLREDUCE:
         a->sendbuf = weft__cat(w->sendbuf, lo, w->esize);
@@ -313,7 +312,6 @@ part_plan(const char *fn, weft__part_t *p, weft_comm_t *comm)
     for (size_t i = 0; i < p->nparts; i++) {
         part_slice(p, i, comm->size, comm->rank);
         WEFT_CHECK(weft__coll_args_check(fn, &p->args[i], comm));
-        p->args[i].partitioned = 1;
         WEFT_CHECK(weft__select(&p->args[i], comm, &p->algo[i]));
     }
     return WEFT_OK;

@@ -407,6 +407,17 @@ sched_withdraw(weft__sched_t *s)
     weft_context_t *ctx = s->comm->ctx;
 
     weft__sched_desc_withdraw(s, 1);
+    /* a POLL step that never started may hold a place in a queue (a
+     * node-aware plan's turn): let it go */
+    for (int i = s->first_undone; i < s->nsteps; i++) {
+        sched_step_t *st = &s->steps[i];
+
+        if (st->kind == WEFT_STEP_POLL && st->state == STEP_WAITING &&
+            st->poll->cancel != NULL) {
+            st->poll->cancel(st->dst);
+            st->state = STEP_DONE;
+        }
+    }
     for (int i = 0; i < s->nsteps && s->npolling > 0; i++) {
         if (s->steps[i].kind == WEFT_STEP_POLL &&
             s->steps[i].state == STEP_POSTED) {

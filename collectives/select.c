@@ -195,7 +195,7 @@ select_forced(const weft__coll_args_t *a, weft_comm_t *comm,
 static int
 select_cacheable(const weft__coll_args_t *a)
 {
-    return a->scounts == NULL && a->rcounts == NULL && !a->partitioned;
+    return a->scounts == NULL && a->rcounts == NULL;
 }
 
 static int

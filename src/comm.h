@@ -56,6 +56,12 @@ struct weft_comm {
     weft__coll_pick_t coll_pick[WEFT_CONFIG_COLLS]; /* by weft__coll_t */
     weft_request_t *pending;     /* requests not yet complete */
     int npersistent;             /* partitioned requests not yet freed */
+    /* node-aware collectives run one at a time, in call order (their
+     * later phases start as earlier ones finish, and must start in the
+     * same order on every rank): tickets given at build, the one whose
+     * turn it is, and cancelled tickets ahead of it (bit k: hier_run + k) */
+    uint32_t hier_next, hier_run;
+    uint64_t hier_skip;
     struct weft__shm_area *shm;  /* node-local collectives' area, or NULL */
     /* Several nodes, some with several ranks: the ranks of this comm on
      * this node (node) and the lowest rank of every node (leaders, NULL

@@ -147,7 +147,7 @@ alltoall_hier_build(weft__sched_t *s, const weft__coll_args_t *a)
 static const char *
 alltoall_hier_supported(const weft__coll_args_t *a, const weft_comm_t *comm)
 {
-    return weft__hier_supported(a, comm);
+    return weft__hier_supported(comm);
 }
 
 static double

@@ -42,11 +42,61 @@ weft__hier_phase(weft__hier_t *h, weft_comm_t *sub, weft__coll_t coll,
     return a;
 }
 
+/* The plan whose turn it is on comm is done (or withdrawn): the next
+ * that is not withdrawn gets it. */
+static void
+hier_next_turn(weft_comm_t *comm)
+{
+    do {
+        comm->hier_run++;
+        comm->hier_skip >>= 1;
+    } while (comm->hier_skip & 1);
+}
+
+static void
+hier_leave(weft__hier_t *h)
+{
+    weft_comm_t *comm = h->parent;
+
+    if (!h->ticketed) {
+        return;
+    }
+    h->ticketed = 0;
+    if (h->ticket == comm->hier_run) {
+        h->running = 0;
+        hier_next_turn(comm);
+    } else if (h->ticket - comm->hier_run < 64) {
+        comm->hier_skip |= 1ull << (h->ticket - comm->hier_run);
+    }
+    /* (a plan withdrawn 64 or more turns ahead keeps its place: the comm
+     * has failed, or its caller freed a collective still pending, which
+     * leaves the other ranks waiting anyway) */
+}
+
+static int hier_run_phases(weft__hier_t *h, char *why, size_t why_len);
+
 static int
 hier_poll(void *state, char *why, size_t why_len)
 {
     weft__hier_t *h = state;
+    int rc;
 
+    if (!h->running) {
+        if (h->ticketed && h->ticket != h->parent->hier_run) {
+            return 0; /* an earlier plan on the comm still runs */
+        }
+        h->running = 1;
+    }
+    rc = hier_run_phases(h, why, why_len);
+    if (rc != 0) {
+        hier_leave(h);
+    }
+    return rc;
+}
+
+static int
+hier_run_phases(weft__hier_t *h, char *why, size_t why_len)
+{
     while (h->phase < h->nphases) {
         weft_comm_t *sub = h->comm[h->phase];
         weft__coll_args_t *a = &h->a[h->phase];
@@ -87,6 +137,13 @@ hier_describe(const void *state, char *buf, size_t len)
 {
     const weft__hier_t *h = state;
 
+    if (!h->running && h->ticketed && h->ticket != h->parent->hier_run) {
+        snprintf(buf, len,
+                 "its turn (node-aware collectives on a comm run one at a "
+                 "time: %u of them before it have not finished)",
+                 h->ticket - h->parent->hier_run);
+        return;
+    }
     if (h->req != NULL && h->req->sched != NULL) {
         const weft_comm_t *sub = h->comm[h->phase];
         char what[160], legend[96] = "";
@@ -113,6 +170,7 @@ hier_cancel(void *state)
 {
     weft__hier_t *h = state;
 
+    hier_leave(h);
     if (h->req != NULL) {
         weft__req_cancel(h->req, WEFT_ERR_ABORTED);
         weft__req_release(h->req);
@@ -129,7 +187,10 @@ static const weft__sched_poll_ops_t hier_ops = {
 void
 weft__hier_start(weft__sched_t *s, weft__hier_t *h)
 {
-    weft__sched_poll(s, &hier_ops, h);
+    if (weft__sched_poll(s, &hier_ops, h) >= 0) {
+        h->ticket = h->parent->hier_next++; /* in call order */
+        h->ticketed = 1;
+    }
 }
 
 static const char *
@@ -167,13 +228,8 @@ weft__hier_locate(const weft_comm_t *comm, int r, int *node_p, int *local_p)
 }
 
 const char *
-weft__hier_supported(const weft__coll_args_t *a, const weft_comm_t *comm)
+weft__hier_supported(const weft_comm_t *comm)
 {
-    if (a->partitioned) {
-        return "cannot run this: a partition of a partitioned collective "
-               "(its phases would start in the order partitions become "
-               "ready, which differs between ranks)";
-    }
     if (!comm->hier) {
         return "cannot run this: the comm is not spread over several nodes "
                "with several ranks on one of them";

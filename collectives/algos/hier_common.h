@@ -19,6 +19,9 @@ typedef struct weft__hier {
     weft_request_t *req; /* the running phase's */
     const char *what;    /* the collective (describe) */
     weft_comm_t *parent; /* the comm the plan runs for */
+    uint32_t ticket;     /* its turn among the parent's plans */
+    int ticketed;        /* it has one */
+    int running;         /* its turn has come and not yet gone */
 } weft__hier_t;
 
 /* A new plan in the schedule (NULL when out of memory). */
@@ -33,12 +36,8 @@ void weft__hier_start(weft__sched_t *s, weft__hier_t *h);
  * comm. */
 void weft__hier_locate(const weft_comm_t *comm, int r, int *node_p,
                        int *local_p);
-/* NULL when the comm has node and leaders comms, else why not. Not for
- * the partitions of a partitioned collective: a plan starts its later
- * phases as the earlier ones finish, so partitions made ready in different
- * orders on different ranks would start them in different orders. */
-const char *weft__hier_supported(const weft__coll_args_t *a,
-                                 const weft_comm_t *comm);
+/* NULL when the comm has node and leaders comms, else why not. */
+const char *weft__hier_supported(const weft_comm_t *comm);
 /* Modelled seconds of the inter-node part: rounds and bytes over the
  * network model, plus the node parts in shared memory. */
 double weft__hier_cost(const weft__cost_t *m, double rounds, double bytes,

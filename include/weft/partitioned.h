@@ -51,10 +51,10 @@
  * reduce_scatter, whose results would overwrite input the producer may
  * still be writing.
  *
- * Node-aware algorithms are not used for partitions (see the README);
- * the flat and node-local shared-memory ones are. On one node the shared-
- * memory algorithms run one collective at a time, in partition order, so
- * there a partition made ready early waits for the ones before it.
+ * Partitions run one at a time, in partition order, where the algorithm
+ * needs it: the node-local shared-memory and the node-aware ones (which
+ * take turns on a comm); there a partition made ready early waits for the
+ * ones before it.
  */
 #ifndef WEFT_PARTITIONED_H
 #define WEFT_PARTITIONED_H
