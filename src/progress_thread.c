@@ -34,12 +34,20 @@
 
 /* The longest sleep between looks at the stop flag and the store. */
 #define PROGRESS_THREAD_SLEEP 0.1
+/* After a round that moved something, keep looking (yielding the core
+ * between rounds) this long before sleeping: the answer to what was just
+ * sent often comes within it, and a sleep and a wake-up cost tens of
+ * microseconds each. Bounded, so a thread whose peers are busy elsewhere
+ * takes at most this much CPU per event. */
+#define PROGRESS_THREAD_LINGER 50e-6
 
 static void *
 progress_thread_main(void *arg)
 {
     weft_context_t *ctx = arg;
     weft__progress_t *p = &ctx->progress;
+
+    double busy_until = 0; /* keep looking until then after news */
 
     pthread_mutex_lock(&ctx->lock);
     while (!p->thread_stop) {
@@ -49,7 +57,9 @@ progress_thread_main(void *arg)
             weft__req_cb_fire(ctx);
         }
         weft__progress_round_done(ctx); /* a caller may wait on it */
-        if (n == 0 && !ctx->sched_news) {
+        if (n > 0 || ctx->sched_news) {
+            busy_until = weft__now() + PROGRESS_THREAD_LINGER;
+        } else if (weft__now() >= busy_until) {
             weft__progress_sleep(ctx, weft__now() + PROGRESS_THREAD_SLEEP, 1);
         }
         pthread_mutex_unlock(&ctx->lock);
