@@ -52,6 +52,9 @@ struct weft__part {
     int started;          /* started at least once */
     int active;           /* started, and not yet finished by a wait or test */
     weft_status_t status; /* the first error of this start */
+    /* weft_request_stats of the start: its released partitions' part */
+    uint64_t sent, received;
+    double first_byte_s;
 };
 
 static void
@@ -214,7 +217,10 @@ void
 weft__part_deactivate(weft_request_t *req)
 {
     weft__part_t *p = req->part;
+    const char *algo;
 
+    /* what the start moved stays readable (weft_request_stats) */
+    weft__part_stats(req, &p->sent, &p->received, &p->first_byte_s, &algo);
     for (size_t i = 0; i < p->nparts; i++) {
         if (p->subs[i] != NULL) {
             p->subs[i]->parent = NULL;
@@ -265,8 +271,9 @@ weft__part_stats(const weft_request_t *req, uint64_t *sent_p,
 {
     const weft__part_t *p = req->part;
 
-    *sent_p = *received_p = 0;
-    *first_byte_p = 0;
+    *sent_p = p->sent;
+    *received_p = p->received;
+    *first_byte_p = p->first_byte_s;
     *algo_p = p->algo[0]->name;
     for (size_t i = 0; i < p->nparts; i++) {
         uint64_t s, r;
@@ -497,6 +504,8 @@ weft_start(weft_request_t *req)
     memset(p->ready, 0, p->nparts);
     p->nready = p->ndone = 0;
     p->status = WEFT_OK;
+    p->sent = p->received = 0;
+    p->first_byte_s = 0;
     p->active = p->started = 1;
     req->done = 0;
     req->status = WEFT_OK;

@@ -392,6 +392,26 @@ thread_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
         WT_OK(weft_wait(req));
         WT_CHECK(thread_cb_calls == 1, "callback fired %d times",
                  thread_cb_calls);
+        {
+            /* the finished start's figures stay readable */
+            weft_request_stats_t st;
+            const char *tl = getenv("WEFT_TL");
+            int tcp = tl != NULL && strstr(tl, "tcp") != NULL;
+
+            WT_OK(weft_request_stats(req, &st));
+            WT_CHECK(st.posted_s > 0 && st.posted_s <= st.first_byte_s &&
+                         st.first_byte_s <= st.completed_s &&
+                         st.algorithm != NULL,
+                     "start %d: posted %.6f, first byte %.6f, completed "
+                     "%.6f",
+                     it, st.posted_s, st.first_byte_s, st.completed_s);
+            WT_CHECK(!tcp || (st.bytes_sent >= count * sizeof(float) /
+                                                    (size_t)n &&
+                              st.bytes_received >= st.bytes_sent / 2),
+                     "start %d over tcp: %llu bytes sent, %llu received", it,
+                     (unsigned long long)st.bytes_sent,
+                     (unsigned long long)st.bytes_received);
+        }
         for (size_t e = 0; e < count && bad == SIZE_MAX; e++) {
             float want = (float)(n * (n + 1) / 2) * (float)(e % 1024 + it);
 
