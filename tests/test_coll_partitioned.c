@@ -553,3 +553,53 @@ Test(coll_partitioned, unmarked_partition_times_out_naming_it, .timeout = 120)
 
     cr_expect_eq(wt_run(&job, unmarked_body, NULL), 0);
 }
+
+/* ---- a peer aborts mid-start: every rank gets the error, once ---------- */
+
+static int abort_cb_calls;
+static weft_status_t abort_cb_status;
+
+static void
+abort_cb(void *arg, weft_status_t status)
+{
+    (void)arg;
+    abort_cb_status = status;
+    abort_cb_calls++;
+}
+
+static void
+abort_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
+{
+    static int32_t a[4096], b[4096];
+    weft_request_t *req;
+    weft_status_t st;
+    int me = weft_comm_rank(w);
+
+    (void)ctx;
+    (void)arg;
+    WT_OK(weft_allreduce_init(a, b, 4096, WEFT_INT32, WEFT_SUM, 8, w, &req));
+    WT_OK(weft_start(req));
+    WT_OK(weft_request_on_complete(req, abort_cb, NULL));
+    WT_OK(weft_pready_range(req, 0, 3));
+    if (me == 1) {
+        usleep(50000);
+        WT_OK(weft_comm_abort(w, WEFT_ERR_ABORTED));
+    } else {
+        WT_OK(weft_pready_range(req, 4, 7));
+    }
+    st = weft_wait(req);
+    WT_CHECK(st == WEFT_ERR_ABORTED, "rank %d: %s (%s)", me,
+             weft_status_string(st), weft_last_error());
+    WT_CHECK(abort_cb_calls == 1 && abort_cb_status == WEFT_ERR_ABORTED,
+             "rank %d: callback %d times, status %d", me, abort_cb_calls,
+             (int)abort_cb_status);
+    WT_CHECK(weft_start(req) == WEFT_ERR_ABORTED,
+             "rank %d: a start on the aborted comm was taken", me);
+    weft_request_free(req);
+}
+
+Test(coll_partitioned, a_peer_abort_fails_every_rank_once, .timeout = 300)
+{
+    pt_run(abort_body, NULL, NULL, 0);
+    pt_run(abort_body, NULL, "self,tcp", 1);
+}
