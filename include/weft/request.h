@@ -1,7 +1,11 @@
 /*
  * Requests: one nonblocking operation each. A request is finished by
  * weft_wait(), by weft_test() reporting it done, or by weft_waitall(); the
- * handle is freed then and must not be used again.
+ * handle is freed then and must not be used again. The exception is a
+ * persistent (partitioned) request (weft/partitioned.h): finishing it
+ * ends one start and leaves it inactive for the next weft_start; waiting
+ * on an inactive one returns its last status at once; only
+ * weft_request_free releases it.
  */
 #ifndef WEFT_REQUEST_H
 #define WEFT_REQUEST_H
