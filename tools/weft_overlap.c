@@ -14,8 +14,12 @@
  * hidden = (serial - overlap) / comm: the share of the communication time
  * that the overlapped form took off the serial one. Progress during the
  * computation comes from the caller (--progress caller: the producer calls
- * weft_progress between 16 KiB pieces of its loop) or from weft's progress
- * thread (--progress thread: the producer never calls weft).
+ * weft_progress between 16 KiB pieces of its loop, or between 50 us
+ * naps of its idle wait) or from weft's progress thread (--progress
+ * thread: the producer never calls weft). Writing a partition's final
+ * values is part of the compute in both modes (it is real work: a
+ * producer writes its output), so with ratio 0 the compute is that
+ * alone.
  *
  * Public API only. Run under weftrun: weftrun -n 2 weft-overlap.
  */
