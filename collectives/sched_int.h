@@ -20,6 +20,12 @@
  * ones get a message of its own. */
 #define SCHED_DESC_PACK_MAX 65536
 
+/* A message's tag: the call's sequence number on the comm, then its
+ * number among the messages to or from that peer in the call. */
+#define SCHED_SUBTAG_BITS 12
+#define SCHED_SUBTAG_MASK ((1u << SCHED_SUBTAG_BITS) - 1)
+#define SCHED_SEQ_MASK    ((1u << (32 - SCHED_SUBTAG_BITS)) - 1)
+
 enum { STEP_WAITING, STEP_POSTED, STEP_DONE };
 
 typedef struct sched_step {

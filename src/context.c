@@ -338,77 +338,6 @@ weft__ctx_ep(weft_context_t *ctx, int job_rank, int *tl_p,
 /* ---- start-up ---------------------------------------------------------- */
 
 static weft_status_t
-ctx_params_apply(const weft_context_params_t *params, weft_config_t *cfg,
-                 int *explicit_p)
-{
-    const uint64_t known =
-        WEFT_CONTEXT_PARAM_RANK | WEFT_CONTEXT_PARAM_SIZE |
-        WEFT_CONTEXT_PARAM_RENDEZVOUS | WEFT_CONTEXT_PARAM_JOB_KEY |
-        WEFT_CONTEXT_PARAM_TIMEOUT | WEFT_CONTEXT_PARAM_PROGRESS_THREAD;
-    uint64_t m;
-
-    *explicit_p = 0;
-    if (params == NULL) {
-        return WEFT_OK;
-    }
-    m = params->field_mask;
-    WEFT_ARG_CHECK((m & ~known) == 0,
-                   "weft_context_create: unknown bits 0x%llx in "
-                   "params->field_mask",
-                   (unsigned long long)(m & ~known));
-    if (m & WEFT_CONTEXT_PARAM_SIZE) {
-        WEFT_ARG_CHECK(params->size >= 1,
-                       "weft_context_create: params->size %d < 1",
-                       params->size);
-        cfg->size = params->size;
-    }
-    if (m & WEFT_CONTEXT_PARAM_RANK) {
-        WEFT_ARG_CHECK(params->rank >= 0,
-                       "weft_context_create: params->rank %d < 0",
-                       params->rank);
-        cfg->rank = params->rank;
-    }
-    if (m & WEFT_CONTEXT_PARAM_RENDEZVOUS) {
-        char *copy;
-
-        WEFT_ARG_CHECK(params->rendezvous != NULL &&
-                           params->rendezvous[0] != '\0',
-                       "weft_context_create: params->rendezvous is empty");
-        copy = strdup(params->rendezvous);
-        WEFT_ARG_CHECK(copy != NULL, "weft_context_create: out of memory");
-        free(cfg->rendezvous);
-        cfg->rendezvous = copy;
-        *explicit_p = 1;
-    }
-    if (m & WEFT_CONTEXT_PARAM_JOB_KEY) {
-        char *copy;
-
-        WEFT_ARG_CHECK(params->job_key != NULL,
-                       "weft_context_create: params->job_key is NULL");
-        copy = strdup(params->job_key);
-        WEFT_ARG_CHECK(copy != NULL, "weft_context_create: out of memory");
-        free(cfg->job_key);
-        cfg->job_key = copy;
-    }
-    if (m & WEFT_CONTEXT_PARAM_TIMEOUT) {
-        WEFT_ARG_CHECK(params->timeout_s > 0 && isfinite(params->timeout_s),
-                       "weft_context_create: params->timeout_s %g is not a "
-                       "positive number of seconds",
-                       params->timeout_s);
-        cfg->timeout = params->timeout_s;
-    }
-    if (m & WEFT_CONTEXT_PARAM_PROGRESS_THREAD) {
-        WEFT_ARG_CHECK(params->progress_thread == 0 ||
-                           params->progress_thread == 1,
-                       "weft_context_create: params->progress_thread %d is "
-                       "not 0 or 1",
-                       params->progress_thread);
-        cfg->progress_thread = params->progress_thread;
-    }
-    return WEFT_OK;
-}
-
-static weft_status_t
 ctx_job_key(const weft_config_t *cfg, uint8_t *key, size_t *len_p)
 {
     if (cfg->job_key != NULL && cfg->job_key[0] != '\0') {
@@ -718,7 +647,7 @@ ctx_start(weft_context_t *ctx, const weft_context_params_t *params)
     weft_status_t st;
 
     WEFT_CHECK(weft__config_load(&ctx->cfg));
-    WEFT_CHECK(ctx_params_apply(params, &ctx->cfg, &explicit_launch));
+    WEFT_CHECK(weft__ctx_params_apply(params, &ctx->cfg, &explicit_launch));
     weft__log_configure(ctx->cfg.log_level, ctx->cfg.log_subsys);
     WEFT_CHECK(ctx_job_shape(ctx, explicit_launch, &serve));
     weft__log_set_rank(ctx->rank);

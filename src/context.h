@@ -107,6 +107,12 @@ void weft__ctx_apply_abort(weft_context_t *ctx, const weft__store_event_t *ev);
  * before it, and forget those of ids this rank can no longer make. */
 void weft__ctx_comm_made(weft_context_t *ctx, weft_comm_t *comm);
 
+/* Check the caller's weft_context_params_t and lay its fields over cfg;
+ * *explicit_p = 1 when it names a rendezvous (an explicit launch)
+ * (context_params.c). */
+weft_status_t weft__ctx_params_apply(const weft_context_params_t *params,
+                                     weft_config_t *cfg, int *explicit_p);
+
 /* Public-handle check. */
 weft_status_t weft__ctx_check(const weft_context_t *ctx, const char *fn);
 

@@ -1,0 +1,83 @@
+/*
+ * weft_context_params_t: the fields a framework that launches its own
+ * ranks sets, checked and laid over the configuration.
+ */
+#include "build_config.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "context.h"
+#include "errmsg.h"
+
+weft_status_t
+weft__ctx_params_apply(const weft_context_params_t *params, weft_config_t *cfg,
+                       int *explicit_p)
+{
+    const uint64_t known =
+        WEFT_CONTEXT_PARAM_RANK | WEFT_CONTEXT_PARAM_SIZE |
+        WEFT_CONTEXT_PARAM_RENDEZVOUS | WEFT_CONTEXT_PARAM_JOB_KEY |
+        WEFT_CONTEXT_PARAM_TIMEOUT | WEFT_CONTEXT_PARAM_PROGRESS_THREAD;
+    uint64_t m;
+
+    *explicit_p = 0;
+    if (params == NULL) {
+        return WEFT_OK;
+    }
+    m = params->field_mask;
+    WEFT_ARG_CHECK((m & ~known) == 0,
+                   "weft_context_create: unknown bits 0x%llx in "
+                   "params->field_mask",
+                   (unsigned long long)(m & ~known));
+    if (m & WEFT_CONTEXT_PARAM_SIZE) {
+        WEFT_ARG_CHECK(params->size >= 1,
+                       "weft_context_create: params->size %d < 1",
+                       params->size);
+        cfg->size = params->size;
+    }
+    if (m & WEFT_CONTEXT_PARAM_RANK) {
+        WEFT_ARG_CHECK(params->rank >= 0,
+                       "weft_context_create: params->rank %d < 0",
+                       params->rank);
+        cfg->rank = params->rank;
+    }
+    if (m & WEFT_CONTEXT_PARAM_RENDEZVOUS) {
+        char *copy;
+
+        WEFT_ARG_CHECK(params->rendezvous != NULL &&
+                           params->rendezvous[0] != '\0',
+                       "weft_context_create: params->rendezvous is empty");
+        copy = strdup(params->rendezvous);
+        WEFT_ARG_CHECK(copy != NULL, "weft_context_create: out of memory");
+        free(cfg->rendezvous);
+        cfg->rendezvous = copy;
+        *explicit_p = 1;
+    }
+    if (m & WEFT_CONTEXT_PARAM_JOB_KEY) {
+        char *copy;
+
+        WEFT_ARG_CHECK(params->job_key != NULL,
+                       "weft_context_create: params->job_key is NULL");
+        copy = strdup(params->job_key);
+        WEFT_ARG_CHECK(copy != NULL, "weft_context_create: out of memory");
+        free(cfg->job_key);
+        cfg->job_key = copy;
+    }
+    if (m & WEFT_CONTEXT_PARAM_TIMEOUT) {
+        WEFT_ARG_CHECK(params->timeout_s > 0 && isfinite(params->timeout_s),
+                       "weft_context_create: params->timeout_s %g is not a "
+                       "positive number of seconds",
+                       params->timeout_s);
+        cfg->timeout = params->timeout_s;
+    }
+    if (m & WEFT_CONTEXT_PARAM_PROGRESS_THREAD) {
+        WEFT_ARG_CHECK(params->progress_thread == 0 ||
+                           params->progress_thread == 1,
+                       "weft_context_create: params->progress_thread %d is "
+                       "not 0 or 1",
+                       params->progress_thread);
+        cfg->progress_thread = params->progress_thread;
+    }
+    return WEFT_OK;
+}
