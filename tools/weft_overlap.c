@@ -297,8 +297,14 @@ ov_produce(ov_t *v, size_t p)
             ov_pass(v, v->send + first, len);
         }
     }
-    for (size_t e = first; e < first + len; e++) {
-        v->send[e] = ov_val(v->me, e, v->iter);
+    for (size_t off = first; off < first + len; off += OV_PIECE) {
+        size_t end = off + OV_PIECE < first + len ? off + OV_PIECE
+                                                  : first + len;
+
+        for (size_t e = off; e < end; e++) {
+            v->send[e] = ov_val(v->me, e, v->iter);
+        }
+        ov_progress(v);
     }
 }
 
