@@ -33,16 +33,21 @@
  * The rules (MPI's). After weft_start the buffers belong to weft, except
  * that the caller may still write partition i of the input until it calls
  * weft_pready(req, i); each partition is marked ready exactly once per
- * start. The work of partition i starts once this rank has marked it: its
- * data is sent, and reduced with the other ranks' data as theirs arrives,
- * so nothing of partition i is ever read before every rank has marked it.
- * Receives that land outside the input may be posted before. weft_parrived
+ * start. The work of partition i starts at the first progress point after
+ * this rank marked it (the progress thread, woken by weft_pready, or the
+ * caller's next weft call: weft_progress, weft_test, weft_parrived, the
+ * wait), not inside weft_pready, which returns to the producer at once:
+ * its data is sent, and reduced with the other ranks' data as theirs
+ * arrives, so nothing of partition i is read before this rank marked it
+ * (nor another rank's partition i before that rank did). Receives that
+ * land outside the input may be posted before. weft_parrived
  * says whether partition i's result is final in recvbuf (for
  * reduce_scatter: this rank's share of it). weft_wait and weft_test
  * complete the start (every partition marked and done) and leave the
- * request inactive, ready for the next weft_start with nothing set up
- * again: validation, the split and the algorithm choice of each partition
- * are made once, at init. weft_request_free releases it (cancelling an
+ * request inactive, ready for the next weft_start: validation, the split
+ * and the algorithm choice of each partition are made once, at init; a
+ * start builds the partitions' schedules from that plan (about what as
+ * many nonblocking calls cost to post). weft_request_free releases it (cancelling an
  * active start). A completion callback covers one start: register it after
  * weft_start.
  *
