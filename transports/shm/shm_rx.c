@@ -428,6 +428,15 @@ weft__shm_rx_post(weft_tl_ep_t *peer, void *buf, size_t len, uint64_t tag,
     o->buf = buf;
     o->len = len;
     e = weft__match_post(&peer->mq, tag);
+    if (e == NULL && (peer->bye || peer->gone) && peer->failed == WEFT_OK) {
+        /* it has left, but what it sent before may still be in the ring:
+         * its exit is noticed before the sweep drains it, and another
+         * thread (the progress thread) may post between the two */
+        while (weft__shm_rx_pending(peer) && peer->failed == WEFT_OK) {
+            weft__shm_rx_poll(peer);
+        }
+        e = weft__match_post(&peer->mq, tag);
+    }
     if (e == NULL) {
         if (peer->failed != WEFT_OK) {
             return peer->failed;
