@@ -652,12 +652,6 @@ weft_partition_extent(const weft_request_t *req, size_t partition,
     return WEFT_OK;
 }
 
-int
-weft__part_active(const weft_request_t *req)
-{
-    return req->part->active;
-}
-
 void
 weft__part_finish(weft_request_t *req)
 {

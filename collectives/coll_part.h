@@ -22,7 +22,6 @@ void weft__part_cancel(weft_request_t *req, weft_status_t status);
 void weft__part_deactivate(weft_request_t *req);
 /* weft_wait / weft_test finished a start: the request is inactive. */
 void weft__part_finish(weft_request_t *req);
-int weft__part_active(const weft_request_t *req);
 /* weft_request_free: the partitions and the plan go. */
 void weft__part_free(weft_request_t *req);
 /* What an unfinished start waits for (timeouts). */

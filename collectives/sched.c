@@ -612,12 +612,6 @@ weft__sched_open(weft__sched_t *s)
     }
 }
 
-int
-weft__sched_done(const weft__sched_t *s)
-{
-    return s->req == NULL || s->req->done;
-}
-
 void
 weft__sched_part_ready(weft__sched_t *s, size_t partition)
 {

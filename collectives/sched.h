@@ -146,7 +146,5 @@ void weft__sched_part_ready(weft__sched_t *s, size_t partition);
  * starts gated and opens at weft_pready. Lock held. */
 void weft__sched_gate(weft__sched_t *s, const void *lo, size_t bytes);
 void weft__sched_open(weft__sched_t *s);
-/* Whether the schedule has finished (partitions: weft_parrived). */
-int weft__sched_done(const weft__sched_t *s);
 
 #endif /* WEFT_SCHED_H */

@@ -141,16 +141,12 @@ weft__progress_wake(weft_context_t *ctx)
 
 /* Tell the transports a thread is about to block (arm = 1: 1 when one
  * of them has work now) or has woken (arm = 0). One thread sleeps on the
- * fds at a time (with a progress thread, callers wait on its rounds
- * instead); the count keeps arming and disarming paired regardless. */
+ * fds at a time: with a progress thread, callers wait on its rounds. */
 static int
 progress_arm(weft_context_t *ctx, int arm)
 {
     int busy = 0;
 
-    if (arm ? ctx->progress.armed++ > 0 : --ctx->progress.armed > 0) {
-        return 0;
-    }
     for (int i = 0; i < ctx->ntls; i++) {
         const weft_tl_ops_t *ops = ctx->tls[i].ops;
 
@@ -207,7 +203,7 @@ weft__progress_round_done(weft_context_t *ctx)
 }
 
 void
-weft__progress_sleep(weft_context_t *ctx, double deadline, int thread)
+weft__progress_sleep(weft_context_t *ctx, double deadline)
 {
     weft__progress_t *p = &ctx->progress;
     /* armed, then one more look: whatever a peer published before it
@@ -217,7 +213,7 @@ weft__progress_sleep(weft_context_t *ctx, double deadline, int thread)
 
     if (!busy && n == 0 && !ctx->sched_news && ctx->cb_head == NULL &&
         !p->thread_stop) {
-        p->thread_sleeping = thread;
+        p->thread_sleeping = 1;
         progress_block(ctx, deadline);
         p->thread_sleeping = 0;
     }

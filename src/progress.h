@@ -20,7 +20,6 @@ typedef struct weft__progress {
     unsigned calls; /* store polled every few calls */
     double store_next;  /* ... and no sooner than this (monotonic s) */
     int oversubscribed; /* more ranks on this node than cores: no spinning */
-    int armed;          /* threads that armed the transports to sleep */
     /* the progress thread (progress_thread.c) */
     pthread_t thread;
     int thread_on;
@@ -43,10 +42,10 @@ int weft__progress(weft_context_t *ctx);
 weft_status_t weft__progress_wait(weft_context_t *ctx, int (*done)(void *),
                                   void *arg, double deadline);
 
-/* Arm the transports, take one more look and sleep until something
- * happens or the deadline (at most PROGRESS_BLOCK_MAX_MS); thread: the
- * caller is the progress thread (new work pokes it awake). Lock held. */
-void weft__progress_sleep(weft_context_t *ctx, double deadline, int thread);
+/* The progress thread's sleep: arm the transports, take one more look
+ * and sleep until something happens, new work pokes it awake or the
+ * deadline (at most PROGRESS_BLOCK_MAX_MS). Lock held. */
+void weft__progress_sleep(weft_context_t *ctx, double deadline);
 /* The progress thread finished a round: wake the callers waiting on it
  * (with a progress thread they sleep on a condition, not on the fds). */
 void weft__progress_round_done(weft_context_t *ctx);

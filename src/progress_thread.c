@@ -60,7 +60,7 @@ progress_thread_main(void *arg)
         if (n > 0 || ctx->sched_news) {
             busy_until = weft__now() + PROGRESS_THREAD_LINGER;
         } else if (weft__now() >= busy_until) {
-            weft__progress_sleep(ctx, weft__now() + PROGRESS_THREAD_SLEEP, 1);
+            weft__progress_sleep(ctx, weft__now() + PROGRESS_THREAD_SLEEP);
         }
         pthread_mutex_unlock(&ctx->lock);
         sched_yield();

@@ -255,10 +255,10 @@ weft__req_wait(weft_request_t *req)
 static void
 req_finish(weft_request_t *req)
 {
-    if (req->cb_running != NULL) {
-        weft__req_cb_settle(req); /* another thread runs its callback */
-    }
     if (req->kind == WEFT_REQ_PART) {
+        if (req->cb_running != NULL) {
+            weft__req_cb_settle(req); /* another thread runs its callback */
+        }
         weft__part_finish(req);
     } else {
         weft__req_release(req);
