@@ -190,6 +190,38 @@ req_is_done(void *arg)
     return ((weft_request_t *)arg)->done;
 }
 
+/* The message for a request that failed: its comm's error when the comm
+ * has one; otherwise (a point-to-point operation that failed alone, as a
+ * receive from a peer that finished without sending it does) one naming
+ * the operation, so weft_last_error never shows an older, unrelated
+ * message. A truncated receive is reported by the caller, which knows the
+ * function's name. */
+void
+weft__req_error_text(const weft_request_t *req)
+{
+    if (req->status >= 0 ||
+        (req->status == WEFT_ERR_TRUNCATED && req->kind < WEFT_REQ_COLL)) {
+        return;
+    }
+    if (req->comm->error != WEFT_OK) {
+        weft__error_set("%s", req->comm->error_msg);
+    } else if (req->kind == WEFT_REQ_SEND || req->kind == WEFT_REQ_RECV) {
+        int lost = req->status == WEFT_ERR_PEER_LOST;
+
+        weft__error_set("comm %u: %s rank %d (tag %d) failed: %s",
+                        req->comm->id,
+                        req->kind == WEFT_REQ_SEND ? "send to" : "receive from",
+                        req->peer, req->tag,
+                        !lost ? weft_status_string(req->status)
+                        : req->kind == WEFT_REQ_RECV
+                            ? "it finished without sending a matching message"
+                            : "it has finished");
+    } else {
+        weft__error_set("comm %u: request failed: %s", req->comm->id,
+                        weft_status_string(req->status));
+    }
+}
+
 static weft_status_t
 req_wait_until(weft_request_t *req, double deadline)
 {
@@ -236,11 +268,7 @@ req_wait_until(weft_request_t *req, double deadline)
                              weft__comm_timeout_source(comm));
         weft__req_cancel(req, WEFT_ERR_TIMED_OUT);
     }
-    if (req->status < 0 &&
-        (req->status != WEFT_ERR_TRUNCATED || req->kind >= WEFT_REQ_COLL) &&
-        req->comm->error != WEFT_OK) {
-        weft__error_set("%s", req->comm->error_msg);
-    }
+    weft__req_error_text(req);
     return req->status;
 }
 
@@ -268,6 +296,7 @@ req_finish(weft_request_t *req)
 static void
 req_record_error(const weft_request_t *req, const char *fn)
 {
+    weft__req_error_text(req);
     if (req->status == WEFT_ERR_TRUNCATED && req->kind < WEFT_REQ_COLL) {
         weft__error_at(WEFT_ERR_TRUNCATED, WEFT_LOG_DEBUG, WEFT_SUB_CORE,
                        "%s: message from rank %d (tag %d) was larger than "

@@ -62,6 +62,9 @@ void weft__req_complete(weft_request_t *req, weft_status_t status,
 void weft__req_cancel(weft_request_t *req, weft_status_t status);
 /* Return to the context's freelist. Lock held. */
 void weft__req_release(weft_request_t *req);
+/* Set this thread's weft_last_error for a failed request: its comm's
+ * error, or one naming the operation. Lock held. */
+void weft__req_error_text(const weft_request_t *req);
 /* Wait under the comm's deadline; does not release. Lock held. */
 weft_status_t weft__req_wait(weft_request_t *req);
 /* Validate a public handle: WEFT_ERR_INVALID_ARG naming fn. */

@@ -280,3 +280,38 @@ Test(core_comm, timeout_names_the_operation, .timeout = 60)
 
     cr_assert_eq(wt_run(&job, timeout_body, NULL), 0);
 }
+
+/* ---- a receive from a rank that finished without sending ------------- */
+
+static void
+finished_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
+{
+    int rank = weft_comm_rank(w);
+    uint32_t v = 5;
+    const char *msg;
+    weft_status_t st;
+
+    (void)ctx;
+    (void)arg;
+    WT_OK(weft_barrier(w));
+    if (rank == 1) {
+        return; /* an orderly finish: the harness destroys the context */
+    }
+    usleep(300 * 1000);
+    /* an older, unrelated message must not be what the failure shows */
+    WT_CHECK(weft_send(NULL, 4, 0, 0, w) == WEFT_ERR_INVALID_ARG, "NULL send");
+    st = weft_recv(&v, 4, 1, 3, w, NULL);
+    msg = weft_last_error();
+    WT_CHECK(st == WEFT_ERR_PEER_LOST, "receive from a finished rank: %s",
+             weft_status_string(st));
+    /* shm: an orderly finish fails only the receive; tcp: a peer that
+     * finishes while a receive from it is pending has failed the comm */
+    WT_CHECK(strstr(msg, "receive from rank 1 (tag 3)") != NULL ||
+                 strstr(msg, "rank 1 lost") != NULL,
+             "message '%s'", msg);
+}
+
+Test(core_comm, receive_from_a_finished_rank_names_it)
+{
+    cr_assert_eq(wt_run_ranks(2, finished_body, NULL), 0);
+}

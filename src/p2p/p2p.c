@@ -47,6 +47,7 @@ weft__p2p_start(weft_comm_t *comm, weft__req_kind_t kind, void *buf,
         ctx->tls[req->tl].inflight--;
         req->in_tl = 0;
         weft__req_complete(req, st, 0);
+        weft__req_error_text(req);
         weft__req_release(req);
         return st;
     }
