@@ -86,7 +86,11 @@ static const weft_param_t config_params[] = {
      "subsystems to log, comma list; ^name drops one (^tl)"},
     /* ---- progress */
     {"TL", WEFT_PARAM_LIST, "self,shm,tcp", CFG(tl), 0, NULL, NOLIM,
-     "transports to use, in priority order (self,shm,tcp)"},
+     "transports to use, in priority order (self,shm,tcp; modules: ofi,ucx)"},
+    {"TL_MODULE_PATH", WEFT_PARAM_STR, "", CFG(tl_module_path), 0, NULL,
+     NOLIM,
+     "directories (colon list) searched for transport modules "
+     "(weft_tl_<name>.so) before the install directory"},
     {"SPIN", WEFT_PARAM_TIME, "20us", CFG(spin), 0, NULL, 0, 1.0,
      "busy-poll this long before yielding the core"},
     {"YIELD_COUNT", WEFT_PARAM_INT, "1000", CFG(yield_count), 0, NULL, 0,

@@ -71,6 +71,7 @@ typedef struct weft_config {
     int yield_count;
     int progress_thread;
     weft__strlist_t tl;
+    char *tl_module_path;
     /* transports */
     struct {
         size_t eager_limit;

@@ -461,28 +461,33 @@ ctx_tls_open(weft_context_t *ctx, const uint8_t *job_key, size_t key_len)
     for (size_t i = 0; i < ctx->cfg.tl.n; i++) {
         const char *name = ctx->cfg.tl.items[i];
         const weft_tl_ops_t *ops = weft__tl_registry_find(name);
-        weft_status_t st;
+        weft_status_t st = WEFT_OK;
 
         if (strcmp(name, "self") == 0) {
             continue;
         }
-        if (ops == NULL) {
+        if (ops == NULL && !weft__tl_registry_is_module(name)) {
             return weft__error(WEFT_ERR_INVALID_ARG, WEFT_SUB_TL,
-                               "WEFT_TL: unknown transport '%s' (built: %s)",
-                               name, weft__tl_registry_names());
+                               "WEFT_TL: unknown transport '%s' (%s)", name,
+                               weft__tl_registry_names());
         }
         if (ctx->size == 1) {
             continue; /* a job of one needs only self */
         }
-        st = ctx_tl_open(ctx, ops, job_key, key_len);
+        if (ops == NULL) {
+            st = weft__tl_registry_load(name, ctx->cfg.tl_module_path, &ops);
+        }
+        if (st == WEFT_OK) {
+            st = ctx_tl_open(ctx, ops, job_key, key_len);
+        }
         if (st == WEFT_ERR_INVALID_ARG) {
             return st;
         }
         if (st != WEFT_OK) {
             weft__log_warn(WEFT_SUB_TL,
-                           "transport %s is not available (%s); trying the "
-                           "next one in WEFT_TL",
-                           name, weft_status_string(st));
+                           "transport %s is not available (%s: %s); trying "
+                           "the next one in WEFT_TL",
+                           name, weft_status_string(st), weft_last_error());
         }
     }
     return WEFT_OK;

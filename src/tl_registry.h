@@ -1,7 +1,7 @@
 /*
  * The transport registry: the explicit list of built-in transports (no
- * constructors, no magic) and the lookup by WEFT_TL name. Loadable
- * transports (ofi, ucx, cuda) join this list from a later release.
+ * constructors, no magic), the explicit list of transports built as
+ * loadable modules, and the lookup by WEFT_TL name.
  */
 #ifndef WEFT_TL_REGISTRY_H
 #define WEFT_TL_REGISTRY_H
@@ -20,7 +20,19 @@ const weft_tl_ops_t *const *weft__tl_registry_builtin(size_t *n_p);
 /* The transport called name, or NULL. */
 const weft_tl_ops_t *weft__tl_registry_find(const char *name);
 
-/* "self, tcp": the names of what is built, for messages. */
+/* The names of the transports built as modules; *n_p gets the count. */
+const char *const *weft__tl_registry_modules(size_t *n_p);
+int weft__tl_registry_is_module(const char *name);
+
+/* Open module name (weft_tl_<name>.so from the first directory of path, a
+ * colon list, that has one, else from $pkglibdir) once per process:
+ * its checked ops in *ops_p, or WEFT_ERR_UNSUPPORTED naming the file and
+ * why it cannot be used (missing, a library it needs is missing, no
+ * symbol, another ABI). Thread-safe. */
+weft_status_t weft__tl_registry_load(const char *name, const char *path,
+                                     const weft_tl_ops_t **ops_p);
+
+/* The names of what is built, for messages. */
 const char *weft__tl_registry_names(void);
 
 /* Check an ops table before use (ABI version, size, required ops);

@@ -45,63 +45,84 @@ info_print_version(void)
     printf("weft %s\n", weft_version());
 }
 
-/* Open each built-in transport as rank 0 of a job of two, the way a real
- * job would, and say whether it worked. */
+/* Open a transport as rank 0 of a job of two, the way a real job would:
+ * WEFT_OK, or why it cannot be used here in weft_last_error. */
+static weft_status_t
+info_try_transport(const weft_tl_ops_t *ops, const char *node)
+{
+    static const int local[2] = {0, 1}; /* both ranks on this node */
+    uint8_t key[WEFT_AUTH_KEY_LEN];
+    weft_tl_init_args_t args = {
+        .size = sizeof(args),
+        .rank = 0,
+        .nranks = 2,
+        .node_id = node,
+        .local_ranks = local,
+        .nlocal = 2,
+        .local_index = 0,
+        .auth_key = key,
+        .auth_key_len = sizeof(key),
+        .handshake_timeout_s = 1,
+        .teardown_timeout_s = 0,
+        .config_get = info_config_get,
+        .log = info_log,
+        .peer_failed = info_peer_failed,
+    };
+    weft_tl_t *tl = NULL;
+    weft_status_t st = weft__tl_registry_check(ops);
+
+    weft__auth_random(key, sizeof(key));
+    if (st == WEFT_OK) {
+        st = ops->init(&args, &tl);
+    }
+    if (tl != NULL) {
+        ops->fini(tl);
+    }
+    weft__memzero(key, sizeof(key));
+    return st;
+}
+
+static void
+info_print_usable(weft_status_t st)
+{
+    if (st == WEFT_OK) {
+        printf("usable here\n");
+    } else {
+        printf("NOT usable here: %s (%s)\n", weft_status_string(st),
+               weft_last_error());
+    }
+}
+
+/* Each built-in transport and each module: loaded (modules), opened, and
+ * whether it worked. */
 static void
 info_print_transports(void)
 {
     const weft_tl_ops_t *const *tls;
-    uint8_t key[WEFT_AUTH_KEY_LEN];
+    const char *const *mods;
     char node[WEFT_NODE_ID_MAX];
     size_t n;
 
-    weft__auth_random(key, sizeof(key));
     weft__topo_node_id(&info_cfg, node, sizeof(node));
     tls = weft__tl_registry_builtin(&n);
     printf("transports (WEFT_TL order decides which one reaches a peer):\n");
     for (size_t i = 0; i < n; i++) {
-        weft_tl_init_args_t args = {
-            .size = sizeof(args),
-            .rank = 0,
-            .nranks = 2,
-            .node_id = node,
-            .auth_key = key,
-            .auth_key_len = sizeof(key),
-            .handshake_timeout_s = 1,
-            .teardown_timeout_s = 0,
-            .config_get = info_config_get,
-            .log = info_log,
-            .peer_failed = info_peer_failed,
-        };
-        weft_tl_t *tl = NULL;
-        weft_status_t st = weft__tl_registry_check(tls[i]);
-
-        if (st == WEFT_OK) {
-            st = tls[i]->init(&args, &tl);
-        }
-        printf("  %-6s built in, %s", tls[i]->name,
-               st == WEFT_OK ? "usable here" : "NOT usable here: ");
-        if (st != WEFT_OK) {
-            printf("%s (%s)", weft_status_string(st), weft_last_error());
-        }
-        printf("\n");
-        if (tl != NULL) {
-            tls[i]->fini(tl);
-        }
+        printf("  %-6s built in, ", tls[i]->name);
+        info_print_usable(info_try_transport(tls[i], node));
     }
-    weft__memzero(key, sizeof(key));
-#ifdef WEFT_HAVE_OFI
-    printf("  ofi    libfabric found at build time; transport not in this "
-           "release\n");
-#endif
-#ifdef WEFT_HAVE_UCX
-    printf("  ucx    UCX found at build time; transport not in this "
-           "release\n");
-#endif
-#ifdef WEFT_HAVE_CUDA
-    printf("  cuda   CUDA found at build time; transport not in this "
-           "release\n");
-#endif
+    mods = weft__tl_registry_modules(&n);
+    for (size_t i = 0; i < n; i++) {
+        const weft_tl_ops_t *ops = NULL;
+        weft_status_t st =
+            weft__tl_registry_load(mods[i], info_cfg.tl_module_path, &ops);
+
+        printf("  %-6s module, ", mods[i]);
+        if (st != WEFT_OK) {
+            printf("NOT loaded: %s\n", weft_last_error());
+            continue;
+        }
+        info_print_usable(info_try_transport(ops, node));
+    }
 }
 
 static void

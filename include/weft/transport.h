@@ -4,7 +4,7 @@
  * listed explicitly in src/tl_registry.c; loadable ones are
  * $pkglibdir/weft_tl_<name>.so exporting
  *
- *     const weft_tl_ops_t weft_tl_plugin_v1;
+ *     WEFT_TL_PLUGIN_EXPORT const weft_tl_ops_t weft_tl_plugin_v1;
  *
  * Contract:
  *  - reliable delivery; messages from one rank to another with the same
@@ -40,6 +40,12 @@ extern "C" {
 #endif
 
 #define WEFT_TL_ABI_VERSION 1
+
+/* The one symbol a transport module exports: its weft_tl_ops_t, declared
+ *     WEFT_TL_PLUGIN_EXPORT const weft_tl_ops_t weft_tl_plugin_v1 = {...};
+ * (visible even where the module is built with hidden visibility). */
+#define WEFT_TL_PLUGIN_SYMBOL "weft_tl_plugin_v1"
+#define WEFT_TL_PLUGIN_EXPORT __attribute__((visibility("default")))
 
 /* Largest address blob a transport may publish. */
 #define WEFT_TL_ADDR_MAX 512
