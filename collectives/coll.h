@@ -59,6 +59,12 @@ typedef struct weft__coll_args {
     int root;
     int inplace;
     size_t esize;
+    /* A partition of a partitioned call with later partitions of the same
+     * call after it on this comm: its buffers stay untouched until the
+     * whole call completes, so a node-local algorithm need not wait for
+     * the peers to finish reading them before the next partition's turn
+     * (the last partition waits, and the wait covers every earlier one). */
+    int part_follows;
 } weft__coll_args_t;
 
 /* "allreduce", ...; NULL when out of range. */

@@ -99,6 +99,7 @@ part_slice(weft__part_t *p, size_t i, int size, int me)
 
     weft__block(p->split, (int)p->nparts, (int)i, &lo, &n);
     *a = *w;
+    a->part_follows = i + 1 < p->nparts; /* started in partition order */
     switch (w->coll) {
     case WEFT_COLL_ALLREDUCE:
         a->sendbuf = weft__cat(w->sendbuf, lo, w->esize);

@@ -178,20 +178,68 @@ progress_block(weft_context_t *ctx, double deadline)
     weft__ctx_poll_store(ctx);
 }
 
-/* Sleep until the progress thread finishes a round or the deadline (at
- * most PROGRESS_BLOCK_MAX_MS). Lock held; released while asleep. */
-static void
-progress_await_thread(weft_context_t *ctx, double deadline)
+/* With a progress thread: it owns the blocking wait on the fds (two
+ * sleepers on one epoll set would each get only some of the wake-ups), so
+ * the caller sleeps until the thread has done a round, for at most
+ * PROGRESS_BLOCK_MAX_MS at a time. Its condition is listed for the thread
+ * to look at before it sleeps (a peer's flag in a shared area is no
+ * transport event and would not wake it), once for the whole wait: a
+ * caller that poked the thread at every turn would keep both awake. */
+static weft_status_t
+progress_wait_thread(weft_context_t *ctx, int (*done)(void *), void *arg,
+                     double deadline)
 {
-    double until = weft__now() + PROGRESS_BLOCK_MAX_MS * 1e-3;
-    struct timespec ts;
+    weft__progress_t *p = &ctx->progress;
+    weft__progress_waiter_t me = {done, arg, p->waiters};
+    weft_status_t st = WEFT_OK;
 
-    until = until < deadline ? until : deadline;
-    ts.tv_sec = (time_t)until; /* weft__now is CLOCK_MONOTONIC */
-    ts.tv_nsec = (long)((until - (double)ts.tv_sec) * 1e9);
-    ctx->progress.nwaiting++;
-    pthread_cond_timedwait(&ctx->progress.rounds, &ctx->lock, &ts);
-    ctx->progress.nwaiting--;
+    p->waiters = &me;
+    weft__progress_poke(ctx); /* it may sleep having looked before */
+    for (;;) {
+        double until = weft__now() + PROGRESS_BLOCK_MAX_MS * 1e-3;
+        struct timespec ts;
+
+        if (until >= deadline) {
+            until = deadline;
+        }
+        ts.tv_sec = (time_t)until; /* weft__now is CLOCK_MONOTONIC */
+        ts.tv_nsec = (long)((until - (double)ts.tv_sec) * 1e9);
+        p->nwaiting++;
+        pthread_cond_timedwait(&p->rounds, &ctx->lock, &ts);
+        p->nwaiting--;
+        weft__progress(ctx);
+        if (ctx->cb_head != NULL) {
+            weft__req_cb_fire(ctx);
+        }
+        if (done(arg)) {
+            break;
+        }
+        if (weft__now() >= deadline) {
+            st = WEFT_ERR_TIMED_OUT;
+            break;
+        }
+    }
+    for (weft__progress_waiter_t **w = &p->waiters; *w != NULL;
+         w = &(*w)->next) {
+        if (*w == &me) {
+            *w = me.next;
+            break;
+        }
+    }
+    return st;
+}
+
+/* A caller waiting on the thread's rounds has what it waits for. */
+static int
+progress_waiter_ready(const weft__progress_t *p)
+{
+    for (const weft__progress_waiter_t *w = p->waiters; w != NULL;
+         w = w->next) {
+        if (w->done(w->arg)) {
+            return 1;
+        }
+    }
+    return 0;
 }
 
 void
@@ -212,7 +260,7 @@ weft__progress_sleep(weft_context_t *ctx, double deadline)
     int n = weft__progress(ctx);
 
     if (!busy && n == 0 && !ctx->sched_news && ctx->cb_head == NULL &&
-        !p->thread_stop) {
+        !p->thread_stop && !progress_waiter_ready(p)) {
         p->thread_sleeping = 1;
         progress_block(ctx, deadline);
         p->thread_sleeping = 0;
@@ -254,6 +302,12 @@ weft__progress_wait(weft_context_t *ctx, int (*done)(void *), void *arg,
         }
     }
 
+    if (ctx->progress.thread_on) {
+        /* rather than yielding the core round by round, which takes it
+         * from the thread doing the work as often as from a peer, sleep
+         * on the thread's rounds */
+        return progress_wait_thread(ctx, done, arg, deadline);
+    }
     for (int i = 0; i < ctx->cfg.yield_count; i++) {
         pthread_mutex_unlock(&ctx->lock);
         sched_yield();
@@ -272,20 +326,6 @@ weft__progress_wait(weft_context_t *ctx, int (*done)(void *), void *arg,
 
         if (weft__now() >= deadline) {
             return WEFT_ERR_TIMED_OUT;
-        }
-        if (ctx->progress.thread_on) {
-            /* the progress thread owns the blocking wait on the fds (two
-             * sleepers on one epoll set would each get only some of the
-             * wake-ups): sleep until it has done a round */
-            progress_await_thread(ctx, deadline);
-            weft__progress(ctx);
-            if (ctx->cb_head != NULL) {
-                weft__req_cb_fire(ctx);
-            }
-            if (done(arg)) {
-                return WEFT_OK;
-            }
-            continue;
         }
         /* armed, then one more look: whatever a peer published before
          * it could see us asleep is seen now; later news wakes us */

@@ -27,7 +27,17 @@ typedef struct weft__progress {
     int thread_sleeping; /* it sleeps: new work must wake it */
     pthread_cond_t rounds; /* it finished a round (CLOCK_MONOTONIC) */
     int nwaiting;          /* callers waiting for that */
+    /* what those callers wait for: the thread looks at it before it
+     * sleeps, since a condition such as a peer's flag in a shared area
+     * is no transport event and would not wake it */
+    struct weft__progress_waiter *waiters;
 } weft__progress_t;
+
+typedef struct weft__progress_waiter {
+    int (*done)(void *);
+    void *arg;
+    struct weft__progress_waiter *next;
+} weft__progress_waiter_t;
 
 weft_status_t weft__progress_init(weft_context_t *ctx);
 void weft__progress_fini(weft_context_t *ctx);

@@ -272,6 +272,60 @@ th_alone(void)
     th_run(alone_body, "self,tcp");
 }
 
+/* ---- blocking node-local collectives with the thread on -------------
+ * The caller of a blocking call sleeps on the thread's rounds; the thread
+ * must not sleep through a peer's flag in the shared area (no transport
+ * event wakes it): it once did, for its whole 100 ms nap, in most calls.
+ */
+
+#define BL_CALLS 30
+#define BL_COUNT (4 * 1024 * 1024) /* 16 MiB: read from the peer */
+
+static void
+blocking_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
+{
+    static float a[BL_COUNT], b[BL_COUNT];
+    int n = weft_comm_size(w), me = weft_comm_rank(w);
+    double slowest = 0;
+
+    (void)ctx;
+    (void)arg;
+    for (int k = 0; k < BL_CALLS && wt_failures == 0; k++) {
+        double t0;
+
+        for (int i = 0; i < BL_COUNT; i++) {
+            a[i] = (float)((me + 1) * (i % 7 + k % 3));
+        }
+        WT_OK(weft_barrier(w));
+        t0 = th_now();
+        WT_OK(weft_allreduce(a, b, BL_COUNT, WEFT_FLOAT32, WEFT_SUM, w));
+        t0 = th_now() - t0;
+        slowest = t0 > slowest ? t0 : slowest;
+        for (int i = 0; i < BL_COUNT; i++) {
+            if (b[i] != (float)(n * (n + 1) / 2 * (i % 7 + k % 3))) {
+                WT_CHECK(0, "call %d: element %d is %g", k, i, (double)b[i]);
+                break;
+            }
+        }
+    }
+    /* a lost wake-up costs the thread's whole nap (100 ms) */
+    WT_CHECK(slowest < 0.08, "slowest of %d calls took %.1f ms", BL_CALLS,
+             slowest * 1e3);
+}
+
+static void
+th_blocking(void)
+{
+    wt_job_t job = {
+        .nranks = 2,
+        .timeout_s = 120,
+        .env = {"WEFT_LOG_LEVEL=error", "WEFT_PROGRESS_THREAD=1", NULL}};
+
+    if (wt_run(&job, blocking_body, NULL) != 0) {
+        th_failed++;
+    }
+}
+
 #ifdef WT_PLAIN_MAIN
 int
 main(void)
@@ -279,6 +333,7 @@ main(void)
     (void)th_sleeps; /* CPU use under TSan says little */
     th_races();
     th_alone();
+    th_blocking();
     printf("tsan_progress_thread: %d jobs failed\n", th_failed);
     return th_failed == 0 ? 0 : 1;
 }
@@ -298,6 +353,12 @@ Test(core_progress_thread, sleeps_when_idle, .timeout = 120)
 Test(core_progress_thread, completes_what_the_caller_leaves, .timeout = 120)
 {
     th_alone();
+    cr_expect_eq(th_failed, 0);
+}
+
+Test(core_progress_thread, blocking_node_local_calls_never_nap, .timeout = 120)
+{
+    th_blocking();
     cr_expect_eq(th_failed, 0);
 }
 

@@ -300,7 +300,9 @@ ar_large(weft__shmc_t *c, char *why, size_t why_len)
         c->phase = AR_DONE;
         /* fall through */
     default:
-        if (!weft__shmc_all_done(c)) {
+        /* done counts are monotonic: the wait of a later partition of the
+         * same call covers this one */
+        if (!c->a.part_follows && !weft__shmc_all_done(c)) {
             return 0;
         }
         weft__shmc_finish(c);

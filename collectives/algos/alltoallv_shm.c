@@ -101,7 +101,8 @@ alltoallv_shm_poll(void *state, char *why, size_t why_len)
         c->phase = AV_DONE;
         /* fall through */
     default:
-        if (!weft__shmc_all_done(c)) {
+        /* a later partition of the same call waits for this one too */
+        if (!c->a.part_follows && !weft__shmc_all_done(c)) {
             return 0;
         }
         weft__shmc_finish(c);
