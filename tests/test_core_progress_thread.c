@@ -21,6 +21,7 @@
 #endif
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -278,29 +279,34 @@ th_alone(void)
  * event wakes it): it once did, for its whole 100 ms nap, in most calls.
  */
 
-#define BL_CALLS 30
-#define BL_COUNT (4 * 1024 * 1024) /* 16 MiB: read from the peer */
+#define BL_CALLS 31
+#define BL_COUNT (1024 * 1024) /* 4 MiB: read from the peer's memory */
+
+static int
+bl_cmp(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
+
+    return (a > b) - (a < b);
+}
 
 static void
 blocking_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
 {
     static float a[BL_COUNT], b[BL_COUNT];
+    static double t[BL_CALLS];
     int n = weft_comm_size(w), me = weft_comm_rank(w);
-    double slowest = 0;
 
     (void)ctx;
     (void)arg;
     for (int k = 0; k < BL_CALLS && wt_failures == 0; k++) {
-        double t0;
-
         for (int i = 0; i < BL_COUNT; i++) {
             a[i] = (float)((me + 1) * (i % 7 + k % 3));
         }
         WT_OK(weft_barrier(w));
-        t0 = th_now();
+        t[k] = th_now();
         WT_OK(weft_allreduce(a, b, BL_COUNT, WEFT_FLOAT32, WEFT_SUM, w));
-        t0 = th_now() - t0;
-        slowest = t0 > slowest ? t0 : slowest;
+        t[k] = th_now() - t[k];
         for (int i = 0; i < BL_COUNT; i++) {
             if (b[i] != (float)(n * (n + 1) / 2 * (i % 7 + k % 3))) {
                 WT_CHECK(0, "call %d: element %d is %g", k, i, (double)b[i]);
@@ -308,9 +314,12 @@ blocking_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
             }
         }
     }
-    /* a lost wake-up costs the thread's whole nap (100 ms) */
-    WT_CHECK(slowest < 0.08, "slowest of %d calls took %.1f ms", BL_CALLS,
-             slowest * 1e3);
+    /* a lost wake-up costs the thread's whole nap (100 ms); the median,
+     * not the slowest, so that other tests' load on the cores cannot fail
+     * this one (a call takes about 1 ms alone) */
+    qsort(t, BL_CALLS, sizeof(t[0]), bl_cmp);
+    WT_CHECK(t[BL_CALLS / 2] < 0.05, "median of %d calls took %.1f ms",
+             BL_CALLS, t[BL_CALLS / 2] * 1e3);
 }
 
 static void
