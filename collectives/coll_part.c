@@ -27,6 +27,7 @@
 #include "clock.h"
 #include "collectives/algo.h"
 #include "collectives/coll_args.h"
+#include "collectives/coll_part_shm.h"
 #include "collectives/select.h"
 #include "context.h"
 #include "errmsg.h"
@@ -46,7 +47,10 @@ struct weft__part {
     weft__coll_args_t *args; /* [nparts] each partition's call */
     const weft__algo_t **algo;
     size_t *counts;        /* v-arrays of the partitions' calls */
-    weft_request_t **subs; /* [nparts] while started */
+    weft_request_t **subs; /* [nsubs] while started */
+    size_t nsubs;          /* nparts, or 1 for the node-local form */
+    int shm;               /* every partition in one node-local call */
+    weft__part_shm_t *pp;  /* its state, while started */
     uint8_t *ready;        /* [nparts] marked in this start */
     size_t nready, ndone;
     int started;          /* started at least once */
@@ -179,7 +183,7 @@ part_check_done(weft_request_t *req)
 {
     weft__part_t *p = req->part;
 
-    if (!req->done && p->ndone == p->nparts &&
+    if (!req->done && p->ndone == p->nsubs &&
         (p->nready == p->nparts || p->status != WEFT_OK)) {
         weft__req_complete(req, p->status, 0);
     }
@@ -205,7 +209,7 @@ weft__part_cancel(weft_request_t *req, weft_status_t status)
     if (p->status == WEFT_OK) {
         p->status = status;
     }
-    for (size_t i = 0; i < p->nparts && p->subs[i] != NULL; i++) {
+    for (size_t i = 0; i < p->nsubs && p->subs[i] != NULL; i++) {
         weft__req_cancel(p->subs[i], status); /* counted as done */
     }
     part_check_done(req);
@@ -222,7 +226,8 @@ weft__part_deactivate(weft_request_t *req)
 
     /* what the start moved stays readable (weft_request_stats) */
     weft__part_stats(req, &p->sent, &p->received, &p->first_byte_s, &algo);
-    for (size_t i = 0; i < p->nparts; i++) {
+    p->pp = NULL; /* freed with its schedule */
+    for (size_t i = 0; i < p->nsubs; i++) {
         if (p->subs[i] != NULL) {
             p->subs[i]->parent = NULL;
             weft__req_release(p->subs[i]);
@@ -246,7 +251,7 @@ weft__part_describe(const weft_request_t *req, char *buf, size_t len)
     const weft__part_t *p = req->part;
     const char *name = weft__coll_name(p->whole.coll);
 
-    for (size_t i = 0; i < p->nparts; i++) {
+    for (size_t i = 0; i < p->nsubs; i++) {
         if (p->subs[i] != NULL && !p->subs[i]->done) {
             weft__sched_describe(p->subs[i]->sched, buf, len);
             return;
@@ -275,8 +280,8 @@ weft__part_stats(const weft_request_t *req, uint64_t *sent_p,
     *sent_p = p->sent;
     *received_p = p->received;
     *first_byte_p = p->first_byte_s;
-    *algo_p = p->algo[0]->name;
-    for (size_t i = 0; i < p->nparts; i++) {
+    *algo_p = p->shm ? "shm (partitioned)" : p->algo[0]->name;
+    for (size_t i = 0; i < p->nsubs; i++) {
         uint64_t s, r;
         double f;
         const char *a;
@@ -322,6 +327,8 @@ part_plan(const char *fn, weft__part_t *p, weft_comm_t *comm)
         WEFT_CHECK(weft__coll_args_check(fn, &p->args[i], comm));
         WEFT_CHECK(weft__select(&p->args[i], comm, &p->algo[i]));
     }
+    p->shm = weft__part_shm_fits(&p->whole, p->nparts, comm, p->algo[0]->name);
+    p->nsubs = p->shm ? 1 : p->nparts;
     return WEFT_OK;
 }
 
@@ -478,6 +485,28 @@ part_start_one(weft_request_t *req, size_t i)
     return WEFT_OK;
 }
 
+/* Start every partition as one node-local call (lock held). */
+static weft_status_t
+part_start_shm(weft_request_t *req)
+{
+    weft__part_t *p = req->part;
+    weft__sched_t *s = NULL;
+    weft_request_t *sub = NULL;
+    char what[48];
+
+    WEFT_CHECK(weft__part_shm_prepare(req->comm, &p->whole, p->nparts, p->ready,
+                                      &s, &p->pp));
+    snprintf(what, sizeof(what), "partitioned %s",
+             weft__coll_name(p->whole.coll));
+    WEFT_CHECK(weft__sched_start(s, what, &sub));
+    p->subs[0] = sub;
+    sub->parent = req;
+    if (sub->done) { /* failed at once */
+        weft__part_sub_done(req, sub);
+    }
+    return WEFT_OK;
+}
+
 weft_status_t
 weft_start(weft_request_t *req)
 {
@@ -515,7 +544,10 @@ weft_start(weft_request_t *req)
     if (req->cb == NULL) {
         req->cb_set = 0; /* the last start's callback has fired */
     }
-    for (size_t i = 0; i < p->nparts && st == WEFT_OK; i++) {
+    if (p->shm) {
+        st = part_start_shm(req);
+    }
+    for (size_t i = 0; !p->shm && i < p->nparts && st == WEFT_OK; i++) {
         st = part_start_one(req, i);
     }
     if (st != WEFT_OK) {
@@ -540,9 +572,12 @@ part_ready(weft_request_t *req, size_t first, size_t last)
     for (size_t i = first; i <= last; i++) {
         p->ready[i] = 1;
         p->nready++;
-        if (p->subs[i] != NULL && !p->subs[i]->done) {
+        if (!p->shm && p->subs[i] != NULL && !p->subs[i]->done) {
             weft__sched_open(p->subs[i]->sched);
         }
+    }
+    if (p->pp != NULL && !p->subs[0]->done) {
+        weft__part_shm_ready(p->pp, first, last);
     }
     /* The work starts at the next progress point (the progress thread,
      * woken here, or the caller's next weft call), not inside this call:
@@ -621,11 +656,13 @@ weft_parrived(weft_request_t *req, size_t partition, int *arrived_p)
     } else if (!p->active) { /* the last start finished */
         *arrived_p = p->status == WEFT_OK;
     } else {
-        sub = p->subs[partition];
+        sub = p->subs[p->shm ? 0 : partition];
         if (!sub->done) {
             weft__progress(ctx);
         }
-        *arrived_p = sub->done && sub->status == WEFT_OK;
+        *arrived_p = sub->done       ? sub->status == WEFT_OK
+                     : p->pp != NULL ? weft__part_shm_arrived(p->pp, partition)
+                                     : 0;
     }
     if (st == WEFT_OK && p->status != WEFT_OK) {
         st = weft__comm_error_return(req->comm, "weft_parrived");

@@ -521,16 +521,16 @@ Test(coll_partitioned, misuse, .timeout = 120)
 static void
 unmarked_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
 {
-    static int32_t a[256], b[256];
+    static int32_t a[65536], b[65536];
+    size_t count = *(const size_t *)arg;
     weft_request_t *req;
     weft_status_t st;
 
     (void)ctx;
-    (void)arg;
     /* rank 0's deadline comes first, so its own account is the one that
      * floods (the others would name rank 0 as the one not arrived) */
     WT_OK(weft_comm_set_timeout(w, weft_comm_rank(w) == 0 ? 1.0 : 6.0));
-    WT_OK(weft_allreduce_init(a, b, 256, WEFT_INT32, WEFT_SUM, 4, w, &req));
+    WT_OK(weft_allreduce_init(a, b, count, WEFT_INT32, WEFT_SUM, 4, w, &req));
     WT_OK(weft_start(req));
     WT_OK(weft_pready_range(req, 0, 1));
     if (weft_comm_rank(w) != 0) {
@@ -552,8 +552,12 @@ Test(coll_partitioned, unmarked_partition_times_out_naming_it, .timeout = 120)
 {
     wt_job_t job = {
         .nranks = 4, .timeout_s = 60, .env = {"WEFT_LOG_LEVEL=error", NULL}};
+    size_t small = 256, large = 65536;
 
-    cr_expect_eq(wt_run(&job, unmarked_body, NULL), 0);
+    cr_expect_eq(wt_run(&job, unmarked_body, &small), 0);
+    /* two ranks, past the shared buffers: one node-local call */
+    job.nranks = 2;
+    cr_expect_eq(wt_run(&job, unmarked_body, &large), 0);
 }
 
 /* ---- a peer aborts mid-start: every rank gets the error, once ---------- */
@@ -572,14 +576,14 @@ abort_cb(void *arg, weft_status_t status)
 static void
 abort_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
 {
-    static int32_t a[4096], b[4096];
+    static int32_t a[65536], b[65536];
+    size_t count = arg != NULL ? *(const size_t *)arg : 4096;
     weft_request_t *req;
     weft_status_t st;
     int me = weft_comm_rank(w);
 
     (void)ctx;
-    (void)arg;
-    WT_OK(weft_allreduce_init(a, b, 4096, WEFT_INT32, WEFT_SUM, 8, w, &req));
+    WT_OK(weft_allreduce_init(a, b, count, WEFT_INT32, WEFT_SUM, 8, w, &req));
     WT_OK(weft_start(req));
     WT_OK(weft_request_on_complete(req, abort_cb, NULL));
     WT_OK(weft_pready_range(req, 0, 3));
@@ -602,6 +606,52 @@ abort_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
 
 Test(coll_partitioned, a_peer_abort_fails_every_rank_once, .timeout = 300)
 {
+    size_t large = 65536; /* past the shared buffers: at two ranks, every
+                             partition in one node-local call */
+
     pt_run(abort_body, NULL, NULL, 0);
+    pt_run(abort_body, &large, NULL, 1);
     pt_run(abort_body, NULL, "self,tcp", 1);
+}
+
+/* ---- ranks that split the call differently: a mismatch, not wrong data */
+
+static void
+split_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
+{
+    static int32_t a[65536], b[65536];
+    size_t count = *(const size_t *)arg;
+    size_t parts = weft_comm_rank(w) == 0 ? 8 : 4;
+    weft_request_t *req;
+    weft_status_t st;
+
+    (void)ctx;
+    WT_OK(weft_comm_set_timeout(w, 10.0));
+    WT_OK(
+        weft_allreduce_init(a, b, count, WEFT_INT32, WEFT_SUM, parts, w, &req));
+    WT_OK(weft_start(req));
+    /* the mismatch may be found here already */
+    st = weft_pready_range(req, 0, parts - 1);
+    WT_CHECK(st == WEFT_OK || st == WEFT_ERR_MISMATCH || st == WEFT_ERR_ABORTED,
+             "weft_pready: %s", weft_status_string(st));
+    st = weft_wait(req);
+    WT_CHECK(st == WEFT_ERR_MISMATCH || st == WEFT_ERR_ABORTED,
+             "rank %d: %s (%s)", weft_comm_rank(w), weft_status_string(st),
+             weft_last_error());
+    /* the text names the partitions */
+    WT_CHECK(strstr(weft_last_error(), "partition") != NULL, "rank %d: %s",
+             weft_comm_rank(w), weft_last_error());
+    weft_request_free(req);
+}
+
+Test(coll_partitioned, ranks_splitting_differently_mismatch, .timeout = 120)
+{
+    wt_job_t job = {
+        .nranks = 2, .timeout_s = 60, .env = {"WEFT_LOG_LEVEL=error", NULL}};
+    size_t large = 65536, small = 1000;
+
+    cr_expect_eq(wt_run(&job, split_body, &large), 0, "one node-local call");
+    cr_expect_eq(wt_run(&job, split_body, &small), 0, "a call per partition");
+    job.tl = "self,tcp";
+    cr_expect_eq(wt_run(&job, split_body, &large), 0, "over tcp");
 }
