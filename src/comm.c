@@ -698,6 +698,12 @@ weft_comm_size(const weft_comm_t *comm)
     return comm != NULL && comm->magic == WEFT_COMM_MAGIC ? comm->size : -1;
 }
 
+weft_context_t *
+weft_comm_context(const weft_comm_t *comm)
+{
+    return comm != NULL && comm->magic == WEFT_COMM_MAGIC ? comm->ctx : NULL;
+}
+
 weft_status_t
 weft_comm_error(const weft_comm_t *comm, int *origin_rank_p,
                 const char **message_p)

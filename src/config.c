@@ -213,6 +213,15 @@ static const weft_param_t config_params[] = {
      "collectives first exchange what each rank called (collective, count, "
      "dtype, op, root) and fail with WEFT_ERR_MISMATCH naming both sides "
      "where ranks disagree; must be the same on every rank"},
+    /* ---- ML modules */
+    {"DDP_BUCKET_SIZE", WEFT_PARAM_SIZE, "25MiB", CFG(ml.ddp_bucket), 0, NULL,
+     1, SZ_MAX,
+     "DDP gradient buckets after the first hold about this many bytes (a "
+     "parameter is never split); must be the same on every rank"},
+    {"DDP_FIRST_BUCKET_SIZE", WEFT_PARAM_SIZE, "1MiB",
+     CFG(ml.ddp_first_bucket), 0, NULL, 1, SZ_MAX,
+     "the first DDP gradient bucket (the last parameters' gradients, ready "
+     "first) holds about this many bytes; must be the same on every rank"},
     {NULL, 0, NULL, 0, 0, NULL, 0, 0, NULL}
 };
 /* clang-format on */

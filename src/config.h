@@ -102,6 +102,9 @@ typedef struct weft_config {
         size_t chunk;
         int check_mismatch;
     } coll;
+    struct {
+        size_t ddp_bucket, ddp_first_bucket;
+    } ml;
 } weft_config_t;
 
 enum {

@@ -81,3 +81,20 @@ weft__ctx_params_apply(const weft_context_params_t *params, weft_config_t *cfg,
     }
     return WEFT_OK;
 }
+
+weft_status_t
+weft_context_config_size(const weft_context_t *ctx, const char *name,
+                         size_t *value_p)
+{
+    const weft_param_t *p;
+
+    WEFT_CHECK(weft__ctx_check(ctx, "weft_context_config_size"));
+    WEFT_ARG_CHECK(name != NULL && value_p != NULL,
+                   "weft_context_config_size: name or value_p is NULL");
+    p = weft__config_find(name);
+    WEFT_ARG_CHECK(p != NULL && p->type == WEFT_PARAM_SIZE,
+                   "weft_context_config_size: WEFT_%s is no size variable",
+                   name);
+    *value_p = *(const size_t *)((const char *)&ctx->cfg + p->offset);
+    return WEFT_OK;
+}

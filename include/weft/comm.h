@@ -67,6 +67,9 @@ WEFT_API weft_status_t weft_comm_set_timeout(weft_comm_t *comm,
 /* Rank of this process in the communicator and its size (-1 for NULL). */
 WEFT_API int weft_comm_rank(const weft_comm_t *comm);
 WEFT_API int weft_comm_size(const weft_comm_t *comm);
+/* The context the communicator belongs to (NULL for NULL or a destroyed
+ * communicator). */
+WEFT_API weft_context_t *weft_comm_context(const weft_comm_t *comm);
 
 /*
  * The sticky error of the communicator: returns it (WEFT_OK when there is

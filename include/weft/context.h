@@ -7,6 +7,7 @@
 #ifndef WEFT_CONTEXT_H
 #define WEFT_CONTEXT_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <weft/version.h>
 #include <weft/status.h>
@@ -74,6 +75,15 @@ WEFT_API int weft_progress(weft_context_t *ctx);
 /* This process's rank in the job and the job size (-1 for NULL). */
 WEFT_API int weft_context_rank(const weft_context_t *ctx);
 WEFT_API int weft_context_size(const weft_context_t *ctx);
+
+/* For libraries layered on weft (the ML modules): the value in bytes of
+ * the size variable WEFT_<name> (name without the prefix, e.g.
+ * "DDP_BUCKET_SIZE") as this context read it at creation.
+ * WEFT_ERR_INVALID_ARG when ctx or value_p is NULL, or name is no size
+ * variable. */
+WEFT_API weft_status_t weft_context_config_size(const weft_context_t *ctx,
+                                                const char *name,
+                                                size_t *value_p);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,226 @@
+/*
+ * Launching a bucket's reduction: the averaging allreduce, or the
+ * caller's hook; and the built-in compression hooks (fp16, bf16): the
+ * bucket travels as 16-bit floats, divided by the rank count before it is
+ * narrowed (so that the sum cannot overflow where the average does not),
+ * summed in fp32 by the allreduce, and widened back.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ml/ddp_int.h"
+#include "ml/ml_util.h"
+
+static void
+ddp_bucket_done(void *arg, weft_status_t status)
+{
+    ddp_bucket_t *k = arg;
+
+    (void)status;
+    k->completed_s = weft__ddp_now();
+}
+
+weft_status_t
+weft__ddp_launch(weft_ddp_t *ddp, ddp_bucket_t *k)
+{
+    weft_request_t *req = NULL;
+    weft_status_t st;
+
+    if (ddp->hook != NULL) {
+        st = ddp->hook->launch(ddp->hook->state, ddp->comm, &k->pub, &req);
+        if (st == WEFT_OK && req == NULL) {
+            st =
+                weft_log_error(WEFT_ERR_INVALID_ARG, WEFT_LOG_WARN, WEFT_SUB_ML,
+                               "weft_ddp: the hook returned no request for "
+                               "bucket %zu",
+                               k->pub.index);
+        }
+    } else {
+        st = weft_iallreduce(k->pub.buffer, k->pub.buffer, k->pub.count,
+                             k->pub.dtype, WEFT_AVG, ddp->comm, &req);
+    }
+    if (st != WEFT_OK) {
+        return st;
+    }
+    k->req = req;
+    /* its completion time, for the statistics */
+    return weft_request_on_complete(req, ddp_bucket_done, k);
+}
+
+/* ---- 16-bit floats (round to nearest even) ---------------------------- */
+
+static uint32_t
+ddp_bits(float f)
+{
+    uint32_t u;
+
+    memcpy(&u, &f, sizeof(u));
+    return u;
+}
+
+static float
+ddp_float(uint32_t u)
+{
+    float f;
+
+    memcpy(&f, &u, sizeof(f));
+    return f;
+}
+
+static uint16_t
+ddp_to_bf16(float f)
+{
+    uint32_t u = ddp_bits(f);
+
+    if (isnan(f)) {
+        return (uint16_t)(u >> 16 | 0x40); /* stays a NaN */
+    }
+    return (uint16_t)((u + 0x7fff + (u >> 16 & 1)) >> 16);
+}
+
+static float
+ddp_from_bf16(uint16_t h)
+{
+    return ddp_float((uint32_t)h << 16);
+}
+
+static uint16_t
+ddp_to_fp16(float f)
+{
+    uint32_t u = ddp_bits(f);
+    uint16_t sign = (uint16_t)(u >> 16 & 0x8000);
+    uint32_t a = u & 0x7fffffff;
+
+    if (a >= 0x7f800000) { /* inf or NaN */
+        return sign | 0x7c00 | (a > 0x7f800000 ? 0x200 : 0);
+    }
+    if (a >= 0x477ff000) { /* rounds past 65504 */
+        return sign | 0x7c00;
+    }
+    if (a < 0x38800000) { /* below the smallest normal: subnormal or 0 */
+        float m = ddp_float(a) * 16777216.0f; /* in units of 2^-24 */
+        uint32_t q = (uint32_t)m;
+        float rest = m - (float)q;
+
+        if (rest > 0.5f || (rest == 0.5f && (q & 1))) {
+            q++;
+        }
+        return sign | (uint16_t)q;
+    }
+    /* normal: rebias the exponent, round the mantissa to 10 bits */
+    a -= 0x38000000;
+    return sign | (uint16_t)((a + 0xfff + (a >> 13 & 1)) >> 13);
+}
+
+static float
+ddp_from_fp16(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+    uint32_t e = h >> 10 & 0x1f, m = h & 0x3ff;
+
+    if (e == 0) {
+        float f = (float)m / 16777216.0f;
+
+        return sign ? -f : f;
+    }
+    if (e == 31) {
+        return ddp_float(sign | 0x7f800000 | m << 13);
+    }
+    return ddp_float(sign | (e + 112) << 23 | m << 13);
+}
+
+/* ---- the hooks ----------------------------------------------------------- */
+
+static weft_status_t
+ddp_compress_launch(weft_comm_t *comm, weft_ddp_bucket_t *b, int bf16,
+                    weft_request_t **req_p)
+{
+    const float *src = b->buffer;
+    uint16_t *wire;
+    float scale = 1.0f / (float)weft_comm_size(comm);
+
+    WEFT_ML_ARG(b->dtype == WEFT_FLOAT32,
+                "weft_ddp_hook_%s_compress: bucket %zu holds %s gradients "
+                "(float32 only)",
+                bf16 ? "bf16" : "fp16", b->index, weft_dtype_name(b->dtype));
+    if (b->hook_data == NULL &&
+        (b->hook_data = malloc((b->count ? b->count : 1) * 2)) == NULL) {
+        return weft_log_error(WEFT_ERR_NO_MEMORY, WEFT_LOG_WARN, WEFT_SUB_ML,
+                              "weft_ddp: out of memory for a compressed "
+                              "bucket of %zu elements",
+                              b->count);
+    }
+    wire = b->hook_data;
+    for (size_t i = 0; i < b->count; i++) {
+        float v = src[i] * scale;
+
+        wire[i] = bf16 ? ddp_to_bf16(v) : ddp_to_fp16(v);
+    }
+    return weft_iallreduce(wire, wire, b->count,
+                           bf16 ? WEFT_BFLOAT16 : WEFT_FLOAT16, WEFT_SUM, comm,
+                           req_p);
+}
+
+static void
+ddp_compress_widen(weft_ddp_bucket_t *b, int bf16)
+{
+    const uint16_t *wire = b->hook_data;
+    float *dst = b->buffer;
+
+    for (size_t i = 0; i < b->count; i++) {
+        dst[i] = bf16 ? ddp_from_bf16(wire[i]) : ddp_from_fp16(wire[i]);
+    }
+}
+
+static weft_status_t
+ddp_fp16_launch(void *state, weft_comm_t *comm, weft_ddp_bucket_t *b,
+                weft_request_t **req_p)
+{
+    (void)state;
+    return ddp_compress_launch(comm, b, 0, req_p);
+}
+
+static weft_status_t
+ddp_bf16_launch(void *state, weft_comm_t *comm, weft_ddp_bucket_t *b,
+                weft_request_t **req_p)
+{
+    (void)state;
+    return ddp_compress_launch(comm, b, 1, req_p);
+}
+
+static weft_status_t
+ddp_fp16_complete(void *state, weft_ddp_bucket_t *b)
+{
+    (void)state;
+    ddp_compress_widen(b, 0);
+    return WEFT_OK;
+}
+
+static weft_status_t
+ddp_bf16_complete(void *state, weft_ddp_bucket_t *b)
+{
+    (void)state;
+    ddp_compress_widen(b, 1);
+    return WEFT_OK;
+}
+
+static void
+ddp_compress_release(void *state, weft_ddp_bucket_t *b)
+{
+    (void)state;
+    free(b->hook_data);
+    b->hook_data = NULL;
+}
+
+const weft_ddp_hook_t weft_ddp_hook_fp16_compress = {
+    .launch = ddp_fp16_launch,
+    .complete = ddp_fp16_complete,
+    .release = ddp_compress_release,
+};
+
+const weft_ddp_hook_t weft_ddp_hook_bf16_compress = {
+    .launch = ddp_bf16_launch,
+    .complete = ddp_bf16_complete,
+    .release = ddp_compress_release,
+};

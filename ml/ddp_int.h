@@ -1,0 +1,63 @@
+/*
+ * DDP internals (ml/ddp*.c): the buckets and the state of a step.
+ */
+#ifndef WEFT_ML_DDP_INT_H
+#define WEFT_ML_DDP_INT_H
+
+#include <stdint.h>
+#include <weft.h>
+#include <weft/ml_ddp.h>
+
+typedef struct ddp_bucket {
+    weft_ddp_bucket_t pub; /* what hooks see; its arrays are ours */
+    size_t *params, *offsets;
+    void *own;      /* our buffer, or NULL: the gradients in place */
+    size_t pending; /* parameters not yet in, this step */
+    weft_request_t *req;
+    double completed_s; /* set by the request's completion callback */
+} ddp_bucket_t;
+
+enum { DDP_PENDING = 0, DDP_READY = 1, DDP_UNUSED = 2 };
+
+struct weft_ddp {
+    weft_comm_t *comm;
+    weft_context_t *ctx;
+    size_t nparams;
+    weft_ddp_param_t *params;
+    size_t *bytes;
+    size_t cap, first_cap;
+    int find_unused, rebuild;
+    const weft_ddp_hook_t *hook;
+    /* the layout */
+    ddp_bucket_t *buckets;
+    size_t nbuckets;
+    size_t *bucket_of; /* [nparams] */
+    /* the step */
+    int in_step, sync;
+    uint8_t *state;  /* [nparams] DDP_* */
+    size_t *arrival; /* [nparams] order of grad_ready, this step */
+    size_t narrived;
+    size_t next_launch;
+    int32_t *used;    /* [nparams] find_unused: 1 used here, then anywhere */
+    int synced_once;  /* a synchronised step has finished */
+    int want_rebuild; /* rebuild at the next synchronised begin */
+    double first_ready_s, last_ready_s, first_launch_s;
+    weft_ddp_stats_t stats;
+};
+
+/* Monotonic seconds (the clock of weft_request_stats). */
+double weft__ddp_now(void);
+
+/* Lay the buckets out for parameters taken in order[] (a permutation of
+ * 0..nparams-1): assignment by size, in-place or own buffers. Frees the
+ * layout there was. */
+weft_status_t weft__ddp_layout(weft_ddp_t *ddp, const size_t *order);
+void weft__ddp_layout_free(weft_ddp_t *ddp);
+/* After the first synchronised step: every rank takes rank 0's arrival
+ * order and lays the buckets out again (a collective on the comm). */
+weft_status_t weft__ddp_rebuild(weft_ddp_t *ddp);
+
+/* Start bucket b's reduction (the hook's, or an averaging allreduce). */
+weft_status_t weft__ddp_launch(weft_ddp_t *ddp, ddp_bucket_t *b);
+
+#endif /* WEFT_ML_DDP_INT_H */
