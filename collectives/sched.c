@@ -298,6 +298,10 @@ sched_run_poll(weft__sched_t *s, int i)
     char why[256] = "";
     int rc = st->poll->poll(st->dst, why, sizeof(why));
 
+    if (rc == WEFT_SCHED_POLL_MOVED) {
+        s->moved = 1;
+        rc = 0;
+    }
     if (rc == 0) {
         if (st->state == STEP_WAITING) {
             st->state = STEP_POSTED;
@@ -492,9 +496,13 @@ weft__sched_progress(weft_context_t *ctx)
         next = s->next; /* s may finish and leave the list */
         if (s->news || s->npolling > 0) {
             int before = s->ndone;
+            int stepped;
 
-            sched_advance(s); /* s may be gone: only its count is read */
-            n += s->ndone != before || s->req == NULL || s->req->done;
+            s->moved = 0;
+            sched_advance(s); /* s may be gone: only its counts are read */
+            stepped = s->ndone != before || s->req == NULL || s->req->done;
+            n += stepped || s->moved;
+            ctx->sched_pieces += !stepped && s->moved;
         }
     }
     return n;

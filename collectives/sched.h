@@ -46,9 +46,13 @@ typedef enum weft__step_kind {
 } weft__step_kind_t;
 
 /* A POLL step's state machine. poll returns 1 when done, 0 to be called
- * again on the next progress call, or an error status (the collective and
+ * again on the next progress call (waiting for a peer),
+ * WEFT_SCHED_POLL_MOVED when it did a bounded piece of work and has more
+ * it can do at once (the progress call counts it as movement, and a
+ * waiter does not go to sleep), or an error status (the collective and
  * the comm fail, with the reason poll wrote into why). describe says what
  * it waits for (timeouts). */
+#define WEFT_SCHED_POLL_MOVED 2
 typedef struct weft__sched_poll_ops {
     int (*poll)(void *state, char *why, size_t why_len);
     void (*describe)(const void *state, char *buf, size_t len);

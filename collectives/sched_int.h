@@ -86,6 +86,7 @@ struct weft__sched {
     int nposted;  /* ops in the transports */
     int npolling; /* POLL steps started and not done */
     int news;     /* a step finished since the last advance */
+    int moved;    /* a POLL step did work without finishing */
     int nomem;
     int failed_step; /* the first step that failed, or -1 */
     weft_status_t fail_status;

@@ -323,23 +323,35 @@ weft_ddp_mark_unused(weft_ddp_t *ddp, size_t param)
     return ddp_arrive(ddp, param, 0);
 }
 
-/* The results back into the gradients that have their own place; those
- * unused on every rank are left as they were. */
+void
+weft__ddp_copy_out(weft_ddp_t *ddp, ddp_bucket_t *k, const void *res)
+{
+    size_t es = weft_dtype_size(k->pub.dtype);
+
+    if (res == ddp->params[k->params[0]].grad) {
+        return; /* reduced in place (a hook on the gradients themselves) */
+    }
+    for (size_t j = 0; j < k->pub.nparams; j++) {
+        size_t i = k->params[j];
+
+        if (ddp->find_unused && !ddp->used[i]) {
+            continue;
+        }
+        memcpy(ddp->params[i].grad, (const char *)res + k->offsets[j] * es,
+               ddp->bytes[i]);
+    }
+}
+
+/* What the completions did not copy yet: every bucket after a hook, every
+ * bucket with unused parameters (known only now). */
 static void
-ddp_copy_out(weft_ddp_t *ddp)
+ddp_copy_rest(weft_ddp_t *ddp)
 {
     for (size_t b = 0; b < ddp->nbuckets; b++) {
         ddp_bucket_t *k = &ddp->buckets[b];
-        size_t es = weft_dtype_size(k->pub.dtype);
 
-        for (size_t j = 0; k->own != NULL && j < k->pub.nparams; j++) {
-            size_t i = k->params[j];
-
-            if (ddp->find_unused && !ddp->used[i]) {
-                continue;
-            }
-            memcpy(ddp->params[i].grad, (char *)k->own + k->offsets[j] * es,
-                   ddp->bytes[i]);
+        if (!k->copied) {
+            weft__ddp_copy_out(ddp, k, k->out != NULL ? k->out : k->pub.buffer);
         }
     }
 }
@@ -402,7 +414,7 @@ weft_ddp_finish(weft_ddp_t *ddp)
     if (st != WEFT_OK) {
         return st;
     }
-    ddp_copy_out(ddp);
+    ddp_copy_rest(ddp);
     ddp_record_stats(ddp, weft__ddp_now());
     if (!ddp->synced_once) {
         ddp->synced_once = 1;

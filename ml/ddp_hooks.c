@@ -12,13 +12,22 @@
 #include "ml/ddp_int.h"
 #include "ml/ml_util.h"
 
+/* From progress (any thread; the caller reads what it writes only after
+ * weft_wait on the request): the completion time, and without a hook or
+ * unused parameters the averages straight into the gradients, so that the
+ * copy of all but the last buckets happens while the backward goes on. */
 static void
 ddp_bucket_done(void *arg, weft_status_t status)
 {
     ddp_bucket_t *k = arg;
 
-    (void)status;
     k->completed_s = weft__ddp_now();
+    if (status == WEFT_OK && k->ddp->hook == NULL && !k->ddp->find_unused) {
+        if (k->out != NULL) {
+            weft__ddp_copy_out(k->ddp, k, k->out);
+        }
+        k->copied = 1;
+    }
 }
 
 weft_status_t
@@ -37,13 +46,16 @@ weft__ddp_launch(weft_ddp_t *ddp, ddp_bucket_t *k)
                                k->pub.index);
         }
     } else {
-        st = weft_iallreduce(k->pub.buffer, k->pub.buffer, k->pub.count,
-                             k->pub.dtype, WEFT_AVG, ddp->comm, &req);
+        st = weft_iallreduce(
+            k->pub.buffer, k->out != NULL ? k->out : k->pub.buffer,
+            k->pub.count, k->pub.dtype, WEFT_AVG, ddp->comm, &req);
     }
     if (st != WEFT_OK) {
         return st;
     }
     k->req = req;
+    k->ddp = ddp;
+    k->copied = 0;
     /* its completion time, for the statistics */
     return weft_request_on_complete(req, ddp_bucket_done, k);
 }

@@ -11,7 +11,16 @@
 typedef struct ddp_bucket {
     weft_ddp_bucket_t pub; /* what hooks see; its arrays are ours */
     size_t *params, *offsets;
-    void *own;      /* our buffer, or NULL: the gradients in place */
+    void *own; /* our copy of the gradients, or NULL: pub.buffer is
+                * the gradients themselves */
+    void *out; /* with own and no hook: the allreduce's result,
+                * copied to the gradients as soon as it completes (out
+                * of place, the allreduce takes the faster node-local
+                * path: no rank stores into lines another is reading);
+                * a bucket on the gradients themselves is reduced in
+                * place, with no copy at all */
+    struct weft_ddp *ddp;
+    int copied;     /* the result is in the gradients */
     size_t pending; /* parameters not yet in, this step */
     weft_request_t *req;
     double completed_s; /* set by the request's completion callback */
@@ -59,5 +68,8 @@ weft_status_t weft__ddp_rebuild(weft_ddp_t *ddp);
 
 /* Start bucket b's reduction (the hook's, or an averaging allreduce). */
 weft_status_t weft__ddp_launch(weft_ddp_t *ddp, ddp_bucket_t *b);
+/* Bucket k's averages into the gradients of its parameters (those unused
+ * on every rank left as they were), from res. */
+void weft__ddp_copy_out(weft_ddp_t *ddp, ddp_bucket_t *k, const void *res);
 
 #endif /* WEFT_ML_DDP_INT_H */

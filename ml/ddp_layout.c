@@ -22,6 +22,7 @@ weft__ddp_layout_free(weft_ddp_t *ddp)
         free(k->params);
         free(k->offsets);
         free(k->own);
+        free(k->out);
     }
     free(ddp->buckets);
     ddp->buckets = NULL;
@@ -59,25 +60,30 @@ ddp_fill(weft_ddp_t *ddp, const size_t *order)
     }
     for (size_t b = 0; b < ddp->nbuckets; b++) {
         ddp_bucket_t *k = &ddp->buckets[b];
+        size_t bytes = k->pub.count * weft_dtype_size(k->pub.dtype);
 
         k->pub.index = b;
         k->pub.params = k->params;
         k->pub.offsets = k->offsets;
         k->pub.is_last = b + 1 == ddp->nbuckets;
-        /* in place unless unused gradients must stay untouched */
+        /* the gradients themselves, where they lie in order and no
+         * unused one must stay untouched; else a copy */
         if (!ddp->find_unused && ddp_contiguous(ddp, k)) {
             k->pub.buffer = ddp->params[k->params[0]].grad;
-            continue;
+        } else {
+            k->pub.buffer = k->own = malloc(bytes);
         }
-        k->own = malloc(k->pub.count * weft_dtype_size(k->pub.dtype));
-        if (k->own == NULL) {
+        if (ddp->hook == NULL && k->own != NULL) {
+            k->out = malloc(bytes);
+        }
+        if (k->pub.buffer == NULL ||
+            (k->own != NULL && ddp->hook == NULL && k->out == NULL)) {
             return weft_log_error(WEFT_ERR_NO_MEMORY, WEFT_LOG_WARN,
                                   WEFT_SUB_ML,
                                   "weft_ddp: out of memory for bucket %zu "
                                   "(%zu elements)",
                                   b, k->pub.count);
         }
-        k->pub.buffer = k->own;
     }
     return WEFT_OK;
 }

@@ -834,9 +834,14 @@ weft_progress(weft_context_t *ctx)
      * node-local collective lets the next take its turn): a caller that
      * drives progress between pieces of its own work gets it done in this
      * call, not one call later (a few more rounds at most) */
-    for (int i = 0, m = n; i < CTX_PROGRESS_MORE && m > 0; i++) {
+    for (int i = 0, m = n - ctx->sched_pieces; i < CTX_PROGRESS_MORE && m > 0;
+         i++) {
+        /* not for a piece of local work: one per call, so that a caller
+         * who drives progress between pieces of its own gets the work
+         * spread over its calls, each call short */
         m = weft__progress(ctx);
         n += m;
+        m -= ctx->sched_pieces;
     }
     weft__req_cb_fire(ctx);
     pthread_mutex_unlock(&ctx->lock);

@@ -76,6 +76,8 @@ struct weft_context {
     weft__scratch_cache_t scratch;  /* schedules' buffers, kept */
     int sched_news;                 /* one of them has something to do */
     int sched_polling;              /* POLL steps running: advance always */
+    int sched_pieces; /* of the last round's movement, schedules that only
+                       * did a bounded piece of work (WEFT_SCHED_POLL_MOVED) */
     weft__ctrl_t ctrl;              /* control messages on the links */
     struct weft__req_cb *cb_head;   /* completion callbacks to fire */
     struct weft__req_cb **cb_tail;

@@ -97,6 +97,8 @@ weft__progress(weft_context_t *ctx)
     int idle_round = calls % PROGRESS_IDLE_EVERY == 0;
     int unused_round = calls % PROGRESS_UNUSED_EVERY == 0;
 
+    ctx->sched_pieces = 0;
+
     for (int i = 0; i < ctx->ntls; i++) {
         weft__ctx_tl_t *t = &ctx->tls[i];
 
@@ -330,7 +332,9 @@ weft__progress_wait(weft_context_t *ctx, int (*done)(void *), void *arg,
         /* armed, then one more look: whatever a peer published before
          * it could see us asleep is seen now; later news wakes us */
         busy = progress_arm(ctx, 1);
-        weft__progress(ctx);
+        /* a look that moved something (a piece of a local reduction)
+         * may have more to do at once: no sleep */
+        busy = weft__progress(ctx) > 0 || busy;
         if (!busy && !done(arg)) {
             progress_block(ctx, deadline);
         }

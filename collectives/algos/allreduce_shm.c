@@ -153,6 +153,13 @@ ar_pieces(const weft__shmc_t *c, int r)
     return (blen + c->chunk - 1) / c->chunk;
 }
 
+/* Pieces a pair reduces per poll: a progress call does a bounded amount
+ * of work (a caller that drives progress between pieces of its own
+ * computation gets the reduction spread over its calls, not in one lump
+ * that overruns them); blocking waits and the progress thread poll again
+ * at once. */
+#define AR_POLL_PIECES 1
+
 /* Two ranks, not in place: reduce the whole vector, piece by piece, from
  * the peer's input read into scratch. (In place each rank would store
  * into the lines its peer is reading: the halves serve that, measured
@@ -164,8 +171,12 @@ ar_reduce_pair(weft__shmc_t *c, char *why, size_t why_len)
     const weft__coll_args_t *a = &c->a;
     int peer = 1 - ar->rank;
     size_t n = (a->count + c->chunk - 1) / c->chunk;
+    size_t stop = c->piece + AR_POLL_PIECES;
 
     for (; c->piece < n; c->piece++) {
+        if (c->piece == stop && c->bounded) {
+            return WEFT_SCHED_POLL_MOVED; /* the rest in the next round */
+        }
         size_t off = c->piece * c->chunk;
         size_t len = a->count - off < c->chunk ? a->count - off : c->chunk;
         char *dst = (char *)a->recvbuf + off * a->esize;
@@ -195,12 +206,17 @@ ar_reduce_block(weft__shmc_t *c, char *why, size_t why_len)
     weft__shm_area_t *ar = c->ar;
     const weft__coll_args_t *a = &c->a;
     size_t n = ar_pieces(c, ar->rank);
+    size_t stop = c->piece + AR_POLL_PIECES;
 
     for (; c->piece < n; c->piece++) {
         size_t off, len, bytes;
         char *dst;
         const char *mine;
         int first = 1;
+
+        if (c->piece == stop && c->bounded) {
+            return WEFT_SCHED_POLL_MOVED;
+        }
 
         ar_piece(c, ar->rank, c->piece, &off, &len);
         bytes = len * a->esize;
@@ -237,6 +253,7 @@ ar_gather(weft__shmc_t *c, char *why, size_t why_len)
 {
     weft__shm_area_t *ar = c->ar;
     const weft__coll_args_t *a = &c->a;
+    int budget = AR_POLL_PIECES;
 
     for (; c->peer < ar->size - 1; c->peer++, c->piece = 0) {
         int r = (ar->rank + 1 + c->peer) % ar->size;
@@ -246,6 +263,9 @@ ar_gather(weft__shmc_t *c, char *why, size_t why_len)
             size_t off, len;
             weft_status_t st;
 
+            if (budget-- == 0 && c->bounded) {
+                return WEFT_SCHED_POLL_MOVED;
+            }
             if (!weft__shmc_piece_ready(c, r, c->piece + 1)) {
                 return 0;
             }

@@ -48,6 +48,7 @@ shmc_init(weft__shmc_t *c, size_t size, const weft__coll_args_t *a,
         break;
     }
     c->missing = -1;
+    c->bounded = 0; /* after why: not cleared above */
     c->wait = "its turn (an earlier node-local call on the comm)";
     {
         weft__coll_desc_t d;
@@ -76,6 +77,7 @@ weft__shmc_build(weft__sched_t *s, const weft__coll_args_t *a, size_t size,
     }
     weft__sched_user_reduction(s, &dt, &op);
     shmc_init(c, size, a, comm, dt, op);
+    c->bounded = 1;
     if (tmp_bytes > 0 && (c->tmp = weft__sched_scratch(s, tmp_bytes)) == NULL) {
         return NULL;
     }

@@ -25,6 +25,9 @@ typedef struct weft__shmc {
     uint64_t desc[2]; /* what this rank called (mismatch check) */
     char why[320];    /* a mismatch found by the waits below */
     int missing;     /* comm rank waited for (describe) */
+    int bounded;     /* a schedule's step: a poll does a bounded piece of
+                      * work (WEFT_SCHED_POLL_MOVED); 0 when a blocking
+                      * call runs it inline, all at once */
     const char *wait; /* what it waits for (describe) */
 } weft__shmc_t;
 
