@@ -35,6 +35,7 @@ typedef struct bwd_state {
     int64_t *q_pos, *k_pos;
     size_t kv_elems; /* of dK (= of dV) */
     bwd_chain_t ch[2];
+    ring_kv_t *kv; /* polled between chunks */
 } bwd_state_t;
 
 static weft_status_t
@@ -53,28 +54,33 @@ bwd_block(bwd_state_t *b, const char *kv, size_t k_bytes, int src, int step)
         }
         return WEFT_OK;
     }
-    weft_ring_block_t blk = {
-        .step = step,
-        .src_rank = src,
-        .causal = r.causal,
-        .q = b->q + r.q0 * s->q_row * s->esize,
-        .k = kv + r.k0 * s->kv_row * s->esize,
-        .v = kv + k_bytes + r.k0 * s->kv_row * s->esize,
-        .q_pos = b->q_pos + r.q0,
-        .k_pos = b->k_pos + r.k0,
-        .q_rows = r.q1 - r.q0,
-        .kv_rows = r.k1 - r.k0,
-        .heads = p->heads,
-        .kv_heads = p->kv_heads,
-        .head_dim = p->head_dim,
-        .dtype = p->dtype,
-        .scale = s->scale,
-    };
-    WEFT_ML_CHECK(s->bwd_fn(s->user, &blk, b->dout + r.q0 * s->q_row * s->esize,
-                            b->lse + r.q0 * p->heads,
-                            b->delta + r.q0 * p->heads, b->dq + r.q0 * s->q_row,
-                            b->tmp + r.k0 * s->kv_row,
-                            b->tmp + b->kv_elems + r.k0 * s->kv_row));
+    /* in chunks of Q rows, the transfers in flight polled in between */
+    for (size_t c0 = r.q0; c0 < r.q1; c0 += RING_CHUNK_ROWS) {
+        size_t c1 = c0 + RING_CHUNK_ROWS < r.q1 ? c0 + RING_CHUNK_ROWS : r.q1;
+        weft_ring_block_t blk = {
+            .step = step,
+            .src_rank = src,
+            .causal = r.causal,
+            .q = b->q + c0 * s->q_row * s->esize,
+            .k = kv + r.k0 * s->kv_row * s->esize,
+            .v = kv + k_bytes + r.k0 * s->kv_row * s->esize,
+            .q_pos = b->q_pos + c0,
+            .k_pos = b->k_pos + r.k0,
+            .q_rows = c1 - c0,
+            .kv_rows = r.k1 - r.k0,
+            .heads = p->heads,
+            .kv_heads = p->kv_heads,
+            .head_dim = p->head_dim,
+            .dtype = p->dtype,
+            .scale = s->scale,
+        };
+        WEFT_ML_CHECK(
+            s->bwd_fn(s->user, &blk, b->dout + c0 * s->q_row * s->esize,
+                      b->lse + c0 * p->heads, b->delta + c0 * p->heads,
+                      b->dq + c0 * s->q_row, b->tmp + r.k0 * s->kv_row,
+                      b->tmp + b->kv_elems + r.k0 * s->kv_row));
+        weft__ring_kv_poll(b->kv);
+    }
     if (s->stats != NULL) {
         s->stats->blocks++;
         s->stats->compute_s += weft__ring_now() - t0;
@@ -136,6 +142,7 @@ bwd_rounds(bwd_state_t *b, ring_kv_t *kv)
     const ring_setup_t *s = b->s;
     int last = 0;
 
+    b->kv = kv;
     for (int i = 0; i < kv->nst; i++) {
         ring_stream_t *st = &kv->st[i];
 

@@ -18,6 +18,7 @@ typedef struct fwd_state {
     float *out, *lse;
     int64_t *q_pos, *k_pos;
     float *bout, *blse; /* one block's result */
+    ring_kv_t *kv;      /* polled between chunks */
 } fwd_state_t;
 
 static weft_status_t
@@ -35,26 +36,32 @@ fwd_block(fwd_state_t *f, const char *kv, size_t k_bytes, int src, int step)
         }
         return WEFT_OK;
     }
-    weft_ring_block_t blk = {
-        .step = step,
-        .src_rank = src,
-        .causal = r.causal,
-        .q = f->q + r.q0 * s->q_row * s->esize,
-        .k = kv + r.k0 * s->kv_row * s->esize,
-        .v = kv + k_bytes + r.k0 * s->kv_row * s->esize,
-        .q_pos = f->q_pos + r.q0,
-        .k_pos = f->k_pos + r.k0,
-        .q_rows = r.q1 - r.q0,
-        .kv_rows = r.k1 - r.k0,
-        .heads = p->heads,
-        .kv_heads = p->kv_heads,
-        .head_dim = p->head_dim,
-        .dtype = p->dtype,
-        .scale = s->scale,
-    };
-    WEFT_ML_CHECK(s->fwd_fn(s->user, &blk, f->bout, f->blse));
-    weft_ring_attn_merge(f->out + r.q0 * s->q_row, f->lse + r.q0 * p->heads,
-                         f->bout, f->blse, blk.q_rows, p->heads, p->head_dim);
+    /* in chunks of Q rows, the transfers in flight polled in between */
+    for (size_t c0 = r.q0; c0 < r.q1; c0 += RING_CHUNK_ROWS) {
+        size_t c1 = c0 + RING_CHUNK_ROWS < r.q1 ? c0 + RING_CHUNK_ROWS : r.q1;
+        weft_ring_block_t blk = {
+            .step = step,
+            .src_rank = src,
+            .causal = r.causal,
+            .q = f->q + c0 * s->q_row * s->esize,
+            .k = kv + r.k0 * s->kv_row * s->esize,
+            .v = kv + k_bytes + r.k0 * s->kv_row * s->esize,
+            .q_pos = f->q_pos + c0,
+            .k_pos = f->k_pos + r.k0,
+            .q_rows = c1 - c0,
+            .kv_rows = r.k1 - r.k0,
+            .heads = p->heads,
+            .kv_heads = p->kv_heads,
+            .head_dim = p->head_dim,
+            .dtype = p->dtype,
+            .scale = s->scale,
+        };
+        WEFT_ML_CHECK(s->fwd_fn(s->user, &blk, f->bout, f->blse));
+        weft_ring_attn_merge(f->out + c0 * s->q_row, f->lse + c0 * p->heads,
+                             f->bout, f->blse, blk.q_rows, p->heads,
+                             p->head_dim);
+        weft__ring_kv_poll(f->kv);
+    }
     if (s->stats != NULL) {
         s->stats->blocks++;
         s->stats->compute_s += weft__ring_now() - t0;
@@ -68,6 +75,7 @@ fwd_rounds(fwd_state_t *f, ring_kv_t *kv, weft_comm_t *comm)
     const ring_setup_t *s = f->s;
     int last = 0;
 
+    f->kv = kv;
     for (int i = 0; i < kv->nst; i++) {
         last = kv->st[i].nrounds > last ? kv->st[i].nrounds : last;
     }

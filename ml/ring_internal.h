@@ -55,6 +55,7 @@ typedef struct ring_stream {
     void *buf[2];           /* round t (t >= 1) lives in buf[t & 1] */
     weft_request_t *req[2]; /* receive, send of the round in flight */
     double posted_s, done_s[2];
+    weft_status_t status; /* first failure seen by a poll */
 } ring_stream_t;
 
 typedef struct ring_kv {
@@ -78,6 +79,12 @@ weft_status_t weft__ring_kv_post(ring_kv_t *kv, const ring_setup_t *s,
                                  weft_comm_t *comm, int t);
 /* Wait for what kv_post posted; time blocked goes to stats->wait_s. */
 weft_status_t weft__ring_kv_wait(ring_kv_t *kv, const ring_setup_t *s);
+/* Drive the transfers in flight once (between chunks of a block, so that
+ * they move while the block is computed even without a progress
+ * thread); a finished request is released and its status kept. */
+void weft__ring_kv_poll(ring_kv_t *kv);
+/* Q rows per kernel call: the transfers are polled between calls. */
+#define RING_CHUNK_ROWS 16
 /* Cancel anything pending and free. */
 void weft__ring_kv_free(ring_kv_t *kv);
 

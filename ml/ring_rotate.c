@@ -110,6 +110,27 @@ weft__ring_kv_post(ring_kv_t *kv, const ring_setup_t *s, weft_comm_t *comm,
     return WEFT_OK;
 }
 
+void
+weft__ring_kv_poll(ring_kv_t *kv)
+{
+    for (int i = 0; i < kv->nst; i++) {
+        for (int j = 0; j < 2; j++) {
+            ring_stream_t *rs = &kv->st[i];
+            int done = 0;
+            weft_status_t st;
+
+            if (rs->req[j] == NULL) {
+                continue;
+            }
+            st = weft_test(rs->req[j], &done);
+            if (done) {
+                rs->req[j] = NULL;
+                rs->status = rs->status == WEFT_OK ? st : rs->status;
+            }
+        }
+    }
+}
+
 weft_status_t
 weft__ring_kv_wait(ring_kv_t *kv, const ring_setup_t *s)
 {
@@ -120,18 +141,21 @@ weft__ring_kv_wait(ring_kv_t *kv, const ring_setup_t *s)
     for (int i = 0; i < kv->nst; i++) {
         ring_stream_t *rs = &kv->st[i];
 
-        if (rs->req[0] == NULL && rs->req[1] == NULL) {
-            continue;
+        if (rs->posted_s == 0.0) {
+            continue; /* nothing posted since the last wait */
         }
         any = 1;
         weft_status_t w = weft_waitall(2, rs->req);
 
         rs->req[0] = rs->req[1] = NULL;
+        st = st == WEFT_OK ? rs->status : st;
         st = st == WEFT_OK ? w : st;
+        rs->status = WEFT_OK;
         for (int j = 0; j < 2; j++) {
             end = rs->done_s[j] > end ? rs->done_s[j] : end;
         }
         posted = posted == 0.0 || rs->posted_s < posted ? rs->posted_s : posted;
+        rs->posted_s = 0.0;
     }
     if (any && s->stats != NULL) {
         s->stats->wait_s += weft__ring_now() - t0;

@@ -773,3 +773,36 @@ Test(ml_ring, bad_input_names_the_argument, .timeout = 60)
 {
     cr_assert_eq(wt_run_ranks(2, bad_body, NULL), 0);
 }
+
+/* ---- blocks larger than one kernel call (Q rows in chunks) ---- */
+
+static void
+chunk_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
+{
+    (void)ctx;
+    (void)arg;
+    for (int lay = 0; lay < WEFT_RING_LAYOUT_COUNT; lay++) {
+        for (int mode = 0; mode < WEFT_RING_MODE_COUNT; mode++) {
+            for (int causal = 0; causal < 2; causal++) {
+                /* 38 rows: two full chunks of 16 and a partial one */
+                prob_t p = {weft_comm_size(w),
+                            lay,
+                            mode,
+                            causal,
+                            WEFT_FLOAT32,
+                            38,
+                            2,
+                            1,
+                            8,
+                            0};
+
+                run_case(w, &p, NULL);
+            }
+        }
+    }
+}
+
+Test(ml_ring, rows_in_several_kernel_calls, .timeout = 120)
+{
+    cr_assert_eq(wt_run_ranks(3, chunk_body, NULL), 0);
+}
