@@ -19,6 +19,19 @@ weft__ring_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+void
+weft__ring_stats_end(weft_ring_attn_stats_t *stats, double t0)
+{
+    if (stats == NULL) {
+        return;
+    }
+    stats->wall_s = weft__ring_now() - t0;
+    stats->hidden = 0.0;
+    if (stats->transfer_s > 0.0 && stats->wait_s < stats->transfer_s) {
+        stats->hidden = 1.0 - stats->wait_s / stats->transfer_s;
+    }
+}
+
 weft_status_t
 weft__ring_setup(weft_comm_t *comm, const weft_ring_attn_params_t *p,
                  const char *fn, ring_setup_t *s)

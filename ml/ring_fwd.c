@@ -140,8 +140,6 @@ weft_ring_attn_fwd(weft_comm_t *comm, const weft_ring_attn_params_t *p,
         weft__ring_kv_free(&kv);
     }
     free(mem);
-    if (s.stats != NULL) {
-        s.stats->wall_s = weft__ring_now() - t0;
-    }
+    weft__ring_stats_end(s.stats, t0);
     return st;
 }

@@ -91,6 +91,9 @@ void weft__ring_kv_free(ring_kv_t *kv);
 /* Peer `hops` steps along the ring from s->rank (negative: backwards). */
 int weft__ring_peer(const ring_setup_t *s, int hops);
 
+/* Close the stats of a call that started at t0. */
+void weft__ring_stats_end(weft_ring_attn_stats_t *stats, double t0);
+
 /* Monotonic seconds. */
 double weft__ring_now(void);
 

@@ -176,9 +176,7 @@ uly_finish(uly_t *u, void *mem, double t0)
 {
     free(mem);
     free(u->pack);
-    if (u->s.stats != NULL) {
-        u->s.stats->wall_s = weft__ring_now() - t0;
-    }
+    weft__ring_stats_end(u->s.stats, t0);
 }
 
 /* The fp32 part of the scratch, after the dtype part, aligned. */

@@ -18,5 +18,14 @@ for np in 4 3; do
         bad "ring_attention example with $np ranks (exit $rc)"
     fi
 done
+# the benchmark runs and prints one row (its numbers are not checked)
+timeout 120 "$B/tools/weftrun" -n 2 "$B/examples/ring_attention_bench" \
+    --rows 16 --heads 2 --kv-heads 2 --dim 8 --reps 1 >"$d/out" 2>"$d/err"
+rc=$?
+if [ $rc = 0 ] && has 1 '^  2  one-way +16 +2 +2 +8 ' "$d/out"; then
+    ok "ring_attention_bench with 2 ranks prints its row"
+else
+    bad "ring_attention_bench with 2 ranks (exit $rc)"
+fi
 echo "1..$n"
 exit $fail

@@ -514,10 +514,11 @@ stats_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
                      mode, serial, s.rounds, s.blocks, s.skipped, rounds, P);
             WT_CHECK(s.wall_s > 0 && s.compute_s > 0 &&
                          s.compute_s <= s.wall_s && s.wait_s <= s.wall_s &&
-                         s.transfer_s >= 0,
+                         (s.transfer_s > 0) == (rounds > 0) && s.hidden >= 0 &&
+                         s.hidden <= 1,
                      "stats out of order: wall %g compute %g wait %g "
-                     "transfer %g",
-                     s.wall_s, s.compute_s, s.wait_s, s.transfer_s);
+                     "transfer %g hidden %g",
+                     s.wall_s, s.compute_s, s.wait_s, s.transfer_s, s.hidden);
         }
         WT_CHECK(memcmp(out[0], out[1], n * 4) == 0 &&
                      memcmp(lse[0], lse[1], R * 16) == 0,

@@ -142,8 +142,11 @@ typedef struct weft_ring_attn_stats {
                           communication not hidden behind compute */
     double transfer_s; /* sum over rounds of post -> completion of the
                           round's transfers (completion as seen by weft's
-                          progress: without a progress thread, no later
-                          than the wait) */
+                          progress: polled between the kernel calls of a
+                          block, and at the wait) */
+    double hidden;     /* 1 - wait_s / transfer_s, clamped to [0, 1]: the
+                          fraction of the transfer time hidden behind the
+                          compute (0 without transfers) */
 } weft_ring_attn_stats_t;
 
 #define WEFT_RING_PARAM_FIELD_SCALE  (1u << 0) /* scale */
