@@ -66,10 +66,16 @@ dec_bf16(uint16_t h)
 
 /* Tensor t at (pos, head, e) as the dtype stores it (written to *raw when
  * not NULL), and its exact value. */
+static int ref_unrounded; /* 1: the reference reads the fp32 values */
+
 static double
 elem(const prob_t *p, int t, size_t pos, size_t h, size_t e, void *raw)
 {
     float f = val(t, pos, h, e);
+
+    if (ref_unrounded && raw == NULL) {
+        return f;
+    }
 
     switch (p->dtype) {
     case WEFT_FLOAT16: {
@@ -293,11 +299,11 @@ run_case(weft_comm_t *w, const prob_t *p, counter_t *cnt)
     int rank = weft_comm_rank(w);
     size_t es = weft_dtype_size(p->dtype), R = p->rows;
     size_t nq = R * p->heads * p->d, nkv = R * p->kvh * p->d;
-    int half = p->dtype != WEFT_FLOAT32;
-    /* fp32 math against float64: out, lse 1e-5; gradients 1e-4 (they sum
-     * more terms); 16-bit inputs are exact in the reference, but dout in
-     * 16 bits and fp32 accumulation leave the same small errors */
-    double fa = 1e-5, ga = 1e-4, rt = half ? 1e-4 : 1e-5;
+    /* against float64: 1e-5 absolute + 1e-5 relative for everything
+     * (all cases pass at 1e-6: fp32 accumulation over these short rows).
+     * 16-bit inputs: the reference reads the same rounded values, so the
+     * same bound holds; the rounding itself is checked on its own. */
+    double fa = 1e-5, ga = 1e-5, rt = 1e-5;
     char *q = malloc(nq * es), *k = malloc(nkv * es), *v = malloc(nkv * es);
     char *dout = malloc(nq * es);
     float *out = malloc(nq * 4), *lse = malloc(R * p->heads * 4);
@@ -347,6 +353,24 @@ run_case(weft_comm_t *w, const prob_t *p, counter_t *cnt)
         compare(p, rank, "dv", dv, ref.dv, p->kvh * p->d, ga, rt);
     }
     ref_free(&ref);
+    if (st == WEFT_OK && p->dtype != WEFT_FLOAT32) {
+        /* end to end: 16-bit inputs against the unrounded fp32 problem,
+         * atol 2e-2 + rtol 1.6e-2 */
+        ref_unrounded = 1;
+        ref_compute(p, &ref);
+        ref_unrounded = 0;
+        compare(p, rank, "out (vs fp32 inputs)", out, ref.out, p->heads * p->d,
+                2e-2, 1.6e-2);
+        compare(p, rank, "lse (vs fp32 inputs)", lse, ref.lse, p->heads, 2e-2,
+                1.6e-2);
+        compare(p, rank, "dq (vs fp32 inputs)", dq, ref.dq, p->heads * p->d,
+                2e-2, 1.6e-2);
+        compare(p, rank, "dk (vs fp32 inputs)", dk, ref.dk, p->kvh * p->d, 2e-2,
+                1.6e-2);
+        compare(p, rank, "dv (vs fp32 inputs)", dv, ref.dv, p->kvh * p->d, 2e-2,
+                1.6e-2);
+        ref_free(&ref);
+    }
     free(q);
     free(k);
     free(v);
