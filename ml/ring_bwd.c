@@ -55,8 +55,10 @@ bwd_block(bwd_state_t *b, const char *kv, size_t k_bytes, int src, int step)
         return WEFT_OK;
     }
     /* in chunks of Q rows, the transfers in flight polled in between */
-    for (size_t c0 = r.q0; c0 < r.q1; c0 += RING_CHUNK_ROWS) {
-        size_t c1 = c0 + RING_CHUNK_ROWS < r.q1 ? c0 + RING_CHUNK_ROWS : r.q1;
+    size_t chunk = weft__ring_chunk_rows(r.k1 - r.k0, p->heads, p->head_dim);
+
+    for (size_t c0 = r.q0; c0 < r.q1; c0 += chunk) {
+        size_t c1 = c0 + chunk < r.q1 ? c0 + chunk : r.q1;
         weft_ring_block_t blk = {
             .step = step,
             .src_rank = src,

@@ -83,8 +83,9 @@ weft_status_t weft__ring_kv_wait(ring_kv_t *kv, const ring_setup_t *s);
  * they move while the block is computed even without a progress
  * thread); a finished request is released and its status kept. */
 void weft__ring_kv_poll(ring_kv_t *kv);
-/* Q rows per kernel call: the transfers are polled between calls. */
-#define RING_CHUNK_ROWS 16
+/* Q rows per kernel call (the transfers are polled between calls): about
+ * 2^18 multiply-adds of scores per call, 1 to 16 rows. */
+size_t weft__ring_chunk_rows(size_t kv_rows, size_t heads, size_t head_dim);
 /* Cancel anything pending and free. */
 void weft__ring_kv_free(ring_kv_t *kv);
 

@@ -14,7 +14,7 @@
 
 /* The block's K and V (and the scratch a row needs) as fp32. */
 typedef struct kernel_buf {
-    float *k, *v;    /* [kv_rows][kv_heads][head_dim] */
+    const float *k, *v; /* [kv_rows][kv_heads][head_dim] */
     float *q, *dout; /* one row of one head */
     float *s;        /* [kv_rows] scores */
     void *mem;
@@ -46,7 +46,8 @@ static weft_status_t
 kernel_buf_init(const weft_ring_block_t *b, kernel_buf_t *kb)
 {
     size_t kv = b->kv_rows * b->kv_heads * b->head_dim;
-    size_t n = 2 * kv + 2 * b->head_dim + b->kv_rows + 1;
+    int f32 = b->dtype == WEFT_FLOAT32; /* read K and V in place */
+    size_t n = (f32 ? 0 : 2 * kv) + 2 * b->head_dim + b->kv_rows + 1;
 
     kb->mem = malloc(n * sizeof(float));
     if (kb->mem == NULL) {
@@ -55,13 +56,20 @@ kernel_buf_init(const weft_ring_block_t *b, kernel_buf_t *kb)
                               "floats",
                               n);
     }
-    kb->k = kb->mem;
-    kb->v = kb->k + kv;
-    kb->q = kb->v + kv;
+    kb->q = kb->mem;
     kb->dout = kb->q + b->head_dim;
     kb->s = kb->dout + b->head_dim;
-    weft__ml_load_f32(b->k, b->dtype, 0, kv, kb->k);
-    weft__ml_load_f32(b->v, b->dtype, 0, kv, kb->v);
+    if (f32) {
+        kb->k = b->k;
+        kb->v = b->v;
+        return WEFT_OK;
+    }
+    float *conv = kb->s + b->kv_rows + 1;
+
+    weft__ml_load_f32(b->k, b->dtype, 0, kv, conv);
+    weft__ml_load_f32(b->v, b->dtype, 0, kv, conv + kv);
+    kb->k = conv;
+    kb->v = conv + kv;
     return WEFT_OK;
 }
 

@@ -77,3 +77,12 @@ weft__ring_block_range(const int64_t *q_pos, const int64_t *k_pos, size_t rows,
     r->causal = k_pos[r->k1 - 1] > q_pos[r->q0];
     return 1;
 }
+
+size_t
+weft__ring_chunk_rows(size_t kv_rows, size_t heads, size_t head_dim)
+{
+    size_t per_row = kv_rows * heads * head_dim;
+    size_t rows = per_row > 0 ? ((size_t)1 << 18) / per_row : 16;
+
+    return rows < 1 ? 1 : rows > 16 ? 16 : rows;
+}
