@@ -43,6 +43,11 @@
  *
  * Messages use tags 0x57520000..0x575200ff on the communicator; the calls
  * are collective (every rank calls with matching params) and blocking.
+ * Kernels are called from the calling thread, on Q rows in chunks (1 to
+ * 16 rows), with the transfers in flight polled between calls, so K/V
+ * move during the compute without a progress thread. An error on one rank
+ * (a kernel's, a bad argument only it has) leaves the others waiting
+ * until the communicator's timeout: abort the communicator on error.
  */
 #ifndef WEFT_ML_RING_H
 #define WEFT_ML_RING_H
