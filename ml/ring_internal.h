@@ -1,0 +1,101 @@
+/*
+ * What the ring attention files share: the checked setup of a call and the
+ * causal range of a block pair. Not installed.
+ */
+#ifndef WEFT_ML_RING_INTERNAL_H
+#define WEFT_ML_RING_INTERNAL_H
+
+#include <weft.h>
+#include <weft/ml_ring.h>
+
+#define RING_TAG_BASE 0x57520000 /* "WR" */
+
+typedef struct ring_setup {
+    int rank, size;
+    size_t esize;  /* bytes of one element of dtype */
+    size_t q_row;  /* elements of one q row: heads * head_dim */
+    size_t kv_row; /* elements of one k or v row: kv_heads * head_dim */
+    float scale;
+    weft_ring_block_fn_t fwd_fn;
+    weft_ring_block_bwd_fn_t bwd_fn;
+    void *user;
+    int serial;
+    weft_ring_attn_stats_t *stats; /* NULL: none asked for */
+} ring_setup_t;
+
+/* Check comm and params for `fn` (named in errors); fill *s. */
+weft_status_t weft__ring_setup(weft_comm_t *comm,
+                               const weft_ring_attn_params_t *p, const char *fn,
+                               ring_setup_t *s);
+
+/* Positions of the rows of `rank` (rows of them) in pos. */
+void weft__ring_positions(weft_ring_layout_t layout, int nranks, size_t rows,
+                          int rank, int64_t *pos);
+
+/* The part of a block pair with work in it: q rows [q0, q1) against k/v
+ * rows [k0, k1), *causal_p 0 when every pair in it is visible. Both
+ * position lists ascending. Returns 0 when the mask hides everything. */
+typedef struct ring_range {
+    size_t q0, q1, k0, k1;
+    int causal;
+} ring_range_t;
+int weft__ring_block_range(const int64_t *q_pos, const int64_t *k_pos,
+                           size_t rows, int causal, ring_range_t *r);
+
+/*
+ * K/V rotation: one stream per ring direction (one-way: clockwise only;
+ * two-way: both). A stream's round t holds the block of rank
+ * rank - t (clockwise) or rank + t (counter-clockwise); round 0 is the
+ * rank's own block. Blocks are K then V, packed.
+ */
+typedef struct ring_stream {
+    int nrounds; /* rounds after round 0 */
+    int dir;     /* +1: from rank-1 to rank+1; -1: the other way */
+    int tag;
+    void *buf[2];           /* round t (t >= 1) lives in buf[t & 1] */
+    weft_request_t *req[2]; /* receive, send of the round in flight */
+    double posted_s, done_s[2];
+    weft_status_t status; /* first failure seen by a poll */
+} ring_stream_t;
+
+typedef struct ring_kv {
+    ring_stream_t st[2];
+    int nst;
+    void *local;    /* round 0: the rank's own K and V */
+    size_t bytes;   /* of one packed block */
+    size_t k_bytes; /* of its K part */
+    void *mem;
+} ring_kv_t;
+
+/* Streams for p->mode, and the packed local block. */
+weft_status_t weft__ring_kv_init(ring_kv_t *kv, const ring_setup_t *s,
+                                 const weft_ring_attn_params_t *p,
+                                 const void *k, const void *v);
+/* Packed block of stream i at round t, and its owner. */
+const char *weft__ring_kv_block(const ring_kv_t *kv, int i, int t);
+int weft__ring_kv_src(const ring_kv_t *kv, const ring_setup_t *s, int i, int t);
+/* Post the transfers that bring round t+1 (sending round t's block). */
+weft_status_t weft__ring_kv_post(ring_kv_t *kv, const ring_setup_t *s,
+                                 weft_comm_t *comm, int t);
+/* Wait for what kv_post posted; time blocked goes to stats->wait_s. */
+weft_status_t weft__ring_kv_wait(ring_kv_t *kv, const ring_setup_t *s);
+/* Drive the transfers in flight once (between chunks of a block, so that
+ * they move while the block is computed even without a progress
+ * thread); a finished request is released and its status kept. */
+void weft__ring_kv_poll(ring_kv_t *kv);
+/* Q rows per kernel call (the transfers are polled between calls): about
+ * 2^18 multiply-adds of scores per call, 1 to 16 rows. */
+size_t weft__ring_chunk_rows(size_t kv_rows, size_t heads, size_t head_dim);
+/* Cancel anything pending and free. */
+void weft__ring_kv_free(ring_kv_t *kv);
+
+/* Peer `hops` steps along the ring from s->rank (negative: backwards). */
+int weft__ring_peer(const ring_setup_t *s, int hops);
+
+/* Close the stats of a call that started at t0. */
+void weft__ring_stats_end(weft_ring_attn_stats_t *stats, double t0);
+
+/* Monotonic seconds. */
+double weft__ring_now(void);
+
+#endif /* WEFT_ML_RING_INTERNAL_H */
