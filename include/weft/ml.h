@@ -6,5 +6,6 @@
 #define WEFT_ML_H
 
 #include <weft/ml_ddp.h>
+#include <weft/ml_moe.h>
 
 #endif /* WEFT_ML_H */
