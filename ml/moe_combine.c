@@ -31,22 +31,22 @@ weft_status_t
 weft_moe_combine_chunk(weft_moe_handle_t *h, size_t c, const void *expert_y,
                        weft_dtype_t dtype)
 {
-    static char moe_dummy[8];
     size_t k, P, rowb, r0, r1;
 
     WEFT_ML_CHECK(
         moe_combine_check(h, "weft_moe_combine_chunk", expert_y, dtype));
     WEFT_ML_ARG(c < h->nchunks, "weft_moe_combine_chunk: chunk %zu of %zu", c,
                 h->nchunks);
+    WEFT_ML_ARG(c < h->arrived,
+                "weft_moe_combine_chunk: chunk %zu has not arrived yet", c);
     WEFT_ML_ARG(!h->cposted[c],
                 "weft_moe_combine_chunk: chunk %zu is posted already", c);
     k = h->topk;
     P = (size_t)h->nranks;
     rowb = h->hidden * h->esize;
     if (h->partial == NULL) {
-        h->partial = malloc(h->nrecv * rowb + 1);
-        h->back = malloc(h->nsent * rowb + 1);
-        if (h->partial == NULL || h->back == NULL) {
+        h->partial = weft__moe_buf_get(h->nrecv * rowb, &h->partial_bytes);
+        if (h->partial == NULL) {
             return weft_log_error(WEFT_ERR_NO_MEMORY, WEFT_LOG_WARN,
                                   WEFT_SUB_ML,
                                   "weft_moe_combine: out of memory");
@@ -55,21 +55,23 @@ weft_moe_combine_chunk(weft_moe_handle_t *h, size_t c, const void *expert_y,
     r0 = h->rbase[c * P];
     r1 = c + 1 < h->nchunks ? h->rbase[(c + 1) * P] : h->nrecv;
     for (size_t r = r0; r < r1; r++) {
-        weft__moe_acc_zero(h, h->acc);
+        const void *src[MOE_MAX_TOPK];
+        float w[MOE_MAX_TOPK];
+        size_t n = 0;
+
         for (size_t j = 0; j < k; j++) {
             size_t p = h->row_pair[r * k + j];
 
             if (p != MOE_NONE) {
-                weft__moe_acc_add(h, h->acc, h->weight[r * k + j],
-                                  (const char *)expert_y + p * rowb);
+                src[n] = (const char *)expert_y + p * rowb;
+                w[n++] = h->weight[r * k + j];
             }
         }
-        weft__moe_acc_store(h, h->acc, (char *)h->partial + r * rowb);
+        weft__moe_weighted_sum(h, (char *)h->partial + r * rowb, n, src, w);
     }
-    WEFT_ML_CHECK(
-        weft_ialltoallv(h->partial, &h->r_el[c * P], &h->r_disp[c * P],
-                        h->back != NULL ? h->back : moe_dummy, &h->s_el[c * P],
-                        &h->s_disp[c * P], h->dtype, h->comm, &h->creq[c]));
+    WEFT_ML_CHECK(weft_ialltoallv(
+        h->partial, &h->r_el[c * P], &h->r_disp[c * P], h->back,
+        &h->s_el[c * P], &h->s_disp[c * P], h->dtype, h->comm, &h->creq[c]));
     h->cposted[c] = 1;
     return WEFT_OK;
 }
@@ -102,13 +104,14 @@ weft_moe_combine(weft_moe_handle_t *h, const void *expert_y, weft_dtype_t dtype,
     k = h->topk;
     rowb = h->hidden * h->esize;
     for (size_t t = 0; t < h->ntok; t++) {
-        weft__moe_acc_zero(h, h->acc);
-        for (size_t i = 0; i < k && h->tok_rows[t * k + i] != MOE_NONE; i++) {
-            weft__moe_acc_add(h, h->acc, 1.0f,
-                              (const char *)h->back +
-                                  h->tok_rows[t * k + i] * rowb);
+        const void *src[MOE_MAX_TOPK];
+        size_t n = 0;
+
+        while (n < k && h->tok_rows[t * k + n] != MOE_NONE) {
+            src[n] = (const char *)h->back + h->tok_rows[t * k + n] * rowb;
+            n++;
         }
-        weft__moe_acc_store(h, h->acc, (char *)y + t * rowb);
+        weft__moe_weighted_sum(h, (char *)y + t * rowb, n, src, NULL);
     }
     return WEFT_OK;
 }

@@ -181,3 +181,40 @@ weft__moe_acc_store(const weft_moe_handle_t *h, const void *acc, void *row)
     }
     }
 }
+
+void
+weft__moe_weighted_sum(const weft_moe_handle_t *h, void *dst, size_t n,
+                       const void *const *src, const float *w)
+{
+    size_t H = h->hidden;
+
+    if (h->dtype == WEFT_FLOAT32) {
+        /* the destination row is the accumulator: one pass per source */
+        float *y = dst;
+
+        if (n == 0) {
+            memset(dst, 0, H * sizeof(float));
+            return;
+        }
+        for (size_t j = 0; j < n; j++) {
+            const float *x = src[j];
+            float wj = w != NULL ? w[j] : 1.0f;
+
+            if (j == 0) {
+                for (size_t i = 0; i < H; i++) {
+                    y[i] = 0.0f + wj * x[i]; /* as from a zero: -0 is +0 */
+                }
+            } else {
+                for (size_t i = 0; i < H; i++) {
+                    y[i] += wj * x[i];
+                }
+            }
+        }
+        return;
+    }
+    weft__moe_acc_zero(h, h->acc);
+    for (size_t j = 0; j < n; j++) {
+        weft__moe_acc_add(h, h->acc, w != NULL ? w[j] : 1.0f, src[j]);
+    }
+    weft__moe_acc_store(h, h->acc, dst);
+}

@@ -36,8 +36,8 @@ weft_moe_handle_destroy(weft_moe_handle_t *h)
     free(h->row_pair);
     free(h->expert_pair_begin);
     free(h->s_el);
-    free(h->partial);
-    free(h->back);
+    weft__moe_buf_put(h->partial, h->partial_bytes);
+    weft__moe_buf_put(h->back, h->back_bytes);
     free(h->acc);
     free(h->creq);
     free(h->cposted);
@@ -54,7 +54,9 @@ moe_check_args(weft_comm_t *comm, const weft_moe_params_t *p, const void *x,
     WEFT_ML_ARG(comm != NULL, "weft_moe_dispatch: comm is NULL");
     WEFT_ML_ARG(p != NULL, "weft_moe_dispatch: params is NULL");
     WEFT_ML_ARG(handle_p != NULL, "weft_moe_dispatch: handle_p is NULL");
-    WEFT_ML_ARG(p->topk > 0, "weft_moe_dispatch: params->topk is 0");
+    WEFT_ML_ARG(p->topk > 0 && p->topk <= MOE_MAX_TOPK,
+                "weft_moe_dispatch: params->topk %zu is outside [1, %d]",
+                p->topk, MOE_MAX_TOPK);
     WEFT_ML_ARG(p->hidden > 0, "weft_moe_dispatch: params->hidden is 0");
     WEFT_ML_ARG(weft_dtype_size(p->dtype) > 0,
                 "weft_moe_dispatch: params->dtype (%d) is not a "
@@ -373,6 +375,7 @@ moe_exchange(weft_moe_handle_t *h, const char *sendbuf, void *recv_x,
         if (st == WEFT_OK) {
             st = w;
         }
+        h->arrived = c + 1;
         if (st == WEFT_OK && fst == WEFT_OK && fn != NULL) {
             weft_moe_chunk_t chunk;
 
@@ -400,7 +403,7 @@ weft_moe_dispatch(weft_comm_t *comm, const weft_moe_params_t *params,
     const weft_moe_params_t *p = params;
     weft_moe_handle_t *h;
     unsigned char *kept = NULL;
-    char *sendbuf = NULL;
+    char *sendbuf = NULL; /* h->back */
     int32_t *meta = NULL;
     size_t *mbase = NULL;
     weft_status_t st;
@@ -455,7 +458,10 @@ weft_moe_dispatch(weft_comm_t *comm, const weft_moe_params_t *params,
         size_t P = (size_t)h->nranks, mrow = 1 + 2 * h->topk;
 
         moe_data_layout(h);
-        sendbuf = malloc(h->nsent * h->hidden * h->esize + 1);
+        /* packed in the buffer that receives the combine's partials */
+        h->back =
+            weft__moe_buf_get(h->nsent * h->hidden * h->esize, &h->back_bytes);
+        sendbuf = h->back;
         meta = malloc((h->nsent * mrow + 1) * sizeof(int32_t));
         mbase = calloc(P, sizeof(size_t));
         st = moe_alloc_recv(h);
@@ -476,7 +482,6 @@ weft_moe_dispatch(weft_comm_t *comm, const weft_moe_params_t *params,
         st = moe_exchange(h, sendbuf, recv_x, meta, mbase, fn, arg);
     }
     free(kept);
-    free(sendbuf);
     free(meta);
     free(mbase);
     if (h->capacity == MOE_NONE) {

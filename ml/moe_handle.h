@@ -14,6 +14,7 @@
 #include <weft/ml_moe.h>
 
 #define MOE_NONE ((size_t)-1)
+#define MOE_MAX_TOPK 64 /* slots per token: the most dispatch accepts */
 
 struct weft_moe_handle {
     weft_comm_t *comm;
@@ -47,10 +48,14 @@ struct weft_moe_handle {
 
     /* combine */
     void *partial;          /* [nrecv][hidden]: weighted, to the sources */
-    void *back;             /* [nsent][hidden]: partials come back */
+    void *back;             /* [nsent][hidden]: the dispatch's packed rows,
+                               then the partials that come back */
+    size_t partial_bytes, back_bytes; /* their sizes, for the cache */
     void *acc;              /* [hidden] fp32 (fp64 for FLOAT64) */
     weft_request_t **creq;  /* [nchunks] */
     unsigned char *cposted; /* [nchunks] */
+    size_t arrived;         /* dispatch chunks complete: combine may use
+                               their part of back */
 };
 
 /* moe_layout.c: WEFT_ERR_INVALID_ARG naming the first bad index. */
@@ -66,6 +71,11 @@ size_t weft__moe_select(const int64_t *topk_idx, size_t ntok, size_t topk,
  * has arrived). */
 weft_status_t weft__moe_build_pairs(weft_moe_handle_t *h);
 
+/* moe_buffers.c: a buffer of at least `bytes` (its size in *got_p),
+ * reused when one was given back on this thread; and giving one back. */
+void *weft__moe_buf_get(size_t bytes, size_t *got_p);
+void weft__moe_buf_put(void *p, size_t bytes);
+
 /* moe_convert.c: rows of a floating dtype to and from the accumulator
  * (fp32; fp64 for FLOAT64). */
 int weft__moe_float_dtype(weft_dtype_t dtype);
@@ -74,5 +84,9 @@ void weft__moe_acc_add(const weft_moe_handle_t *h, void *acc, float w,
                        const void *row);
 void weft__moe_acc_store(const weft_moe_handle_t *h, const void *acc,
                          void *row);
+/* dst = sum over j < n of w[j] * src[j] (w NULL: all 1), accumulated in
+ * order from zero in fp32 (fp64 for FLOAT64), rounded once. */
+void weft__moe_weighted_sum(const weft_moe_handle_t *h, void *dst, size_t n,
+                            const void *const *src, const float *w);
 
 #endif /* WEFT_ML_MOE_HANDLE_H */

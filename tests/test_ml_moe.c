@@ -191,6 +191,11 @@ chunk_fn(void *arg, weft_moe_handle_t *handle, const weft_moe_chunk_t *ch)
     }
     st->rows_seen = ch->row_end;
     run_expert(st, ch, wt_rank);
+    if (st->c->early_combine && ch->index + 1 < st->c->chunks &&
+        weft_moe_combine_chunk(handle, ch->index + 1, st->expert_y,
+                               st->c->dtype) != WEFT_ERR_INVALID_ARG) {
+        st->bad_chunk = 1; /* chunk index + 1 has not arrived yet */
+    }
     if (st->c->early_combine) {
         return weft_moe_combine_chunk(handle, ch->index, st->expert_y,
                                       st->c->dtype);
@@ -797,6 +802,11 @@ bad_body(weft_context_t *ctx, weft_comm_t *world, void *arg)
     expect_arg(weft_moe_dispatch(world, &p, x, 4, idx, NULL, recv, 16, NULL,
                                  NULL, NULL, NULL),
                "handle_p is NULL");
+    p.topk = 65;
+    expect_arg(weft_moe_dispatch(world, &p, x, 4, idx, NULL, recv, 16, NULL,
+                                 NULL, NULL, &hd),
+               "params->topk 65");
+    p.topk = 2;
     p.dtype = (weft_dtype_t)99;
     expect_arg(weft_moe_dispatch(world, &p, x, 4, idx, NULL, recv, 16, NULL,
                                  NULL, NULL, &hd),

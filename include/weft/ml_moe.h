@@ -38,6 +38,10 @@
  * their ranks, in fp32, and rounds once. For topk <= 2 this is exactly
  * sum_j weight_j * output_j in slot order.
  *
+ * Memory: the module keeps up to 4 of its row buffers per thread after a
+ * handle is destroyed, for the next dispatch (a fresh buffer of tens of
+ * MiB costs a page fault per page); they live until the process ends.
+ *
  * Collective rules: every rank of comm calls dispatch, combine (and
  * combine_chunk for the same chunks) in the same order with the same
  * nexperts, topk, hidden, dtype and chunks (checked: a rank that differs
@@ -109,7 +113,7 @@ enum {
 typedef struct weft_moe_params {
     uint64_t field_mask; /* WEFT_MOE_PARAM_* bits of the set fields */
     size_t nexperts;     /* global experts, a multiple of the ranks */
-    size_t topk;         /* slots per token, >= 1 */
+    size_t topk;         /* slots per token, 1 to 64 */
     size_t hidden;       /* elements per token row, >= 1 */
     weft_dtype_t dtype;  /* of the rows */
     weft_moe_mode_t mode;
@@ -200,8 +204,9 @@ WEFT_API weft_status_t weft_moe_handle_rows(const weft_moe_handle_t *handle,
 
 /*
  * Post the combine exchange of chunk c (nonblocking; may be called from
- * the chunk function once that chunk's outputs are written). expert_y is
- * [npairs][hidden] of dtype, in pair order; only chunk c's pairs are read
+ * the chunk function of chunk c or a later one, once chunk c's outputs
+ * are written; WEFT_ERR_INVALID_ARG for a chunk that has not arrived). expert_y
+ * is [npairs][hidden] of dtype, in pair order; only chunk c's pairs are read
  * now. dtype must be the dispatch's, a floating type.
  */
 WEFT_API weft_status_t weft_moe_combine_chunk(weft_moe_handle_t *handle,
