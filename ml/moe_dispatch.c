@@ -186,22 +186,19 @@ moe_pack(weft_moe_handle_t *h, const void *x, const int64_t *idx,
     free(fill);
 }
 
-/* Headers and counts to every rank; every rank checks every header and
- * every receive capacity, so all of them agree to stop or go. */
+/* One allgather of every rank's header and rows per destination: every
+ * rank checks every header and every receive room, so all of them agree
+ * to stop or go. With chunks, an alltoall then gives the rows per chunk. */
 static weft_status_t
 moe_exchange_counts(weft_moe_handle_t *h, size_t recv_cap, size_t *needed_p)
 {
-    size_t P = (size_t)h->nranks, C = h->nchunks, need_me = 0;
-    int64_t hdr[MOE_NHDR] = {MOE_MAGIC,
-                             h->dtype,
-                             (int64_t)h->hidden,
-                             (int64_t)h->topk,
-                             (int64_t)h->nexperts,
-                             (int64_t)C,
-                             (int64_t)recv_cap};
-    int64_t *all = malloc(P * (MOE_NHDR + C * P) * sizeof(int64_t));
-    int64_t *cnt = all + P * MOE_NHDR, *mine = malloc(C * P * sizeof(int64_t));
+    size_t P = (size_t)h->nranks, C = h->nchunks, W = MOE_NHDR + P;
+    size_t me = (size_t)h->rank;
+    int64_t *mine = calloc(W + 2 * C * P, sizeof(int64_t));
+    int64_t *all = malloc(P * W * sizeof(int64_t));
+    int64_t *per_c = mine + W, *got_c = per_c + C * P;
     weft_status_t st;
+    int hdr_ok;
 
     if (all == NULL || mine == NULL) {
         free(all);
@@ -209,49 +206,63 @@ moe_exchange_counts(weft_moe_handle_t *h, size_t recv_cap, size_t *needed_p)
         return weft_log_error(WEFT_ERR_NO_MEMORY, WEFT_LOG_WARN, WEFT_SUB_ML,
                               "weft_moe_dispatch: out of memory");
     }
-    st = weft_allgather(hdr, all, MOE_NHDR, WEFT_INT64, h->comm);
+    mine[0] = MOE_MAGIC;
+    mine[1] = h->dtype;
+    mine[2] = (int64_t)h->hidden;
+    mine[3] = (int64_t)h->topk;
+    mine[4] = (int64_t)h->nexperts;
+    mine[5] = (int64_t)C;
+    mine[6] = (int64_t)recv_cap;
+    for (size_t c = 0; c < C; c++) {
+        for (size_t d = 0; d < P; d++) {
+            mine[MOE_NHDR + d] += (int64_t)h->scount[c * P + d];
+            per_c[d * C + c] = (int64_t)h->scount[c * P + d];
+        }
+    }
+    st = weft_allgather(mine, all, W, WEFT_INT64, h->comm);
+    hdr_ok = st == WEFT_OK;
     for (size_t r = 0; st == WEFT_OK && r < P; r++) {
         for (int f = 0; f < MOE_NHDR - 1; f++) {
-            if (all[r * MOE_NHDR + f] != hdr[f]) {
+            if (all[r * W + f] != mine[f]) {
+                hdr_ok = 0;
                 st = weft_log_error(
                     WEFT_ERR_INVALID_ARG, WEFT_LOG_WARN, WEFT_SUB_ML,
-                    "weft_moe_dispatch: %s %lld here (rank %d), %lld on "
+                    "weft_moe_dispatch: %s %lld here (rank %zu), %lld on "
                     "rank %zu: every rank must pass the same",
-                    moe_hdr_name[f], (long long)hdr[f], h->rank,
-                    (long long)all[r * MOE_NHDR + f], r);
+                    moe_hdr_name[f], (long long)mine[f], me,
+                    (long long)all[r * W + f], r);
                 break;
             }
         }
     }
-    for (size_t i = 0; i < C * P; i++) {
-        mine[i] = (int64_t)h->scount[i];
-    }
-    if (st == WEFT_OK) {
-        st = weft_allgather(mine, cnt, C * P, WEFT_INT64, h->comm);
-    }
-    for (size_t s = 0; st == WEFT_OK && s < P; s++) {
-        for (size_t c = 0; c < C; c++) {
-            h->rcount[c * P + s] = (size_t)cnt[s * C * P + c * P + h->rank];
-            need_me += h->rcount[c * P + s];
-        }
-    }
-    if (st == WEFT_OK && needed_p != NULL) {
-        *needed_p = need_me;
-    }
-    for (size_t q = 0; st == WEFT_OK && q < P; q++) {
-        size_t need = 0, cap = (size_t)all[q * MOE_NHDR + MOE_NHDR - 1];
+    for (size_t q = 0; hdr_ok && q < P; q++) {
+        size_t need = 0, cap = (size_t)all[q * W + MOE_NHDR - 1];
 
-        for (size_t i = 0; i < P * C; i++) {
-            need += (size_t)cnt[i * P + q]; /* (source, chunk) i to q */
+        for (size_t s = 0; s < P; s++) {
+            need += (size_t)all[s * W + MOE_NHDR + q]; /* s sends q */
         }
-        if (need > cap) {
+        if (q == me) {
+            h->nrecv = need;
+            if (needed_p != NULL) {
+                *needed_p = need;
+            }
+        }
+        if (need > cap && st == WEFT_OK) { /* the first; every need told */
             st = weft_log_error(WEFT_ERR_TRUNCATED, WEFT_LOG_WARN, WEFT_SUB_ML,
                                 "weft_moe_dispatch: rank %zu receives %zu "
                                 "rows, its recv_cap is %zu",
                                 q, need, cap);
         }
     }
-    h->nrecv = need_me;
+    if (st == WEFT_OK && C > 1) {
+        st = weft_alltoall(per_c, got_c, C, WEFT_INT64, h->comm);
+    }
+    for (size_t s = 0; st == WEFT_OK && s < P; s++) {
+        for (size_t c = 0; c < C; c++) {
+            h->rcount[c * P + s] = C > 1 ? (size_t)got_c[s * C + c]
+                                         : (size_t)all[s * W + MOE_NHDR + me];
+        }
+    }
     free(all);
     free(mine);
     return st;
