@@ -8,7 +8,15 @@
  *
  *   tools/weftrun -n 4 tools/weft-moe-bench [--tokens 4096] [--hidden 1024]
  *       [--experts 8] [--topk 2] [--dtype fp32|bf16] [--chunks 1]
- *       [--iters 20] [--warmup 3] [--runs 3]
+ *       [--iters 20] [--warmup 3] [--runs 3] [--expert-ns 0]
+ *
+ * With --expert-ns N (layer mode) the dispatch runs a synthetic expert on
+ * each chunk as it arrives (a wait of N ns per pair, then the identity)
+ * and posts that chunk's combine at once; the columns are then the whole
+ * layer's time (dispatch + experts + combine) and the expert time, so
+ * --chunks 1 against --chunks 4 shows how much of the exchange the chunks
+ * hide (with WEFT_PROGRESS_THREAD=1: on a CPU nothing else moves the
+ * bytes while the expert computes).
  *
  * Routing: uniform random distinct experts per token (seeded per rank).
  */
@@ -22,6 +30,8 @@
 typedef struct bench_args {
     size_t tokens, hidden, experts, topk, chunks;
     int iters, warmup, runs;
+    long expert_ns; /* > 0: layer mode, a synthetic expert of this many
+                       ns per pair runs on each chunk as it arrives */
     weft_dtype_t dtype;
 } bench_args_t;
 
@@ -55,7 +65,7 @@ bench_q(double *v, int n, double q)
 static int
 bench_parse(int argc, char **argv, bench_args_t *a)
 {
-    *a = (bench_args_t){4096, 1024, 8, 2, 1, 20, 3, 3, WEFT_FLOAT32};
+    *a = (bench_args_t){4096, 1024, 8, 2, 1, 20, 3, 3, 0, WEFT_FLOAT32};
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
@@ -77,6 +87,8 @@ bench_parse(int argc, char **argv, bench_args_t *a)
             a->iters = atoi(v);
         } else if (!strcmp(o, "--warmup")) {
             a->warmup = atoi(v);
+        } else if (!strcmp(o, "--expert-ns")) {
+            a->expert_ns = atol(v);
         } else if (!strcmp(o, "--runs")) {
             a->runs = atoi(v);
         } else if (!strcmp(o, "--dtype") && !strcmp(v, "fp32")) {
@@ -98,6 +110,56 @@ bench_max(weft_comm_t *w, double t)
 
     weft_allreduce(&t, &m, 1, WEFT_FLOAT64, WEFT_MAX, w);
     return m;
+}
+
+typedef struct bench_layer {
+    const bench_args_t *a;
+    const char *recv;
+    char *ey;
+    double expert_s;
+} bench_layer_t;
+
+static weft_status_t
+bench_expert(void *arg, weft_moe_handle_t *h, const weft_moe_chunk_t *ch)
+{
+    bench_layer_t *l = arg;
+    size_t rowb = l->a->hidden * weft_dtype_size(l->a->dtype);
+    double t0 = bench_now();
+    double until = t0 + (double)(ch->pair_end - ch->pair_begin) *
+                            (double)l->a->expert_ns * 1e-9;
+
+    for (size_t q = ch->pair_begin; q < ch->pair_end; q++) {
+        memcpy(l->ey + q * rowb, l->recv + ch->pair_row[q] * rowb, rowb);
+    }
+    while (bench_now() < until) {
+    }
+    l->expert_s += bench_now() - t0;
+    return weft_moe_combine_chunk(h, ch->index, l->ey, l->a->dtype);
+}
+
+/* Layer mode: dispatch with the expert per chunk, then combine. */
+static weft_status_t
+bench_layer_step(const bench_args_t *a, weft_comm_t *w,
+                 const weft_moe_params_t *p, const char *x, const int64_t *idx,
+                 const float *gw, char *recv, size_t cap, char *ey, char *y,
+                 double *t_layer, double *t_expert)
+{
+    bench_layer_t l = {a, recv, ey, 0.0};
+    weft_moe_handle_t *h = NULL;
+    weft_status_t st;
+    double t0;
+
+    weft_barrier(w);
+    t0 = bench_now();
+    st = weft_moe_dispatch(w, p, x, a->tokens, idx, gw, recv, cap, bench_expert,
+                           &l, NULL, &h);
+    if (st == WEFT_OK) {
+        st = weft_moe_combine(h, ey, a->dtype, y);
+    }
+    *t_layer = bench_now() - t0;
+    *t_expert = l.expert_s;
+    weft_moe_handle_destroy(h);
+    return st;
 }
 
 /* One iteration: dispatch, identity experts (untimed), combine, and the
@@ -243,8 +305,18 @@ main(int argc, char **argv)
                "warm-up) x %d runs\n",
                P, a.tokens, a.hidden, weft_dtype_name(a.dtype), a.topk,
                a.experts, a.chunks, a.iters, a.warmup, a.runs);
+        if (a.expert_ns > 0) {
+            printf("# layer mode: an expert of %ld ns per pair on each chunk "
+                   "as it arrives; layer = dispatch + experts + combine, "
+                   "expert = its time alone (ms; disp/comb columns hold "
+                   "layer/expert, the rest is 0)\n",
+                   a.expert_ns);
+        }
         printf("# %-4s %10s %10s %10s %10s %10s %10s %11s %11s\n", "run",
-               "disp_p50", "disp_p99", "comb_p50", "comb_p99", "a2av_p50",
+               a.expert_ns > 0 ? "layer_p50" : "disp_p50",
+               a.expert_ns > 0 ? "layer_p99" : "disp_p99",
+               a.expert_ns > 0 ? "expert_p50" : "comb_p50",
+               a.expert_ns > 0 ? "expert_p99" : "comb_p99", "a2av_p50",
                "a2av_p99", "disp_GB/s", "comb_GB/s");
         printf("#      (ms; slowest rank per iteration; GB/s = max bytes a "
                "rank receives / p50)\n");
@@ -255,8 +327,13 @@ main(int argc, char **argv)
         for (int it = -a.warmup; it < a.iters && st == WEFT_OK; it++) {
             double t_disp = 0, t_comb = 0, t_a2a = 0;
 
-            st = bench_step(&a, w, &p, x, idx, gw, recv, cap, ey, y, &t_disp,
-                            &t_comb, &t_a2a, &recv_b, &sent_b);
+            if (a.expert_ns > 0) {
+                st = bench_layer_step(&a, w, &p, x, idx, gw, recv, cap, ey, y,
+                                      &t_disp, &t_comb);
+            } else {
+                st = bench_step(&a, w, &p, x, idx, gw, recv, cap, ey, y,
+                                &t_disp, &t_comb, &t_a2a, &recv_b, &sent_b);
+            }
             if (it >= 0) {
                 td[it] = bench_max(w, t_disp);
                 tc[it] = bench_max(w, t_comb);
