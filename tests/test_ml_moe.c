@@ -708,6 +708,68 @@ Test(ml_moe, half_types_round_trip_exactly, .timeout = 60)
     }
 }
 
+/* fp64 rows: top-2 with weights, accumulated in fp64 (exact order for
+ * two slots: w0 * x + w1 * x from zero) */
+static void
+f64_body(weft_context_t *ctx, weft_comm_t *world, void *arg)
+{
+    int me = weft_comm_rank(world), P = weft_comm_size(world);
+    enum { N = 29, H = 8, K = 2 };
+    double x[N * H], y[N * H], recv[N * 4 * H], out[N * 4 * K * H];
+    int64_t idx[N * K];
+    float w[N * K];
+    weft_moe_params_t p = {.nexperts = (size_t)P * 2,
+                           .topk = K,
+                           .hidden = H,
+                           .dtype = WEFT_FLOAT64};
+    weft_moe_handle_t *hd = NULL;
+    weft_moe_info_t info;
+    weft_moe_chunk_t ch;
+
+    (void)ctx;
+    (void)arg;
+    for (size_t i = 0; i < N * H; i++) {
+        x[i] = 1.0 / (double)(1 + moe_hash((uint64_t)me, i, 5) % 1000);
+    }
+    for (size_t t = 0; t < N; t++) {
+        idx[t * K] = (int64_t)(moe_hash((uint64_t)me, t, 6) % p.nexperts);
+        idx[t * K + 1] =
+            (idx[t * K] + 1 + (int64_t)t % 3) % (int64_t)p.nexperts;
+        w[t * K] = 0.3f + 0.01f * (float)(t % 7);
+        w[t * K + 1] = 1.0f - w[t * K];
+    }
+    WT_OK(weft_moe_dispatch(world, &p, x, N, idx, w, recv, N * 4, NULL, NULL,
+                            NULL, &hd));
+    if (hd == NULL) {
+        return;
+    }
+    WT_OK(weft_moe_handle_info(hd, &info));
+    WT_OK(weft_moe_handle_chunk(hd, 0, &ch));
+    for (size_t q = 0; q < info.npairs; q++) {
+        memcpy(&out[q * H], &recv[ch.pair_row[q] * H], H * sizeof(double));
+    }
+    WT_OK(weft_moe_combine(hd, out, WEFT_FLOAT64, y));
+    for (size_t i = 0; i < N * H; i++) {
+        size_t t = i / H;
+        double want = 0.0;
+
+        want += (double)w[t * K] * x[i];
+        want += (double)w[t * K + 1] * x[i];
+        WT_CHECK(memcmp(&y[i], &want, sizeof(want)) == 0,
+                 "float64 y[%zu] = %.17g, want %.17g", i, y[i], want);
+        if (memcmp(&y[i], &want, sizeof(want)) != 0) {
+            break;
+        }
+    }
+    weft_moe_handle_destroy(hd);
+}
+
+Test(ml_moe, float64_rows_accumulate_in_float64, .timeout = 60)
+{
+    cr_expect_eq(wt_run_ranks(2, f64_body, NULL), 0);
+    cr_expect_eq(wt_run_ranks(4, f64_body, NULL), 0);
+}
+
 /* ---- truncation ------------------------------------------------------- */
 
 static void
