@@ -7,5 +7,6 @@
 
 #include <weft/ml_ddp.h>
 #include <weft/ml_ring.h>
+#include <weft/ml_moe.h>
 
 #endif /* WEFT_ML_H */
