@@ -125,7 +125,9 @@ typedef struct weft__store_pmix_job {
  * turn until one has it (one PMIx_Get per rank and look: fine for
  * start-up, not for large jobs); two ranks putting one key with
  * different values is caught only on a rank that puts it twice; there is
- * no heartbeat (the resource manager watches its processes).
+ * no heartbeat (the resource manager watches its processes); an abort
+ * reaches the other nodes only where the resource manager forwards PMIx
+ * events (Slurm does not: see store_pmix_event.c).
  */
 weft_status_t weft__store_pmix_create(double deadline,
                                       weft__store_pmix_job_t *job,

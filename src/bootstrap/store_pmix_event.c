@@ -4,10 +4,18 @@
  * namespace range, carrying the event as a store EVENT frame (the tcp
  * backend's codec, so every field is checked on arrival). A handler
  * registered for that status queues it and writes a byte to a pipe, whose
- * read end is the store's event_fd. The PMIx server delivers the
- * notification to the namespace's processes on its node and hands it to
- * the resource manager for the other nodes; the sender queues its own
- * copy directly.
+ * read end is the store's event_fd. The sender queues its own copy
+ * directly.
+ *
+ * Reach: the PMIx server library delivers the notification to the
+ * namespace's processes on the sender's node, and passes it to the
+ * resource manager (its notify_event upcall) for the other nodes. Slurm's
+ * PMIx plugin (22.05 and later, checked in its source) has no such
+ * upcall, so under srun an abort reaches the ranks of the sender's node
+ * only; ranks on other nodes learn a comm's error over the links
+ * (WEFT_FLOOD: each rank passes it on once to the ranks it has links to)
+ * or at their deadline. The event is marked non-default: Slurm's server
+ * registers a default handler that kills the job step on any event.
  */
 #include "build_config.h"
 #include "bootstrap/store_pmix.h"
