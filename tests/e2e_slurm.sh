@@ -8,15 +8,20 @@
 #    and a fence that rank 0 skips (a timeout, not a hang);
 #  - weft-bench allreduce --check on 2 and 4 ranks (shm) and with
 #    WEFT_TL=self,tcp, and weft-bench pingpong --check (the p2p path);
+#  - tests/prog_abort: an abort reaches every rank through PMIx events
+#    alone (WEFT_FLOOD=store); tests/prog_coll_loop: a rank killed
+#    mid-loop makes the others fail naming it;
 #  - weft-bench outside srun: silently a job of one, and with PMIx
 #    variables but no PMIx server: a warning, still a job of one.
 # Stops slurmd and slurmctld before munged, by PID, and checks that no
 # process it started is left. Skips (exit 77) when not root, when slurm or
-# munge is missing, or when weft was built without PMIx. About 20 s.
+# munge is missing, or when weft was built without PMIx. About 30 s.
 set -u
 B=${WT_TOP_BUILDDIR:-.}
 BENCH=$B/tools/weft-bench
 HELPER=$B/tests/helper_pmix_store
+ABORT=$B/tests/prog_abort
+LOOP=$B/tests/prog_coll_loop
 . "${WT_TOP_SRCDIR:-.}/tests/tap.sh"
 PATH=$PATH:/usr/sbin:/sbin
 
@@ -30,7 +35,9 @@ for t in srun sinfo slurmctld slurmd munged munge; do
         skip_all "$t is not installed (apt-get install slurm-wlm munge)"
 done
 [ -x "$HELPER" ] || skip_all "weft was built without PMIx (configure --with-pmix)"
-[ -x "$BENCH" ] || skip_all "$BENCH was not built"
+for p in "$BENCH" "$ABORT" "$LOOP"; do
+    [ -x "$p" ] || skip_all "$p was not built"
+done
 id munge >/dev/null 2>&1 && [ -r /etc/munge/munge.key ] ||
     skip_all "no munge user or /etc/munge/munge.key"
 
@@ -209,6 +216,21 @@ for tl in self,shm self,tcp; do
         bad "pingpong --check over $tl (rc $rc)"
     fi
 done
+
+# ---- failures -------------------------------------------------------------------
+run --mpi=pmix -n 4 -O env WEFT_FLOOD=store "$ABORT" 2
+if [ $rc = 0 ] && has 1 '^rank 2: aborted the world$' "$d/out" &&
+    has 3 '^rank [013]: aborted by rank 2 after [0-9]\.[0-9]+ s$' "$d/out"; then
+    ok "an abort reaches every rank through PMIx events alone (WEFT_FLOOD=store)"
+else
+    bad "an abort reaches every rank through PMIx events alone (WEFT_FLOOD=store, rc $rc)"
+fi
+run --mpi=pmix -n 3 -O "$LOOP" --iters 400 --kill-rank 1 --kill-at 50
+if has 2 '^rank [02]: peer lost after [0-9.]+ s at iteration 50: .*rank 1' "$d/out"; then
+    ok "rank 1 killed mid-loop: ranks 0 and 2 fail with peer lost naming it"
+else
+    bad "rank 1 killed mid-loop: ranks 0 and 2 fail with peer lost naming it (rc $rc)"
+fi
 
 # ---- outside srun ---------------------------------------------------------------
 timeout 20 nice -n 19 env -u PMIX_NAMESPACE -u PMIX_RANK "$BENCH" allreduce \
