@@ -4,8 +4,9 @@
 # dir through SLURM_CONF, CPUs=2, ports picked free), then runs through
 # srun --mpi=pmix, without weftrun:
 #  - tests/helper_pmix_store on 2 and 4 ranks (job shape, one job key on
-#    every rank, put/get, allgather, an abort event reaching every rank)
-#    and a fence that rank 0 skips (a timeout, not a hang);
+#    every rank, put/get, allgather, an abort event reaching every rank,
+#    a second store after the first, as a second context makes) and a
+#    fence that rank 0 skips (a timeout, not a hang);
 #  - weft-bench allreduce --check on 2 and 4 ranks (shm) and with
 #    WEFT_TL=self,tcp, and weft-bench pingpong --check (the p2p path);
 #  - tests/prog_abort: an abort reaches every rank through PMIx events
@@ -178,7 +179,7 @@ bench_ok() {
 for np in 2 4; do
     run --mpi=pmix -n $np -O "$HELPER" $np
     [ $rc = 0 ] && has $np '^rank [0-9]+: ok$' "$d/out"
-    check_name="pmix store on $np ranks: shape, job key, put/get, allgather, abort event"
+    check_name="pmix store on $np ranks: shape, job key, put/get, allgather, abort event, a second store"
     if [ $? = 0 ]; then ok "$check_name"; else bad "$check_name (rc $rc)"; fi
 done
 t0=$(now_ms)

@@ -10,9 +10,10 @@
  * them, a repeated put (same value: fine; another value: refused), a get
  * of a key nobody puts (times out), an allgather, and an abort event sent
  * by the last rank that must reach every rank (the sender too) with
- * every field intact. fence-timeout: rank 0 skips a fence; the others
- * must get WEFT_ERR_TIMED_OUT at their deadline, not hang.
- * Each rank prints "rank R: ok" and exits 0, or names what failed and
+ * every field intact; then a second store after the first is destroyed
+ * (a second context) joins again, with a new job key. fence-timeout: rank 0
+ * skips a fence; the others must get WEFT_ERR_TIMED_OUT at their deadline, not
+ * hang. Each rank prints "rank R: ok" and exits 0, or names what failed and
  * exits 1.
  */
 #include "build_config.h"
@@ -235,9 +236,22 @@ main(int argc, char **argv)
             rc = 1;
         }
     }
-    if (rc == 0) {
-        printf("rank %d: ok\n", s->rank);
-    }
     s->ops->destroy(s);
+    if (rc == 0 && !timeout_mode) { /* a second context's store */
+        uint8_t first[WEFT_AUTH_KEY_LEN];
+
+        memcpy(first, job.key, sizeof(first));
+        if (weft__store_pmix_create(weft__now() + 30, &job, &s) != WEFT_OK) {
+            return wt_fail("a second pmix store after the first");
+        }
+        rc = wt_check_key(s, &job) || wt_check_allgather(s);
+        if (rc == 0 && memcmp(first, job.key, sizeof(first)) == 0) {
+            rc = wt_fail("the second store has the first one's job key");
+        }
+        s->ops->destroy(s);
+    }
+    if (rc == 0) {
+        printf("rank %d: ok\n", wt_rank);
+    }
     return rc;
 }

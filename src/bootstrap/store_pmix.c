@@ -37,7 +37,6 @@
 #include "util.h"
 
 #define STORE_PMIX_FORMAT  0x57 /* first byte of every value we store */
-#define STORE_PMIX_KEY_JOB "weft.job_key"
 #define STORE_PMIX_POLL_S  0.01 /* between looks for a key not there yet */
 #define STORE_PMIX_SLICE_S                                                     \
     0.05 /* waits for a fence look at events this often */
@@ -248,7 +247,7 @@ store_pmix_put(weft__store_t *store, const char *key, const void *val,
         return weft__error(WEFT_ERR_NO_MEMORY, WEFT_SUB_BOOT,
                            "out of memory storing bootstrap key '%s'", key);
     }
-    snprintf(pkey, sizeof(pkey), "weft.kv.%s", key);
+    snprintf(pkey, sizeof(pkey), "weft.%u.kv.%s", s->session, key);
     st = store_pmix_publish(pkey, val, len);
     if (st != WEFT_OK) {
         free(kv->val);
@@ -292,7 +291,7 @@ store_pmix_get(weft__store_t *store, const char *key, void *buf, size_t cap,
         }
         return WEFT_OK;
     }
-    snprintf(pkey, sizeof(pkey), "weft.kv.%s", key);
+    snprintf(pkey, sizeof(pkey), "weft.%u.kv.%s", s->session, key);
     for (;;) {
         for (int r = 0; r < s->base.nranks; r++) {
             if (r == s->base.rank) {
@@ -449,7 +448,7 @@ store_pmix_allgather(weft__store_t *store, const char *name, const void *mine,
                            "%d)",
                            name, len, WEFT_STORE_VALUE_MAX);
     }
-    snprintf(pkey, sizeof(pkey), "weft.ag.%s", name);
+    snprintf(pkey, sizeof(pkey), "weft.%u.ag.%s", s->session, name);
     WEFT_CHECK(store_pmix_publish(pkey, mine, len));
     WEFT_CHECK(store_pmix_fence_wait(s, "allgather", name, deadline));
     for (int r = 0; r < s->base.nranks; r++) {
@@ -481,6 +480,42 @@ store_pmix_allgather(weft__store_t *store, const char *name, const void *mine,
         WEFT_CHECK(st);
     }
     return WEFT_OK;
+}
+
+/*
+ * PMIx stays initialized from the first store to the process's exit: a
+ * client that finalized cannot rejoin its namespace (a second context
+ * made after the first was destroyed found no job key), so one reference
+ * is kept until exit. Each store is a session of its own: its keys carry
+ * the session number (every rank makes its contexts in the same order).
+ */
+static pthread_mutex_t store_pmix_init_lock = PTHREAD_MUTEX_INITIALIZER;
+static int store_pmix_held;
+static unsigned store_pmix_sessions;
+
+static void
+store_pmix_at_exit(void)
+{
+    (void)PMIx_Finalize(NULL, 0);
+}
+
+static pmix_status_t
+store_pmix_init(pmix_proc_t *me, unsigned *session_p)
+{
+    pmix_status_t rc;
+
+    pthread_mutex_lock(&store_pmix_init_lock);
+    rc = PMIx_Init(me, NULL, 0); /* this store's reference */
+    if (rc == PMIX_SUCCESS && !store_pmix_held &&
+        PMIx_Init(me, NULL, 0) == PMIX_SUCCESS) {
+        store_pmix_held = 1;
+        atexit(store_pmix_at_exit);
+    }
+    if (rc == PMIX_SUCCESS) {
+        *session_p = ++store_pmix_sessions;
+    }
+    pthread_mutex_unlock(&store_pmix_init_lock);
+    return rc;
 }
 
 static void
@@ -557,20 +592,22 @@ static weft_status_t
 store_pmix_job_key(weft__store_pmix_t *s, weft__store_pmix_job_t *job,
                    double deadline)
 {
+    char pkey[64];
     size_t len = 0;
+
+    snprintf(pkey, sizeof(pkey), "weft.%u.job_key", s->session);
 
     job->key_len = WEFT_AUTH_KEY_LEN;
     if (s->base.rank == 0) {
         WEFT_CHECK(weft__auth_random(job->key, WEFT_AUTH_KEY_LEN));
-        WEFT_CHECK(
-            store_pmix_publish(STORE_PMIX_KEY_JOB, job->key, job->key_len));
+        WEFT_CHECK(store_pmix_publish(pkey, job->key, job->key_len));
     }
     WEFT_CHECK(store_pmix_fence_wait(s, "fence", "weft/job-key", deadline));
     if (s->base.rank == 0) {
         return WEFT_OK;
     }
-    WEFT_CHECK(store_pmix_fetch(s, 0, STORE_PMIX_KEY_JOB, 0, job->key,
-                                sizeof(job->key), &len, deadline));
+    WEFT_CHECK(store_pmix_fetch(s, 0, pkey, 0, job->key, sizeof(job->key), &len,
+                                deadline));
     if (len != WEFT_AUTH_KEY_LEN) {
         return weft__error(WEFT_ERR_PROTOCOL, WEFT_SUB_BOOT,
                            "the job key rank 0 published through PMIx has "
@@ -594,7 +631,7 @@ weft__store_pmix_create(double deadline, weft__store_pmix_job_t *job,
                            "out of memory for the bootstrap store");
     }
     s->ev_pipe[0] = s->ev_pipe[1] = -1;
-    rc = PMIx_Init(&s->me, NULL, 0);
+    rc = store_pmix_init(&s->me, &s->session);
     if (rc != PMIX_SUCCESS) {
         free(s);
         weft__error_set("PMIx_Init: %s (no PMIx server: not started by "

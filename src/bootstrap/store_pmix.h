@@ -25,6 +25,7 @@ typedef struct weft__store_pmix {
     weft__store_t base;
     struct weft__store_pmix *next_live; /* every live pmix store */
     pmix_proc_t me;
+    unsigned session; /* this process's stores, counted from 1 */
     weft__store_pmix_kv_t *kv;
     /* events: filled by PMIx's thread, emptied by poll_event */
     pthread_mutex_t ev_lock;

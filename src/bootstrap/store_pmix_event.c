@@ -34,6 +34,7 @@
  * room for applications ("weft" is 0x77 in the last byte). */
 #define STORE_PMIX_ABORT_STATUS (PMIX_EXTERNAL_ERR_BASE - 0x77)
 #define STORE_PMIX_EVENT_KEY    "weft.event"
+#define STORE_PMIX_SESSION_KEY  "weft.session" /* the sender's store */
 
 /* The handler has no argument of ours: it finds the live stores here. */
 static pthread_mutex_t store_pmix_live_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -61,9 +62,19 @@ store_pmix_queue(weft__store_pmix_t *s, const weft__store_event_t *ev)
 
 static int
 store_pmix_decode(const pmix_info_t *info, size_t ninfo,
-                  weft__store_event_t *ev)
+                  weft__store_event_t *ev, unsigned *session_p)
 {
+    int found = 0;
+
     for (size_t i = 0; i < ninfo; i++) {
+        if (strncmp(info[i].key, STORE_PMIX_SESSION_KEY, PMIX_MAX_KEYLEN) ==
+                0 &&
+            info[i].value.type == PMIX_UINT32) {
+            *session_p = info[i].value.data.uint32;
+            found |= 1;
+        }
+    }
+    for (size_t i = 0; i < ninfo && found == 1; i++) {
         weft__store_msg_t m;
         char why[128];
 
@@ -95,16 +106,17 @@ store_pmix_handler(size_t ref, pmix_status_t status, const pmix_proc_t *src,
                    void *cbdata)
 {
     weft__store_event_t ev;
+    unsigned session = 0;
 
     if (status == STORE_PMIX_ABORT_STATUS &&
-        store_pmix_decode(info, ninfo, &ev)) {
+        store_pmix_decode(info, ninfo, &ev, &session)) {
         pthread_mutex_lock(&store_pmix_live_lock);
         for (weft__store_pmix_t *s = store_pmix_live; s != NULL;
              s = s->next_live) {
             /* the sender queued its own copy; other namespaces are other
-             * jobs */
+             * jobs, other sessions other contexts */
             if (src != NULL && PMIX_CHECK_NSPACE(src->nspace, s->me.nspace) &&
-                src->rank != s->me.rank) {
+                src->rank != s->me.rank && session == s->session) {
                 store_pmix_queue(s, &ev);
             }
         }
@@ -181,8 +193,9 @@ weft__store_pmix_abort(weft__store_t *store, const weft__store_event_t *ev)
     weft__store_msg_t m;
     uint8_t frame[WEFT_STORE_MSG_HDR_LEN + 32 + WEFT_STORE_REASON_MAX];
     pmix_byte_object_t bo;
-    pmix_info_t info[2];
+    pmix_info_t info[3];
     bool nondefault = true;
+    uint32_t session = s->session;
     size_t len;
     pmix_status_t rc;
 
@@ -196,11 +209,13 @@ weft__store_pmix_abort(weft__store_t *store, const weft__store_event_t *ev)
     bo.size = len;
     PMIx_Info_load(&info[0], STORE_PMIX_EVENT_KEY, &bo, PMIX_BYTE_OBJECT);
     PMIx_Info_load(&info[1], PMIX_EVENT_NON_DEFAULT, &nondefault, PMIX_BOOL);
+    PMIx_Info_load(&info[2], STORE_PMIX_SESSION_KEY, &session, PMIX_UINT32);
     /* blocking form: info may go once it returns */
     rc = PMIx_Notify_event(STORE_PMIX_ABORT_STATUS, &s->me,
-                           PMIX_RANGE_NAMESPACE, info, 2, NULL, NULL);
-    PMIX_INFO_DESTRUCT(&info[0]);
-    PMIX_INFO_DESTRUCT(&info[1]);
+                           PMIX_RANGE_NAMESPACE, info, 3, NULL, NULL);
+    for (int i = 0; i < 3; i++) {
+        PMIX_INFO_DESTRUCT(&info[i]);
+    }
     if (rc != PMIX_SUCCESS && rc != PMIX_OPERATION_SUCCEEDED) {
         return weft__error(WEFT_ERR_SYSTEM, WEFT_SUB_BOOT,
                            "PMIx_Notify_event of an abort (comm %u): %s",
