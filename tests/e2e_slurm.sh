@@ -4,7 +4,8 @@
 # dir through SLURM_CONF, CPUs=2, ports picked free), then runs through
 # srun --mpi=pmix, without weftrun:
 #  - tests/helper_pmix_store on 2 and 4 ranks (job shape, one job key on
-#    every rank, put/get, allgather, an abort event reaching every rank,
+#    every rank, put/get, allgather and a mismatched one, an abort event
+#    reaching every rank,
 #    a second store after the first, as a second context makes) and a
 #    fence that rank 0 skips (a timeout, not a hang);
 #  - weft-bench allreduce --check on 2 and 4 ranks (shm) and with

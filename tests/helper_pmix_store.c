@@ -8,7 +8,8 @@
  * job key (the same on every rank, not zero: compared through a derived
  * key, never printed), put/get across ranks without a fence between
  * them, a repeated put (same value: fine; another value: refused), a get
- * of a key nobody puts (times out), an allgather, and an abort event sent
+ * of a key nobody puts (times out), an allgather, one of different sizes
+ * (WEFT_ERR_MISMATCH on every rank), and an abort event sent
  * by the last rank that must reach every rank (the sender too) with
  * every field intact; then a second store after the first is destroyed
  * (a second context) joins again, with a new job key. fence-timeout: rank 0
@@ -126,6 +127,31 @@ wt_check_allgather(weft__store_t *s)
     return 0;
 }
 
+/* Rank 0 contributes 8 bytes, the others 4: a mismatch on every rank,
+ * and the store still works after it. */
+static int
+wt_check_mismatch(weft__store_t *s)
+{
+    uint8_t mine[8] = {0}, *all = calloc((size_t)s->nranks, 8);
+    size_t len = s->rank == 0 ? 8 : 4;
+    weft_status_t st;
+
+    if (all == NULL) {
+        return wt_fail("out of memory");
+    }
+    st = s->ops->allgather(s, "wt/sizes", mine, len, all, weft__now() + 20);
+    free(all);
+    if (st != WEFT_ERR_MISMATCH ||
+        strstr(weft_last_error(), "contributes") == NULL) {
+        return wt_fail("an allgather of different sizes gave %s",
+                       weft_status_string(st));
+    }
+    if (s->ops->fence(s, "wt/after-mismatch", weft__now() + 20) != WEFT_OK) {
+        return wt_fail("the fence after the mismatch");
+    }
+    return 0;
+}
+
 static int
 wt_check_abort(weft__store_t *s)
 {
@@ -228,7 +254,7 @@ main(int argc, char **argv)
         rc = wt_fence_timeout(s);
     } else {
         rc = wt_check_key(s, &job) || wt_check_kv(s) || wt_check_allgather(s) ||
-             wt_check_abort(s);
+             wt_check_mismatch(s) || wt_check_abort(s);
         if (rc == 0 &&
             s->ops->fence(s, "wt/done", weft__now() + 20) != WEFT_OK) {
             fprintf(stderr, "rank %d: FAILED: the last fence (%s)\n", s->rank,

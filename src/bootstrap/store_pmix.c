@@ -36,10 +36,12 @@
 #include "log.h"
 #include "util.h"
 
-#define STORE_PMIX_FORMAT  0x57 /* first byte of every value we store */
-#define STORE_PMIX_POLL_S  0.01 /* between looks for a key not there yet */
-#define STORE_PMIX_SLICE_S                                                     \
-    0.05 /* waits for a fence look at events this often */
+/* the first byte of every value we store */
+#define STORE_PMIX_FORMAT 0x57
+/* seconds between looks for a key no rank has put yet */
+#define STORE_PMIX_POLL_S 0.01
+/* a wait for a fence looks at the events this often (seconds) */
+#define STORE_PMIX_SLICE_S 0.05
 
 static weft__store_pmix_t *
 store_pmix_of(weft__store_t *s)
@@ -464,17 +466,18 @@ store_pmix_allgather(weft__store_t *store, const char *name, const void *mine,
         st = store_pmix_fetch(s, (pmix_rank_t)r, pkey, 0, out + (size_t)r * len,
                               len, &got, deadline);
         if (st == WEFT_ERR_TIMED_OUT) { /* not found after the fence */
-            return weft__error(WEFT_ERR_INVALID_ARG, WEFT_SUB_BOOT,
+            return weft__error(WEFT_ERR_MISMATCH, WEFT_SUB_BOOT,
                                "bootstrap allgather '%s': rank %d "
-                               "contributed nothing under that name (ranks "
-                               "called different collectives?): %s",
-                               name, r, weft_last_error());
+                               "contributes nothing under that name "
+                               "(PMIx_Get of key %s: not found after the "
+                               "fence; ranks called different steps?)",
+                               name, r, pkey);
         }
         if (st == WEFT_ERR_TRUNCATED || (st == WEFT_OK && got != len)) {
-            return weft__error(WEFT_ERR_INVALID_ARG, WEFT_SUB_BOOT,
+            return weft__error(WEFT_ERR_MISMATCH, WEFT_SUB_BOOT,
                                "bootstrap allgather '%s': rank %d "
-                               "contributed a different size than this "
-                               "rank's %zu bytes",
+                               "contributes another size than this rank's "
+                               "%zu bytes",
                                name, r, len);
         }
         WEFT_CHECK(st);
