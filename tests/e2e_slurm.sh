@@ -5,9 +5,8 @@
 # srun --mpi=pmix, without weftrun:
 #  - tests/helper_pmix_store on 2 and 4 ranks (job shape, one job key on
 #    every rank, put/get, allgather and a mismatched one, an abort event
-#    reaching every rank,
-#    a second store after the first, as a second context makes) and a
-#    fence that rank 0 skips (a timeout, not a hang);
+#    reaching every rank, a second store after the first, as a second
+#    context makes) and a fence that rank 0 skips (a timeout, not a hang);
 #  - weft-bench allreduce --check on 2 and 4 ranks (shm) and with
 #    WEFT_TL=self,tcp, and weft-bench pingpong --check (the p2p path);
 #  - tests/prog_abort: an abort reaches every rank through PMIx events
