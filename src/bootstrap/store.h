@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <weft/status.h>
 
+#include "bootstrap/auth.h"
+
 #define WEFT_STORE_KEY_MAX 255        /* bytes of a key */
 #define WEFT_STORE_VALUE_MAX 65536    /* bytes of a value or contribution */
 #define WEFT_STORE_REASON_MAX 256     /* bytes of an event reason, with NUL */
@@ -106,7 +108,7 @@ typedef struct weft__store_pmix_job {
     int nranks;      /* PMIX_JOB_SIZE */
     int local_rank;  /* PMIX_LOCAL_RANK (-1: the server did not say) */
     int local_size;  /* PMIX_LOCAL_SIZE (0: the server did not say) */
-    uint8_t key[32]; /* job key drawn by rank 0 (WEFT_AUTH_KEY_LEN) */
+    uint8_t key[WEFT_AUTH_KEY_LEN]; /* the job key rank 0 drew */
     size_t key_len;
 } weft__store_pmix_job_t;
 
