@@ -323,19 +323,23 @@ store_pmix_get(weft__store_t *store, const char *key, void *buf, size_t cap,
 }
 
 /* A fence whose caller may give up (deadline, abort) before PMIx calls
- * back: whoever comes second frees it. */
+ * back: then it waits in a list until PMIx calls back, or until PMIx is
+ * finalized at exit (no callback can come after that). One lock for all:
+ * fences are few. */
 typedef struct store_pmix_fence_op {
-    pthread_mutex_t lock;
+    struct store_pmix_fence_op *next; /* abandoned ones */
     pthread_cond_t cv;
     int done, abandoned;
     pmix_status_t rc;
 } store_pmix_fence_op_t;
 
+static pthread_mutex_t store_pmix_fence_lock = PTHREAD_MUTEX_INITIALIZER;
+static store_pmix_fence_op_t *store_pmix_abandoned;
+
 static void
 store_pmix_fence_op_free(store_pmix_fence_op_t *op)
 {
     pthread_cond_destroy(&op->cv);
-    pthread_mutex_destroy(&op->lock);
     free(op);
 }
 
@@ -344,16 +348,38 @@ store_pmix_fence_done(pmix_status_t rc, void *arg)
 {
     store_pmix_fence_op_t *op = arg;
 
-    pthread_mutex_lock(&op->lock);
+    pthread_mutex_lock(&store_pmix_fence_lock);
     if (op->abandoned) {
-        pthread_mutex_unlock(&op->lock);
+        store_pmix_fence_op_t **pp = &store_pmix_abandoned;
+
+        while (*pp != NULL && *pp != op) {
+            pp = &(*pp)->next;
+        }
+        if (*pp == op) {
+            *pp = op->next;
+        }
+        pthread_mutex_unlock(&store_pmix_fence_lock);
         store_pmix_fence_op_free(op);
         return;
     }
     op->rc = rc;
     op->done = 1;
     pthread_cond_signal(&op->cv);
-    pthread_mutex_unlock(&op->lock);
+    pthread_mutex_unlock(&store_pmix_fence_lock);
+}
+
+/* At exit, after PMIx_Finalize: the fences nobody waits for any more. */
+static void
+store_pmix_fence_forget(void)
+{
+    pthread_mutex_lock(&store_pmix_fence_lock);
+    while (store_pmix_abandoned != NULL) {
+        store_pmix_fence_op_t *op = store_pmix_abandoned;
+
+        store_pmix_abandoned = op->next;
+        store_pmix_fence_op_free(op);
+    }
+    pthread_mutex_unlock(&store_pmix_fence_lock);
 }
 
 /* PMIx_Fence over the whole namespace, collecting the data put so far. */
@@ -372,7 +398,6 @@ store_pmix_fence_wait(weft__store_pmix_t *s, const char *what, const char *name,
         return weft__error(WEFT_ERR_NO_MEMORY, WEFT_SUB_BOOT,
                            "out of memory for a PMIx fence");
     }
-    pthread_mutex_init(&op->lock, NULL);
     pthread_cond_init(&op->cv, NULL);
     PMIx_Info_load(&info[0], PMIX_COLLECT_DATA, &collect, PMIX_BOOL);
     PMIx_Info_load(&info[1], PMIX_TIMEOUT, &tmo, PMIX_INT);
@@ -385,7 +410,7 @@ store_pmix_fence_wait(weft__store_pmix_t *s, const char *what, const char *name,
                            "bootstrap %s '%s': PMIx_Fence_nb: %s", what, name,
                            PMIx_Error_string(rc));
     }
-    pthread_mutex_lock(&op->lock);
+    pthread_mutex_lock(&store_pmix_fence_lock);
     while (!op->done) {
         double now = weft__now();
         struct timespec at;
@@ -398,9 +423,9 @@ store_pmix_fence_wait(weft__store_pmix_t *s, const char *what, const char *name,
                              what, name);
             break;
         }
-        pthread_mutex_unlock(&op->lock);
+        pthread_mutex_unlock(&store_pmix_fence_lock);
         st = store_pmix_aborted(s, what, name);
-        pthread_mutex_lock(&op->lock);
+        pthread_mutex_lock(&store_pmix_fence_lock);
         if (st != WEFT_OK) {
             break;
         }
@@ -410,15 +435,17 @@ store_pmix_fence_wait(weft__store_pmix_t *s, const char *what, const char *name,
             at.tv_sec++;
             at.tv_nsec -= 1000000000L;
         }
-        pthread_cond_timedwait(&op->cv, &op->lock, &at);
+        pthread_cond_timedwait(&op->cv, &store_pmix_fence_lock, &at);
     }
     if (!op->done) { /* PMIx calls back later and frees it */
         op->abandoned = 1;
-        pthread_mutex_unlock(&op->lock);
+        op->next = store_pmix_abandoned;
+        store_pmix_abandoned = op;
+        pthread_mutex_unlock(&store_pmix_fence_lock);
         return st;
     }
     rc = op->rc;
-    pthread_mutex_unlock(&op->lock);
+    pthread_mutex_unlock(&store_pmix_fence_lock);
     store_pmix_fence_op_free(op);
     if (rc != PMIX_SUCCESS) {
         return weft__error(store_pmix_status(rc), WEFT_SUB_BOOT,
@@ -500,6 +527,7 @@ static void
 store_pmix_at_exit(void)
 {
     (void)PMIx_Finalize(NULL, 0);
+    store_pmix_fence_forget();
 }
 
 static pmix_status_t
