@@ -249,6 +249,15 @@ weft__config_environ(void)
     return (const char *const *)environ;
 }
 
+int
+weft__config_pmix_launched(void)
+{
+    const char *ns = getenv("PMIX_NAMESPACE");
+    const char *rank = getenv("PMIX_RANK");
+
+    return ns != NULL && ns[0] != '\0' && rank != NULL && rank[0] != '\0';
+}
+
 /* "WEFT_NAME=value" -> value if NAME matches p->name. */
 static const char *
 config_match(const char *entry, const char *name)

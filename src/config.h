@@ -157,4 +157,9 @@ const char *weft__config_get_text(const weft_config_t *cfg, const char *name,
 /* The process environment (for weft-info and the launcher). */
 const char *const *weft__config_environ(void);
 
+/* 1 when a PMIx launcher (srun --mpi=pmix, prterun) started this process:
+ * PMIX_NAMESPACE and PMIX_RANK are set. The only variables outside the
+ * WEFT_* table weft looks at, so they are read here too. */
+int weft__config_pmix_launched(void);
+
 #endif /* WEFT_CONFIG_H */

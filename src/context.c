@@ -351,6 +351,38 @@ ctx_job_key(const weft_config_t *cfg, uint8_t *key, size_t *len_p)
                        "(weftrun does), or pass params->job_key");
 }
 
+/* Started by a PMIx launcher (srun --mpi=pmix, prterun) and not by
+ * weftrun: the resource manager's PMIx server is the store, says who this
+ * rank is, and carries the job key rank 0 drew. */
+static weft_status_t
+ctx_pmix_open(weft_context_t *ctx, uint8_t *job_key, size_t *key_len_p,
+              double deadline)
+{
+#ifdef WEFT_HAVE_PMIX
+    weft__store_pmix_job_t job;
+    weft_status_t st = weft__store_pmix_create(deadline, &job, &ctx->store);
+
+    if (st == WEFT_ERR_UNSUPPORTED) { /* PMIx variables, but no server */
+        weft__log_warn(WEFT_SUB_BOOT, "%s; running as a job of one rank",
+                       weft_last_error());
+        return WEFT_OK;
+    }
+    WEFT_CHECK(st);
+    ctx->rank = job.rank;
+    ctx->size = job.nranks;
+    memcpy(job_key, job.key, job.key_len);
+    *key_len_p = job.key_len;
+    weft__memzero(job.key, sizeof(job.key));
+    return WEFT_OK;
+#else
+    weft__log_warn(WEFT_SUB_BOOT,
+                   "started by a PMIx launcher, but this weft was built "
+                   "without PMIx (configure --with-pmix): running as a job "
+                   "of one rank");
+    return WEFT_OK;
+#endif
+}
+
 /* Connect to (and, for rank 0 without a launcher, serve) the store. */
 static weft_status_t
 ctx_store_open(weft_context_t *ctx, int serve, const uint8_t *job_key,
@@ -359,6 +391,9 @@ ctx_store_open(weft_context_t *ctx, int serve, const uint8_t *job_key,
     uint8_t store_key[WEFT_AUTH_KEY_LEN];
     weft_status_t st;
 
+    if (ctx->store != NULL) { /* opened through PMIx */
+        return WEFT_OK;
+    }
     if (ctx->size == 1 && (ctx->cfg.rendezvous == NULL ||
                            ctx->cfg.rendezvous[0] == '\0')) {
         return weft__store_env_create(&ctx->store);
@@ -655,11 +690,15 @@ ctx_start(weft_context_t *ctx, const weft_context_params_t *params)
     WEFT_CHECK(weft__ctx_params_apply(params, &ctx->cfg, &explicit_launch));
     weft__log_configure(ctx->cfg.log_level, ctx->cfg.log_subsys);
     WEFT_CHECK(ctx_job_shape(ctx, explicit_launch, &serve));
-    weft__log_set_rank(ctx->rank);
     deadline = weft__now() + ctx->cfg.init_timeout;
     if (ctx->cfg.rendezvous != NULL && ctx->cfg.rendezvous[0] != '\0') {
         WEFT_CHECK(ctx_job_key(&ctx->cfg, job_key, &key_len));
+    } else if (ctx->cfg.rank < 0 && ctx->cfg.size <= 0 &&
+               weft__config_pmix_launched()) {
+        WEFT_CHECK_GOTO(ctx_pmix_open(ctx, job_key, &key_len, deadline), st,
+                        out);
     }
+    weft__log_set_rank(ctx->rank);
     ctx->peers = calloc((size_t)ctx->size, sizeof(*ctx->peers));
     if (ctx->peers == NULL) {
         st = weft__error(WEFT_ERR_NO_MEMORY, WEFT_SUB_CORE,

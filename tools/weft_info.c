@@ -11,6 +11,7 @@
 #include <weft.h>
 
 #include "bootstrap/auth.h"
+#include "bootstrap/store.h"
 #include "collectives/select.h"
 #include "config.h"
 #include "log.h"
@@ -43,6 +44,14 @@ static void
 info_print_version(void)
 {
     printf("weft %s\n", weft_version());
+    printf("bootstrap backends: tcp (weftrun, or rank 0), env (a job of "
+           "one)");
+#ifdef WEFT_HAVE_PMIX
+    printf(", pmix (%s: srun --mpi=pmix, prterun)\n",
+           weft__store_pmix_version());
+#else
+    printf("; pmix not built\n");
+#endif
 }
 
 /* Open a transport as rank 0 of a job of two, the way a real job would:

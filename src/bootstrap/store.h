@@ -6,8 +6,9 @@
  * to the rank where the event started.
  *
  * Backends: tcp (served by weftrun, or by rank 0 when there is no
- * launcher: see server.h) and env (a job of one rank; nothing to serve).
- * PMIx comes with the cluster issue.
+ * launcher: see server.h), env (a job of one rank; nothing to serve) and,
+ * where configure found PMIx, pmix (ranks started by srun --mpi=pmix or
+ * prterun: the resource manager's PMIx server is the store).
  */
 #ifndef WEFT_STORE_H
 #define WEFT_STORE_H
@@ -15,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <weft/status.h>
+
+#include "bootstrap/auth.h"
 
 #define WEFT_STORE_KEY_MAX 255        /* bytes of a key */
 #define WEFT_STORE_VALUE_MAX 65536    /* bytes of a value or contribution */
@@ -98,5 +101,41 @@ weft_status_t weft__store_tcp_create(const char *addr, const uint8_t *key,
 
 /* A job of one rank: put/get on a local table, fences return at once. */
 weft_status_t weft__store_env_create(weft__store_t **store_p);
+
+/* What the resource manager tells a rank started under PMIx. */
+typedef struct weft__store_pmix_job {
+    int rank;        /* PMIx rank in the job's namespace */
+    int nranks;      /* PMIX_JOB_SIZE */
+    int local_rank;  /* PMIX_LOCAL_RANK (-1: the server did not say) */
+    int local_size;  /* PMIX_LOCAL_SIZE (0: the server did not say) */
+    uint8_t key[WEFT_AUTH_KEY_LEN]; /* the job key rank 0 drew */
+    size_t key_len;
+} weft__store_pmix_job_t;
+
+/*
+ * Join the job through PMIx (srun --mpi=pmix, prterun): PMIx_Init, the
+ * job's shape, and the job key (rank 0 draws it and publishes it; the
+ * others read it after a fence). Built only with WEFT_HAVE_PMIX.
+ * WEFT_ERR_UNSUPPORTED when PMIx_Init fails (no PMIx server: not started
+ * by a PMIx launcher), with the reason in weft_last_error() and nothing
+ * logged: the caller decides whether that is an error. Other errors (the
+ * job key fence timed out, ...) are logged.
+ *
+ * Differences from the tcp backend, which PMIx imposes: a fence or
+ * allgather that times out cannot name the missing ranks; a PMIx key
+ * belongs to the rank that put it, so a get asks every other rank in
+ * turn until one has it (one PMIx_Get per rank and look: fine for
+ * start-up, not for large jobs); two ranks putting one key with
+ * different values is caught only on a rank that puts it twice; there is
+ * no heartbeat (the resource manager watches its processes); an abort
+ * reaches the other nodes only where the resource manager forwards PMIx
+ * events (Slurm does not: see store_pmix_event.c).
+ */
+weft_status_t weft__store_pmix_create(double deadline,
+                                      weft__store_pmix_job_t *job,
+                                      weft__store_t **store_p);
+
+/* The PMIx library's version string (WEFT_HAVE_PMIX only). */
+const char *weft__store_pmix_version(void);
 
 #endif /* WEFT_STORE_H */
