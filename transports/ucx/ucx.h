@@ -61,11 +61,13 @@ typedef struct ucx_op {
     weft_tl_ep_t *ep;
     ucx_req_t *req; /* UCX's request while UCX holds the op */
     uint64_t tag;   /* the weft tag */
+    void *buf;      /* receives through the copying datatype */
     size_t len;     /* the buffer's length */
     size_t bytes;   /* once done: bytes sent or received */
     weft_status_t status;
     uint8_t kind;  /* UCX_OP_* */
     uint8_t where; /* UCX_IN_* */
+    uint8_t copying; /* received through tl->dt_copy */
 } ucx_op_t;
 
 _Static_assert(sizeof(ucx_op_t) <= WEFT_TL_OP_PRIV_SIZE,
@@ -106,12 +108,15 @@ struct weft_tl {
                         const char *reason);
     ucp_context_h ctx;
     ucp_worker_h worker;
+    ucp_datatype_t dt_copy; /* small receives: copy what fits */
     int efd;        /* the worker's wakeup fd */
     int epfd;       /* wait_fd: efd and the pidfds of peers on this node */
-    unsigned tick;  /* progress calls, to look at the pidfds now and then */
+    double pid_check_next; /* when progress next looks at the pidfds */
     int check_pids; /* look at the pidfds in the next progress */
     ucp_address_t *waddr;
     size_t waddr_len;
+    int local_mode_none; /* peers on this node: no transport with peer
+                            failure handling (UCX logged it once) */
     int net_only;       /* the address was trimmed to network devices */
     weft_tl_ep_t **eps; /* by rank */
     ucx_list_t done;    /* completed, not yet handed to the core */
@@ -127,6 +132,8 @@ weft__ucx_op(weft_tl_op_t *op)
 }
 
 weft_status_t weft__ucx_status(ucs_status_t s);
+/* The generic datatype small receives go through (tl->dt_copy). */
+weft_status_t weft__ucx_dt_create(weft_tl_t *tl);
 /* The UCX tag of a weft tag sent by `src`; 0 when the tag does not fit
  * (*ok_p = 0). */
 uint64_t weft__ucx_tag(const weft_tl_t *tl, int src, uint64_t tag, int *ok_p);

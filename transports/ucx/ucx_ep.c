@@ -148,8 +148,11 @@ weft__ucx_ep_create(weft_tl_t *tl, const weft_tl_peer_t *peer,
     prm.err_mode = UCP_ERR_HANDLING_MODE_PEER;
     prm.err_handler.cb = ucx_ep_err_cb;
     prm.err_handler.arg = ep;
-    s = ucp_ep_create(tl->worker, &prm, &ep->uep);
+    s = tl->local_mode_none && peer->same_node
+            ? UCS_ERR_UNREACHABLE /* as for the first one (UCX logs it) */
+            : ucp_ep_create(tl->worker, &prm, &ep->uep);
     if (s == UCS_ERR_UNREACHABLE && peer->same_node) {
+        tl->local_mode_none = 1;
         /* UCX 1.13's shared-memory transports have no peer-failure
          * handling: on this node, weft watches the peer process itself */
         weft__ucx_log(tl, WEFT_LOG_DEBUG,
@@ -322,6 +325,7 @@ weft__ucx_ep_lose(weft_tl_ep_t *ep, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(ep->why, sizeof(ep->why), fmt, ap);
     va_end(ap);
+    weft__ucx_log(ep->tl, WEFT_LOG_WARN, "ucx: %s", ep->why);
     ep->ucs_err = UCS_ERR_CANCELED;
     ep->fail_pending = 1;
     ep->tl->failures++;

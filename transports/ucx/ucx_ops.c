@@ -22,6 +22,16 @@
 
 #define UCX_KIND_BYE        7u
 #define UCX_WITHDRAW_WAIT_S 0.2 /* cancel() waits this long for UCX */
+/* Receives into buffers smaller than this go through a generic datatype
+ * that copies what fits: UCX drops a message larger than a contiguous
+ * buffer without writing any of it, while weft's ABI hands the receiver
+ * the first len bytes. Larger buffers stay contiguous (zero copy); a
+ * message truncated there completes with WEFT_ERR_TRUNCATED but the
+ * buffer's contents are unspecified. */
+#define UCX_COPY_RECV_MAX (64u * 1024)
+/* What the copying datatype tells UCX it can hold: any message fits, so
+ * UCX never truncates, and the copy keeps the prefix. */
+#define UCX_COPY_CAPACITY ((size_t)1 << 40)
 
 /* ---- statuses ------------------------------------------------------- */
 
@@ -56,6 +66,83 @@ weft__ucx_status(ucs_status_t s)
     default:
         return WEFT_ERR_TRANSPORT;
     }
+}
+
+/* ---- the copying datatype --------------------------------------------- */
+
+/* The "buffer" UCX passes through is the op itself. */
+static void *
+ucx_dt_start_unpack(void *context, void *buffer, size_t count)
+{
+    (void)context;
+    (void)count;
+    return buffer;
+}
+
+static void *
+ucx_dt_start_pack(void *context, const void *buffer, size_t count)
+{
+    (void)context;
+    (void)count;
+    return (void *)buffer; /* never used: sends are contiguous */
+}
+
+static size_t
+ucx_dt_packed_size(void *state)
+{
+    (void)state;
+    return UCX_COPY_CAPACITY;
+}
+
+static size_t
+ucx_dt_pack(void *state, size_t offset, void *dest, size_t max_length)
+{
+    (void)state;
+    (void)offset;
+    (void)dest;
+    (void)max_length;
+    return 0;
+}
+
+static ucs_status_t
+ucx_dt_unpack(void *state, size_t offset, const void *src, size_t length)
+{
+    ucx_op_t *o = weft__ucx_op(state);
+
+    if (offset < o->len) {
+        size_t n = o->len - offset < length ? o->len - offset : length;
+
+        memcpy((char *)o->buf + offset, src, n);
+    }
+    return UCS_OK;
+}
+
+static void
+ucx_dt_finish(void *state)
+{
+    (void)state;
+}
+
+weft_status_t
+weft__ucx_dt_create(weft_tl_t *tl)
+{
+    static const ucp_generic_dt_ops_t ops = {
+        .start_pack = ucx_dt_start_pack,
+        .start_unpack = ucx_dt_start_unpack,
+        .packed_size = ucx_dt_packed_size,
+        .pack = ucx_dt_pack,
+        .unpack = ucx_dt_unpack,
+        .finish = ucx_dt_finish,
+    };
+    ucs_status_t s = ucp_dt_create_generic(&ops, NULL, &tl->dt_copy);
+
+    if (s != UCS_OK) {
+        weft__ucx_log(tl, WEFT_LOG_WARN,
+                      "ucx: ucp_dt_create_generic failed: %s",
+                      ucs_status_string(s));
+        return WEFT_ERR_TRANSPORT;
+    }
+    return WEFT_OK;
 }
 
 /* ---- tags ------------------------------------------------------------- */
@@ -202,6 +289,10 @@ ucx_recv_done(weft_tl_op_t *op, ucs_status_t status,
 
     if (status == UCS_OK) {
         bytes = info->length;
+        if (o->copying && bytes > o->len) {
+            status = UCS_ERR_MESSAGE_TRUNCATED; /* the prefix was kept */
+            bytes = o->len;
+        }
     } else if (status == UCS_ERR_MESSAGE_TRUNCATED) {
         bytes = o->len;
     }
@@ -316,7 +407,7 @@ weft__ucx_isend(weft_tl_ep_t *ep, const void *buf, size_t len, uint64_t tag,
     weft_status_t st;
     int ok;
 
-    if (ep->state != UCX_EP_OPEN) {
+    if (ep->state != UCX_EP_OPEN || ep->fail_pending || ep->uep == NULL) {
         return ucx_ep_gone(ep);
     }
     utag = weft__ucx_tag(tl, tl->rank, tag, &ok);
@@ -351,6 +442,14 @@ ucx_recv_post(weft_tl_ep_t *ep, void *buf, size_t len, uint64_t utag,
                        UCP_OP_ATTR_FLAG_NO_IMM_CMPL;
     prm.cb.recv = ucx_recv_cb;
     prm.user_data = op;
+    if (len < UCX_COPY_RECV_MAX) {
+        o->copying = 1;
+        o->buf = buf;
+        prm.op_attr_mask |= UCP_OP_ATTR_FIELD_DATATYPE;
+        prm.datatype = ep->tl->dt_copy;
+        buf = op; /* what the datatype's start_unpack receives */
+        len = 1;
+    }
     st = ucx_op_posted(
         ep, op,
         ucp_tag_recv_nbx(ep->tl->worker, buf, len, utag, UINT64_MAX, &prm),
@@ -378,7 +477,7 @@ weft__ucx_irecv(weft_tl_ep_t *ep, void *buf, size_t len, uint64_t tag,
     uint64_t utag;
     int ok;
 
-    if (ep->state != UCX_EP_OPEN) {
+    if (ep->state != UCX_EP_OPEN || ep->fail_pending || ep->uep == NULL) {
         return ucx_ep_gone(ep);
     }
     utag = weft__ucx_tag(tl, ep->rank, tag, &ok);

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #define UCX_PROGRESS_ROUNDS 16
-#define UCX_PID_CHECK_EVERY 1024 /* progress calls between pidfd looks */
+#define UCX_PID_CHECK_S     0.05 /* seconds between looks at the pidfds */
 
 void
 weft__ucx_log(weft_tl_t *tl, weft_log_level_t level, const char *fmt, ...)
@@ -234,6 +234,11 @@ ucx_init(const weft_tl_init_args_t *args, weft_tl_t **tl_p)
     if (st != WEFT_OK) {
         goto err_close_worker;
     }
+    st = weft__ucx_dt_create(tl);
+    if (st != WEFT_OK) {
+        ucp_worker_release_address(tl->worker, tl->waddr);
+        goto err_close_worker;
+    }
     weft__ucx_log(tl, WEFT_LOG_DEBUG,
                   "ucx: UCX %s, worker address %zu bytes%s, %d rank bits in "
                   "the tag",
@@ -366,6 +371,7 @@ ucx_fini(weft_tl_t *tl)
         }
     }
     close(tl->epfd);
+    ucp_dt_destroy(tl->dt_copy);
     ucp_worker_release_address(tl->worker, tl->waddr);
     ucp_worker_destroy(tl->worker);
     ucp_cleanup(tl->ctx);
@@ -411,6 +417,22 @@ ucx_ep_destroy(weft_tl_ep_t *ep)
     (void)ep;
 }
 
+/* Time to look at the peers' pidfds (a coarse clock: a few ns a call). */
+static int
+ucx_pid_check_due(weft_tl_t *tl)
+{
+    struct timespec ts;
+    double now;
+
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    now = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    if (now < tl->pid_check_next) {
+        return 0;
+    }
+    tl->pid_check_next = now + UCX_PID_CHECK_S;
+    return 1;
+}
+
 static unsigned
 ucx_progress(weft_tl_t *tl)
 {
@@ -421,7 +443,7 @@ ucx_progress(weft_tl_t *tl)
         k = ucp_worker_progress(tl->worker);
         n += k;
     } while (k > 0 && ++rounds < UCX_PROGRESS_ROUNDS);
-    if (tl->check_pids || ++tl->tick % UCX_PID_CHECK_EVERY == 0) {
+    if (tl->check_pids || ucx_pid_check_due(tl)) {
         weft__ucx_ep_check_pids(tl);
     }
     if (tl->failures > 0) {
