@@ -410,6 +410,58 @@ Test(tl_ucx, killed_peer_over_shared_memory_is_lost, .timeout = 90)
     kill_case(&c, "process of rank 1 has ended");
 }
 
+/* ---- what a finished peer sent stays deliverable ------------------------ */
+
+static void
+finished_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
+{
+    uint32_t v[5];
+
+    (void)ctx;
+    (void)arg;
+    WT_OK(weft_barrier(w));
+    if (weft_comm_rank(w) == 1) {
+        for (uint32_t i = 0; i < 5; i++) {
+            v[i] = 1000 + i;
+            WT_OK(weft_send(&v[i], sizeof(v[i]), 0, (int)i, w));
+        }
+        return; /* and leaves: its goodbye follows the messages */
+    }
+    /* until rank 1 has left and this rank's transport has seen it */
+    for (double end = now_s() + 0.7; now_s() < end;) {
+        weft_progress(ctx);
+        usleep(1000);
+    }
+#ifdef WEFT_HAVE_UCX
+    if (strcmp(ucx_env_tls, "UCX_TLS=sm") == 0) { /* the process watch */
+        WT_CHECK(ctx->peers[1].ep != NULL &&
+                     ctx->peers[1].ep->state == UCX_EP_FAILED,
+                 "the transport has not seen rank 1 leave");
+    }
+#endif
+    for (int i = 4; i >= 0; i--) {
+        uint32_t got = 0;
+
+        WT_OK(weft_recv(&got, sizeof(got), 1, i, w, NULL));
+        WT_CHECK(got == 1000u + (uint32_t)i, "tag %d: got %u", i, got);
+    }
+}
+
+ParameterizedTestParameters(tl_ucx, messages_of_a_finished_peer_are_kept)
+{
+    static ucx_case_t two[] = {{"tcp", 2, 0}, {"sm", 2, 0}};
+
+    return cr_make_param_array(ucx_case_t, two, 2);
+}
+
+ParameterizedTest(ucx_case_t *c, tl_ucx, messages_of_a_finished_peer_are_kept,
+                  .timeout = 60)
+{
+    ucx_skip_unless_built();
+    cr_assert_eq(ucx_run(c, "self,ucx", finished_body, NULL, NULL), 0, CASE_FMT,
+                 CASE_ARGS(c));
+}
+
 /* ---- UCX cannot open: a clear message, then the next transport --------- */
 
 static void

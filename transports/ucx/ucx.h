@@ -85,7 +85,7 @@ struct weft_tl_ep {
     int state;            /* UCX_EP_* */
     int bye;              /* the peer said goodbye */
     int reported;         /* the host heard of this peer's failure */
-    int fail_pending;     /* the error callback fired: handle in progress */
+    int fail_pending;     /* look at it in the next progress (failed, bye) */
     ucs_status_t ucs_err; /* what the error callback said */
     int unmatched;        /* receives withdrawn by the goodbye, not standing */
     ucp_ep_h uep;
@@ -160,6 +160,8 @@ weft_status_t weft__ucx_ep_create(weft_tl_t *tl, const weft_tl_peer_t *peer,
 void weft__ucx_ep_free(weft_tl_ep_t *ep);
 /* The goodbye arrived (status WEFT_OK) or failed. */
 void weft__ucx_ep_bye(weft_tl_ep_t *ep, weft_status_t status);
+/* Have the next progress look at the peer (failed, or said goodbye). */
+void weft__ucx_ep_attention(weft_tl_ep_t *ep);
 /* Fail the peers the error callback reported (inside progress). */
 void weft__ucx_ep_run_failures(weft_tl_t *tl);
 /* Peers on this node whose process has ended (their pidfd is readable). */

@@ -15,6 +15,16 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+/* The peer needs looking at in the next progress (failures, reports). */
+void
+weft__ucx_ep_attention(weft_tl_ep_t *ep)
+{
+    if (!ep->fail_pending) {
+        ep->fail_pending = 1;
+        ep->tl->failures++;
+    }
+}
+
 static void
 ucx_bye_complete(weft_tl_op_t *op, weft_status_t status, size_t bytes)
 {
@@ -32,14 +42,13 @@ ucx_ep_err_cb(void *arg, ucp_ep_h uep, ucs_status_t status)
     weft_tl_ep_t *ep = arg;
 
     (void)uep;
-    if (ep->fail_pending || ep->state != UCX_EP_OPEN) {
-        return;
+    if (ep->ucs_err != UCS_OK || ep->state != UCX_EP_OPEN) {
+        return; /* the first cause wins */
     }
     ep->ucs_err = status;
     snprintf(ep->why, sizeof(ep->why), "the UCX link to rank %d failed: %s",
              ep->rank, ucs_status_string(status));
-    ep->fail_pending = 1;
-    ep->tl->failures++;
+    weft__ucx_ep_attention(ep);
 }
 
 /* Watch a peer process on this node: its pidfd becomes readable when it
@@ -92,14 +101,13 @@ weft__ucx_ep_check_pids(weft_tl_t *tl)
             continue; /* the worker's fd */
         }
         ucx_ep_unwatch(ep);
-        if (ep->fail_pending || ep->state != UCX_EP_OPEN) {
+        if (ep->ucs_err != UCS_OK || ep->state != UCX_EP_OPEN) {
             continue;
         }
         ep->ucs_err = UCS_ERR_CONNECTION_RESET;
         snprintf(ep->why, sizeof(ep->why), "the process of rank %d has ended",
                  ep->rank);
-        ep->fail_pending = 1;
-        tl->failures++;
+        weft__ucx_ep_attention(ep);
     }
 }
 
@@ -244,8 +252,7 @@ weft__ucx_ep_bye(weft_tl_ep_t *ep, weft_status_t status)
         }
         op = next;
     }
-    ep->fail_pending = 1; /* report, if need be, from progress */
-    tl->failures++;
+    weft__ucx_ep_attention(ep); /* report, if need be, from progress */
 }
 
 /* Fail everything pending on a lost peer; tell the host once. */
@@ -319,7 +326,7 @@ weft__ucx_ep_lose(weft_tl_ep_t *ep, const char *fmt, ...)
 {
     va_list ap;
 
-    if (ep->state != UCX_EP_OPEN || ep->fail_pending) {
+    if (ep->state != UCX_EP_OPEN || ep->ucs_err != UCS_OK) {
         return;
     }
     va_start(ap, fmt);
@@ -327,7 +334,6 @@ weft__ucx_ep_lose(weft_tl_ep_t *ep, const char *fmt, ...)
     va_end(ap);
     weft__ucx_log(ep->tl, WEFT_LOG_WARN, "ucx: %s", ep->why);
     ep->ucs_err = UCS_ERR_CANCELED;
-    ep->fail_pending = 1;
-    ep->tl->failures++;
+    weft__ucx_ep_attention(ep);
     ucx_ep_close_force(ep); /* UCX fails the sends on it */
 }

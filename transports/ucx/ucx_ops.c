@@ -296,9 +296,14 @@ ucx_recv_done(weft_tl_op_t *op, ucs_status_t status,
     } else if (status == UCS_ERR_MESSAGE_TRUNCATED) {
         bytes = o->len;
     }
-    if (status == UCS_ERR_CANCELED && o->ep->bye) {
-        /* withdrawn by the peer's goodbye: nothing can match it now */
-        o->ep->unmatched += !WEFT_TL_TAG_IS_STANDING(o->tag);
+    if (status == UCS_ERR_CANCELED && o->ep->bye &&
+        !WEFT_TL_TAG_IS_STANDING(o->tag)) {
+        /* withdrawn by the peer's goodbye: nothing can match it now;
+         * the host hears of it (once) from progress */
+        o->ep->unmatched++;
+        if (!o->ep->reported) {
+            weft__ucx_ep_attention(o->ep);
+        }
     }
     if (op == &o->ep->bye_op) {
         o->req = NULL;
@@ -407,7 +412,7 @@ weft__ucx_isend(weft_tl_ep_t *ep, const void *buf, size_t len, uint64_t tag,
     weft_status_t st;
     int ok;
 
-    if (ep->state != UCX_EP_OPEN || ep->fail_pending || ep->uep == NULL) {
+    if (ep->state != UCX_EP_OPEN || ep->uep == NULL) {
         return ucx_ep_gone(ep);
     }
     utag = weft__ucx_tag(tl, tl->rank, tag, &ok);
@@ -477,9 +482,12 @@ weft__ucx_irecv(weft_tl_ep_t *ep, void *buf, size_t len, uint64_t tag,
     uint64_t utag;
     int ok;
 
-    if (ep->state != UCX_EP_OPEN || ep->fail_pending || ep->uep == NULL) {
+    if ((ep->state != UCX_EP_OPEN || ep->uep == NULL) && !ep->bye) {
         return ucx_ep_gone(ep);
     }
+    /* a peer that finished in good order may have left messages in UCX's
+     * unexpected queue (matching needs no link): the receive is posted,
+     * and withdrawn at once if nothing matches it (ucx_recv_post) */
     utag = weft__ucx_tag(tl, ep->rank, tag, &ok);
     if (!ok) {
         return ucx_tag_refused(ep, tag);
