@@ -410,6 +410,50 @@ Test(tl_ucx, killed_peer_over_shared_memory_is_lost, .timeout = 90)
     kill_case(&c, "process of rank 1 has ended");
 }
 
+/* ---- a send withdrawn in flight costs the link, and nothing hangs ------ */
+
+static void
+withdrawn_send_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
+{
+    size_t n = 4u << 20; /* a rendezvous: rank 1 never receives it */
+    uint8_t *big = malloc(n), small[8] = {0};
+    weft_request_t *r;
+    weft_status_t st;
+    double t0;
+
+    (void)ctx;
+    (void)arg;
+    WT_OK(weft_barrier(w));
+    t0 = now_s();
+    if (weft_comm_rank(w) == 0) {
+        WT_OK(weft_isend(big, n, 1, 5, w, &r));
+        usleep(100 * 1000);
+        weft_request_free(r); /* withdrawn while UCX holds the buffer */
+        memset(big, 0xaa, n); /* ours again */
+        st = weft_send(small, sizeof(small), 1, 6, w);
+        WT_CHECK(st == WEFT_ERR_PEER_LOST, "after the withdrawn send: %s (%s)",
+                 weft_status_string(st), weft_last_error());
+    } else {
+        st = weft_recv(small, sizeof(small), 0, 6, w, NULL);
+        WT_CHECK(st != WEFT_OK, "a message came over a closed link");
+    }
+    WT_CHECK(now_s() - t0 < 10, "rank %d took %.1f s", weft_comm_rank(w),
+             now_s() - t0);
+    free(big);
+}
+
+/* Over UCX's tcp (peer error handling on both sides); over its shared
+ * memory a link closed by a live peer is not seen (no error handling
+ * there, and the process watch sees only a process that ends). */
+Test(tl_ucx, a_send_withdrawn_in_flight_costs_the_link, .timeout = 60)
+{
+    ucx_case_t c = {"tcp", 2, 0};
+
+    ucx_skip_unless_built();
+    cr_assert_eq(ucx_run(&c, "self,ucx", withdrawn_send_body, NULL, NULL), 0,
+                 CASE_FMT, CASE_ARGS(&c));
+}
+
 /* ---- what a finished peer sent stays deliverable ------------------------ */
 
 static void

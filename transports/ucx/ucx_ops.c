@@ -543,6 +543,12 @@ weft__ucx_cancel(weft_tl_ep_t *ep, weft_tl_op_t *op)
         ucx_op_unlink(op); /* done and queued, or never pending */
         return;
     }
+    if (ep->uep == NULL || ep->ucs_err != UCS_OK) {
+        /* the link is already closed or failing: UCX ends the op with an
+         * error soon, and the callback frees its request */
+        weft__ucx_detach(tl, op);
+        return;
+    }
     /* UCX may still read or write the buffer: wait (other completions
      * only queue meanwhile) until it lets go */
     r->waited = 1;
