@@ -461,6 +461,11 @@ mx_summary(const mx_shared_t *sh, int size)
     }
 }
 
+/* The transports of the jobs (NULL: the default) and two more settings
+ * (the ucx runs: UCX_TLS and UCX_NET_DEVICES). */
+static const char *mx_tl;
+static const char *mx_env_extra[2];
+
 /* One job of n ranks over `nodes` "nodes" (1: one, all in shm). */
 static int
 mx_run_job(weft__coll_t coll, int n, int nodes)
@@ -479,9 +484,22 @@ mx_run_job(weft__coll_t coll, int n, int nodes)
                 /* the piped forms of the collectives that read by default */
                 n == 5 ? "WEFT_SHM_COLL_LARGE=pipe" : NULL},
     };
-    int failed = wt_run(&job,
-                        coll == WEFT_COLL_BARRIER ? mx_barrier_body : mx_body,
-                        sh);
+    int failed, used = 0;
+
+    for (int i = 0; i < 4; i++) { /* the env list ends at its first NULL */
+        if (job.env[i] != NULL) {
+            job.env[used++] = job.env[i];
+        }
+    }
+    for (int i = 0; i < 2; i++) {
+        job.env[used + i] = mx_env_extra[i];
+    }
+    for (int i = used + 2; i < 8; i++) {
+        job.env[i] = NULL;
+    }
+    job.tl = mx_tl;
+    failed =
+        wt_run(&job, coll == WEFT_COLL_BARRIER ? mx_barrier_body : mx_body, sh);
     int bad;
 
     mx_summary(sh, n);
@@ -536,6 +554,53 @@ MX_COLL_TEST(alltoallv, WEFT_COLL_ALLTOALLV)
 MX_COLL_TEST(gather, WEFT_COLL_GATHER)
 MX_COLL_TEST(scatter, WEFT_COLL_SCATTER)
 MX_COLL_TEST(barrier, WEFT_COLL_BARRIER)
+
+/* ---- every collective over the ucx module ---- */
+
+/* 1 when weft_tl_ucx.so is in WEFT_TL_MODULE_PATH (make check sets it). */
+static int
+mx_ucx_built(void)
+{
+    const char *path = getenv("WEFT_TL_MODULE_PATH");
+    char buf[1024], file[1100], *save = NULL;
+
+    snprintf(buf, sizeof(buf), "%s", path != NULL ? path : "");
+    for (char *d = strtok_r(buf, ":", &save); d != NULL;
+         d = strtok_r(NULL, ":", &save)) {
+        snprintf(file, sizeof(file), "%s/weft_tl_ucx.so", d);
+        if (access(file, R_OK) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* WEFT_TL=self,ucx: 8 ranks over UCX's tcp, 3 over its shared memory;
+ * WT_COLL_CASES cases each (the sample the other jobs draw). */
+Test(coll_matrix, every_collective_over_ucx, .timeout = 1200)
+{
+    static const struct {
+        const char *tls;
+        int n;
+    } runs[] = {{"UCX_TLS=tcp", 8}, {"UCX_TLS=sm", 3}};
+    int bad_jobs = 0;
+
+    if (!mx_ucx_built()) {
+        cr_skip_test("transport ucx: weft_tl_ucx.so is not built (configure "
+                     "found no UCX >= 1.13) or not in WEFT_TL_MODULE_PATH");
+    }
+    mx_tl = "self,ucx";
+    mx_env_extra[1] = "UCX_NET_DEVICES=lo";
+    for (int k = 0; k < 2; k++) {
+        mx_env_extra[0] = runs[k].tls;
+        for (int c = 0; c < WEFT_COLL_COUNT; c++) {
+            if (mx_ranks_wanted(runs[k].n)) {
+                bad_jobs += mx_run_job((weft__coll_t)c, runs[k].n, 1);
+            }
+        }
+    }
+    cr_assert_eq(bad_jobs, 0, "over ucx: %d jobs failed", bad_jobs);
+}
 
 /* ---- several collectives in flight on one comm ---- */
 

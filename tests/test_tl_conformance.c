@@ -7,6 +7,7 @@
 
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -18,6 +19,7 @@ typedef struct tl_case {
     char tl[16]; /* inline: parameters are copied into the worker */
     int nranks;
     int nodes; /* > 1: split into "nodes" (shm inside, tcp between) */
+    char ucx_tls[16]; /* ucx cases: UCX_TLS (UCX_NET_DEVICES=lo) */
 } tl_case_t;
 
 /* the eager limits of every transport are pinned to this in the job, so
@@ -25,9 +27,47 @@ typedef struct tl_case {
 #define EAGER 65536
 
 static tl_case_t conformance_cases[] = {
-    {"self", 1, 0}, {"tcp", 2, 0}, {"tcp", 3, 0}, {"tcp", 4, 0}, {"tcp", 8, 0},
-    {"shm", 2, 0}, {"shm", 3, 0}, {"shm", 4, 0}, {"shm", 8, 0}, {"shm,tcp", 4, 2},
+    {"self", 1, 0, ""},
+    {"tcp", 2, 0, ""},
+    {"tcp", 3, 0, ""},
+    {"tcp", 4, 0, ""},
+    {"tcp", 8, 0, ""},
+    {"shm", 2, 0, ""},
+    {"shm", 3, 0, ""},
+    {"shm", 4, 0, ""},
+    {"shm", 8, 0, ""},
+    {"shm,tcp", 4, 2, ""},
+    /* the ucx module over UCX's tcp and its shared memory (skipped when
+     * the module is not built) */
+    {"ucx", 2, 0, "tcp"},
+    {"ucx", 4, 0, "tcp"},
+    {"ucx", 2, 0, "sm"},
+    {"ucx", 3, 0, "sm"},
 };
+
+/* 1 unless the case needs a transport module that is not built (make
+ * check puts the build tree's modules in WEFT_TL_MODULE_PATH). */
+static int
+tl_case_available(const tl_case_t *c)
+{
+    const char *path = getenv("WEFT_TL_MODULE_PATH");
+    char buf[1024], file[1100], *save = NULL;
+
+    if (c->ucx_tls[0] == '\0') {
+        return 1;
+    }
+    snprintf(buf, sizeof(buf), "%s", path != NULL ? path : "");
+    for (char *d = strtok_r(buf, ":", &save); d != NULL;
+         d = strtok_r(NULL, ":", &save)) {
+        snprintf(file, sizeof(file), "%s/weft_tl_ucx.so", d);
+        if (access(file, R_OK) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static char tl_ucx_tls[48];
 
 static int
 run(const tl_case_t *c, wt_rank_fn_t fn)
@@ -41,6 +81,14 @@ run(const tl_case_t *c, wt_rank_fn_t fn)
                             "WEFT_SHM_EAGER_LIMIT=64KiB",
                             "WEFT_SHM_RING_SIZE=512KiB"}};
 
+    if (!tl_case_available(c)) {
+        cr_skip_test("transport %s: its module is not built", c->tl);
+    }
+    if (c->ucx_tls[0] != '\0') {
+        snprintf(tl_ucx_tls, sizeof(tl_ucx_tls), "UCX_TLS=%s", c->ucx_tls);
+        job.env[4] = tl_ucx_tls;
+        job.env[5] = "UCX_NET_DEVICES=lo";
+    }
     return wt_run(&job, fn, NULL);
 }
 
@@ -103,8 +151,8 @@ ParameterizedTestParameters(tl_conformance, sizes)
 
 ParameterizedTest(tl_case_t *c, tl_conformance, sizes, .timeout = 180)
 {
-    cr_assert_eq(run(c, sizes_body), 0, "%s with %d ranks", c->tl,
-                 c->nranks);
+    cr_assert_eq(run(c, sizes_body), 0, "%s%s%s with %d ranks", c->tl,
+                 c->ucx_tls[0] ? " UCX_TLS=" : "", c->ucx_tls, c->nranks);
 }
 
 /* ---- many outstanding requests ----------------------------------------- */
@@ -143,7 +191,8 @@ ParameterizedTestParameters(tl_conformance, many_outstanding)
 ParameterizedTest(tl_case_t *c, tl_conformance, many_outstanding,
                   .timeout = 120)
 {
-    cr_assert_eq(run(c, many_body), 0, "%s with %d ranks", c->tl, c->nranks);
+    cr_assert_eq(run(c, many_body), 0, "%s%s%s with %d ranks", c->tl,
+                 c->ucx_tls[0] ? " UCX_TLS=" : "", c->ucx_tls, c->nranks);
 }
 
 /* ---- tags: out of order, and FIFO within one tag -------------------------- */
@@ -197,7 +246,8 @@ ParameterizedTestParameters(tl_conformance, out_of_order_tags)
 ParameterizedTest(tl_case_t *c, tl_conformance, out_of_order_tags,
                   .timeout = 120)
 {
-    cr_assert_eq(run(c, tags_body), 0, "%s with %d ranks", c->tl, c->nranks);
+    cr_assert_eq(run(c, tags_body), 0, "%s%s%s with %d ranks", c->tl,
+                 c->ucx_tls[0] ? " UCX_TLS=" : "", c->ucx_tls, c->nranks);
 }
 
 /* ---- truncation: the receiver gets a prefix and an error ------------------ */
@@ -248,8 +298,8 @@ ParameterizedTestParameters(tl_conformance, truncation)
 
 ParameterizedTest(tl_case_t *c, tl_conformance, truncation, .timeout = 120)
 {
-    cr_assert_eq(run(c, truncation_body), 0, "%s with %d ranks", c->tl,
-                 c->nranks);
+    cr_assert_eq(run(c, truncation_body), 0, "%s%s%s with %d ranks", c->tl,
+                 c->ucx_tls[0] ? " UCX_TLS=" : "", c->ucx_tls, c->nranks);
 }
 
 /* ---- unexpected messages: the send arrives before the receive ------------- */
@@ -284,8 +334,8 @@ ParameterizedTestParameters(tl_conformance, unexpected_first)
 ParameterizedTest(tl_case_t *c, tl_conformance, unexpected_first,
                   .timeout = 120)
 {
-    cr_assert_eq(run(c, unexpected_body), 0, "%s with %d ranks", c->tl,
-                 c->nranks);
+    cr_assert_eq(run(c, unexpected_body), 0, "%s%s%s with %d ranks", c->tl,
+                 c->ucx_tls[0] ? " UCX_TLS=" : "", c->ucx_tls, c->nranks);
 }
 
 /* ---- weft_test polling loop ----------------------------------------------- */
@@ -327,6 +377,6 @@ ParameterizedTestParameters(tl_conformance, test_polling)
 
 ParameterizedTest(tl_case_t *c, tl_conformance, test_polling, .timeout = 120)
 {
-    cr_assert_eq(run(c, test_poll_body), 0, "%s with %d ranks", c->tl,
-                 c->nranks);
+    cr_assert_eq(run(c, test_poll_body), 0, "%s%s%s with %d ranks", c->tl,
+                 c->ucx_tls[0] ? " UCX_TLS=" : "", c->ucx_tls, c->nranks);
 }

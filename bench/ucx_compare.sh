@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# ucx_compare.sh - point-to-point latency and bandwidth of weft's ucx
+# transport next to ucx_perftest (package ucx-utils) on the same UCX path,
+# in the same run, median of REPS runs per configuration.
+#
+# Usage: bench/ucx_compare.sh [BUILD_DIR]    (default: .)
+# Environment: REPS=3, PATHS="tcp sm" (UCX_TLS values; UCX_NET_DEVICES=lo),
+#   LAT_SIZE=8, BW_SIZE=1M (weft-bench syntax; BW_BYTES must match),
+#   BW_BYTES=1048576, TIMEOUT=120 (s per run). Installs nothing.
+# Latency: weft-bench's p50 one-way time (half a round trip) against
+# ucx_perftest tag_lat's "typical" (median) one-way time. Bandwidth:
+# weft-bench's streaming bw (window of 64) against ucx_perftest tag_bw's
+# overall MB/s (2^20 bytes) converted to GB/s (1e9). ratio = weft/perftest.
+set -u
+BUILD=${1:-.}
+REPS=${REPS:-3}
+PATHS=${PATHS:-"tcp sm"}
+LAT_SIZE=${LAT_SIZE:-8}
+BW_SIZE=${BW_SIZE:-1M}
+BW_BYTES=${BW_BYTES:-1048576}
+TIMEOUT=${TIMEOUT:-120}
+PORT=${PORT:-$((20000 + $$ % 20000))}
+command -v ucx_perftest >/dev/null || {
+    echo "ucx_compare: ucx_perftest not found (apt-get install ucx-utils)" >&2
+    exit 77
+}
+export UCX_NET_DEVICES=lo WEFT_TL=self,ucx
+export WEFT_TL_MODULE_PATH=${WEFT_TL_MODULE_PATH:-$BUILD/transports/ucx/.libs}
+
+median() { sort -g | awk '{v[NR]=$1} END {print (NR ? v[int((NR+1)/2)] : "nan")}'; }
+
+weft_run() { # size column -> value
+    timeout "$TIMEOUT" "$BUILD/tools/weftrun" -n 2 "$BUILD/tools/weft-bench" \
+        pingpong -b "$1" -e "$1" 2>/dev/null |
+        awk -v c="$2" '!/^#/ && NF >= 10 {print $c}' | tail -1
+}
+
+perftest_run() { # test size iters column -> value
+    PORT=$((PORT + 1))
+    timeout "$TIMEOUT" ucx_perftest -p "$PORT" >/dev/null 2>&1 &
+    local srv=$!
+    sleep 0.5
+    timeout "$TIMEOUT" ucx_perftest 127.0.0.1 -p "$PORT" -t "$1" -s "$2" \
+        -n "$3" -w "$(($3 / 10))" 2>/dev/null |
+        awk -v c="$4" '/^Final:/ {print $c}'
+    wait "$srv" 2>/dev/null
+}
+
+printf '%-4s %-9s %12s %12s %7s\n' path metric weft perftest ratio
+for path in $PATHS; do
+    export UCX_TLS=$path
+    wl=() pl=() wb=() pb=()
+    for ((i = 0; i < REPS; i++)); do
+        wl+=("$(weft_run "$LAT_SIZE" 8)")      # p50_us
+        pl+=("$(perftest_run tag_lat "$LAT_SIZE" 20000 3)") # typical latency
+        wb+=("$(weft_run "$BW_SIZE" 10)")      # bw_GBs
+        pb+=("$(perftest_run tag_bw "$BW_BYTES" 1000 7)")  # overall MB/s
+    done
+    lw=$(printf '%s\n' "${wl[@]}" | median)
+    lp=$(printf '%s\n' "${pl[@]}" | median)
+    bw=$(printf '%s\n' "${wb[@]}" | median)
+    bp=$(printf '%s\n' "${pb[@]}" | median | awk '{print $1 * 1048576 / 1e9}')
+    echo "# $path runs: weft lat ${wl[*]} us; perftest lat ${pl[*]} us;" \
+        "weft bw ${wb[*]} GB/s; perftest bw ${pb[*]} MB/s"
+    awk -v p="$path" -v n="lat ${LAT_SIZE}B (us)" -v a="$lw" -v b="$lp" \
+        'BEGIN {printf "%-4s %-9s %12.3f %12.3f %7.2f\n", p, "lat", a, b, (b > 0 ? a / b : 0)}'
+    awk -v p="$path" -v a="$bw" -v b="$bp" \
+        'BEGIN {printf "%-4s %-9s %12.3f %12.3f %7.2f\n", p, "bw GB/s", a, b, (b > 0 ? a / b : 0)}'
+done
