@@ -7,17 +7,20 @@
 
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <weft.h>
 
 #include "harness.h"
+#include "tl_registry.h"
 
 typedef struct tl_case {
     char tl[16]; /* inline: parameters are copied into the worker */
     int nranks;
     int nodes; /* > 1: split into "nodes" (shm inside, tcp between) */
+    char fi_provider[16]; /* ofi: FI_PROVIDER of the ranks */
 } tl_case_t;
 
 /* the eager limits of every transport are pinned to this in the job, so
@@ -25,13 +28,41 @@ typedef struct tl_case {
 #define EAGER 65536
 
 static tl_case_t conformance_cases[] = {
-    {"self", 1, 0}, {"tcp", 2, 0}, {"tcp", 3, 0}, {"tcp", 4, 0}, {"tcp", 8, 0},
-    {"shm", 2, 0}, {"shm", 3, 0}, {"shm", 4, 0}, {"shm", 8, 0}, {"shm,tcp", 4, 2},
+    {"self", 1, 0, ""},
+    {"tcp", 2, 0, ""},
+    {"tcp", 3, 0, ""},
+    {"tcp", 4, 0, ""},
+    {"tcp", 8, 0, ""},
+    {"shm", 2, 0, ""},
+    {"shm", 3, 0, ""},
+    {"shm", 4, 0, ""},
+    {"shm", 8, 0, ""},
+    {"shm,tcp", 4, 2, ""},
+    /* the ofi module, over libfabric's tcp (tcp;ofi_rxm) and shm providers */
+    {"ofi", 2, 0, "tcp"},
+    {"ofi", 3, 0, "tcp"},
+    {"ofi", 2, 0, "shm"},
+    {"ofi", 4, 0, "shm"},
 };
+
+/* A module transport that is not built here skips the case, naming why. */
+static void
+skip_unless_loadable(const tl_case_t *c)
+{
+    const weft_tl_ops_t *ops = NULL;
+
+    if (weft__tl_registry_is_module(c->tl) &&
+        weft__tl_registry_load(c->tl, getenv("WEFT_TL_MODULE_PATH"), &ops) !=
+            WEFT_OK) {
+        cr_skip_test("transport %s is not built here: %s", c->tl,
+                     weft_last_error());
+    }
+}
 
 static int
 run(const tl_case_t *c, wt_rank_fn_t fn)
 {
+    char fi_provider[48];
     wt_job_t job = {.nranks = c->nranks,
                     .tl = c->tl,
                     .nodes = c->nodes,
@@ -41,6 +72,13 @@ run(const tl_case_t *c, wt_rank_fn_t fn)
                             "WEFT_SHM_EAGER_LIMIT=64KiB",
                             "WEFT_SHM_RING_SIZE=512KiB"}};
 
+    skip_unless_loadable(c);
+    if (c->fi_provider[0] != '\0') {
+        snprintf(fi_provider, sizeof(fi_provider), "FI_PROVIDER=%s",
+                 c->fi_provider);
+        job.env[4] = fi_provider;
+        job.env[5] = "FI_TCP_IFACE=lo";
+    }
     return wt_run(&job, fn, NULL);
 }
 
@@ -103,8 +141,8 @@ ParameterizedTestParameters(tl_conformance, sizes)
 
 ParameterizedTest(tl_case_t *c, tl_conformance, sizes, .timeout = 180)
 {
-    cr_assert_eq(run(c, sizes_body), 0, "%s with %d ranks", c->tl,
-                 c->nranks);
+    cr_assert_eq(run(c, sizes_body), 0, "%s%s%s with %d ranks", c->tl,
+                 c->fi_provider[0] ? "/" : "", c->fi_provider, c->nranks);
 }
 
 /* ---- many outstanding requests ----------------------------------------- */
@@ -143,7 +181,8 @@ ParameterizedTestParameters(tl_conformance, many_outstanding)
 ParameterizedTest(tl_case_t *c, tl_conformance, many_outstanding,
                   .timeout = 120)
 {
-    cr_assert_eq(run(c, many_body), 0, "%s with %d ranks", c->tl, c->nranks);
+    cr_assert_eq(run(c, many_body), 0, "%s%s%s with %d ranks", c->tl,
+                 c->fi_provider[0] ? "/" : "", c->fi_provider, c->nranks);
 }
 
 /* ---- tags: out of order, and FIFO within one tag -------------------------- */
@@ -197,7 +236,8 @@ ParameterizedTestParameters(tl_conformance, out_of_order_tags)
 ParameterizedTest(tl_case_t *c, tl_conformance, out_of_order_tags,
                   .timeout = 120)
 {
-    cr_assert_eq(run(c, tags_body), 0, "%s with %d ranks", c->tl, c->nranks);
+    cr_assert_eq(run(c, tags_body), 0, "%s%s%s with %d ranks", c->tl,
+                 c->fi_provider[0] ? "/" : "", c->fi_provider, c->nranks);
 }
 
 /* ---- truncation: the receiver gets a prefix and an error ------------------ */
@@ -248,8 +288,8 @@ ParameterizedTestParameters(tl_conformance, truncation)
 
 ParameterizedTest(tl_case_t *c, tl_conformance, truncation, .timeout = 120)
 {
-    cr_assert_eq(run(c, truncation_body), 0, "%s with %d ranks", c->tl,
-                 c->nranks);
+    cr_assert_eq(run(c, truncation_body), 0, "%s%s%s with %d ranks", c->tl,
+                 c->fi_provider[0] ? "/" : "", c->fi_provider, c->nranks);
 }
 
 /* ---- unexpected messages: the send arrives before the receive ------------- */
@@ -284,8 +324,8 @@ ParameterizedTestParameters(tl_conformance, unexpected_first)
 ParameterizedTest(tl_case_t *c, tl_conformance, unexpected_first,
                   .timeout = 120)
 {
-    cr_assert_eq(run(c, unexpected_body), 0, "%s with %d ranks", c->tl,
-                 c->nranks);
+    cr_assert_eq(run(c, unexpected_body), 0, "%s%s%s with %d ranks", c->tl,
+                 c->fi_provider[0] ? "/" : "", c->fi_provider, c->nranks);
 }
 
 /* ---- weft_test polling loop ----------------------------------------------- */
@@ -327,6 +367,6 @@ ParameterizedTestParameters(tl_conformance, test_polling)
 
 ParameterizedTest(tl_case_t *c, tl_conformance, test_polling, .timeout = 120)
 {
-    cr_assert_eq(run(c, test_poll_body), 0, "%s with %d ranks", c->tl,
-                 c->nranks);
+    cr_assert_eq(run(c, test_poll_body), 0, "%s%s%s with %d ranks", c->tl,
+                 c->fi_provider[0] ? "/" : "", c->fi_provider, c->nranks);
 }
