@@ -9,5 +9,6 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
     autoconf automake libtool pkg-config make gcc libc6-dev \
     libhwloc-dev libssl-dev libcriterion-dev libfabric-dev libucx-dev \
-    hwloc-nox python3 procps iproute2 >/dev/null
+    hwloc-nox python3 procps iproute2 \
+    libfabric-bin >/dev/null
 echo "install-deps: done"

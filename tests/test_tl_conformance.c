@@ -38,11 +38,11 @@ static tl_case_t conformance_cases[] = {
     {"shm", 4, 0, ""},
     {"shm", 8, 0, ""},
     {"shm,tcp", 4, 2, ""},
-    /* the ofi module, over libfabric's tcp (tcp;ofi_rxm) and shm providers */
+    /* the ofi module, over libfabric's tcp (tcp;ofi_rxm) and shm providers
+     * (shm: two ranks only, see README: known problems) */
     {"ofi", 2, 0, "tcp"},
-    {"ofi", 3, 0, "tcp"},
+    {"ofi", 4, 0, "tcp"},
     {"ofi", 2, 0, "shm"},
-    {"ofi", 4, 0, "shm"},
 };
 
 /* A module transport that is not built here skips the case, naming why. */
