@@ -39,7 +39,7 @@ static tl_case_t conformance_cases[] = {
     {"shm", 8, 0, ""},
     {"shm,tcp", 4, 2, ""},
     /* the ofi module, over libfabric's tcp (tcp;ofi_rxm) and shm providers
-     * (shm: two ranks only, see README: known problems) */
+     * (shm: two ranks only, see README: the ofi transport) */
     {"ofi", 2, 0, "tcp"},
     {"ofi", 4, 0, "tcp"},
     {"ofi", 2, 0, "shm"},

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The collective matrix over the ofi transport alone (WEFT_TL=self,ofi):
 # libfabric's tcp provider (tcp;ofi_rxm on loopback) with 2 and 8 ranks,
-# and its shm provider with 2 ranks (more hang in shm's connection set-up
-# here, see README). A sample of the cases (WT_COLL_CASES) keeps it short;
-# skipped where the ofi module is not built.
+# and its shm provider with 2 ranks (with more, messages are now and then
+# left unmatched over shm here, see README). A sample of the cases
+# (WT_COLL_CASES) keeps it short; skipped where the ofi module is not
+# built.
 set -u
 B=${WT_TOP_BUILDDIR:-.}
 . "${WT_TOP_SRCDIR:-.}/tests/tap.sh"
