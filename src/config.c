@@ -161,6 +161,14 @@ static const weft_param_t config_params[] = {
     {"TCP_MAX_PENDING", WEFT_PARAM_INT, "64", CFG(tcp.max_pending), 0, NULL,
      1, 65536,
      "unauthenticated tcp connections kept at once (oldest dropped first)"},
+    {"OFI_PROVIDER", WEFT_PARAM_STR, "", CFG(ofi.provider), 0, NULL, NOLIM,
+     "libfabric provider of the ofi transport, e.g. tcp, shm, verbs, efa, "
+     "cxi (default: the first that fi_getinfo offers with reliable tagged "
+     "messages; FI_PROVIDER and other FI_* variables reach libfabric as "
+     "they are)"},
+    {"OFI_MR", WEFT_PARAM_ENUM, "auto", CFG(ofi.mr), 0, "auto|always", NOLIM,
+     "ofi: register buffers only where the provider needs it (auto), or "
+     "every buffer larger than the inject size (always; a debug knob)"},
     {"BOOT_MAX_PENDING", WEFT_PARAM_INT, "64", CFG(boot.max_pending), 0, NULL,
      1, 65536,
      "unauthenticated bootstrap connections kept at once (oldest dropped "

@@ -94,6 +94,10 @@ typedef struct weft_config {
         int max_pending;
     } tcp;
     struct {
+        char *provider;
+        int mr; /* 0 auto, 1 always */
+    } ofi;
+    struct {
         int max_pending;
     } boot;
     struct {

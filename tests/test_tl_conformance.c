@@ -14,12 +14,13 @@
 #include <weft.h>
 
 #include "harness.h"
+#include "tl_registry.h"
 
 typedef struct tl_case {
     char tl[16]; /* inline: parameters are copied into the worker */
     int nranks;
     int nodes; /* > 1: split into "nodes" (shm inside, tcp between) */
-    char ucx_tls[16]; /* ucx cases: UCX_TLS (UCX_NET_DEVICES=lo) */
+    char sub[16]; /* modules: UCX_TLS (ucx) or FI_PROVIDER (ofi) */
 } tl_case_t;
 
 /* the eager limits of every transport are pinned to this in the job, so
@@ -37,41 +38,37 @@ static tl_case_t conformance_cases[] = {
     {"shm", 4, 0, ""},
     {"shm", 8, 0, ""},
     {"shm,tcp", 4, 2, ""},
-    /* the ucx module over UCX's tcp and its shared memory (skipped when
-     * the module is not built) */
+    /* the modules (skipped when not built): ucx over UCX's tcp and its
+     * shared memory; ofi over libfabric's tcp (tcp;ofi_rxm) and shm
+     * providers (shm: two ranks only, see README: the ofi transport) */
     {"ucx", 2, 0, "tcp"},
     {"ucx", 4, 0, "tcp"},
     {"ucx", 2, 0, "sm"},
     {"ucx", 3, 0, "sm"},
+    {"ofi", 2, 0, "tcp"},
+    {"ofi", 4, 0, "tcp"},
+    {"ofi", 2, 0, "shm"},
 };
 
-/* 1 unless the case needs a transport module that is not built (make
- * check puts the build tree's modules in WEFT_TL_MODULE_PATH). */
-static int
-tl_case_available(const tl_case_t *c)
+/* A module transport that is not built here skips the case, naming why
+ * (make check puts the build tree's modules in WEFT_TL_MODULE_PATH). */
+static void
+skip_unless_loadable(const tl_case_t *c)
 {
-    const char *path = getenv("WEFT_TL_MODULE_PATH");
-    char buf[1024], file[1100], *save = NULL;
+    const weft_tl_ops_t *ops = NULL;
 
-    if (c->ucx_tls[0] == '\0') {
-        return 1;
+    if (weft__tl_registry_is_module(c->tl) &&
+        weft__tl_registry_load(c->tl, getenv("WEFT_TL_MODULE_PATH"), &ops) !=
+            WEFT_OK) {
+        cr_skip_test("transport %s is not built here: %s", c->tl,
+                     weft_last_error());
     }
-    snprintf(buf, sizeof(buf), "%s", path != NULL ? path : "");
-    for (char *d = strtok_r(buf, ":", &save); d != NULL;
-         d = strtok_r(NULL, ":", &save)) {
-        snprintf(file, sizeof(file), "%s/weft_tl_ucx.so", d);
-        if (access(file, R_OK) == 0) {
-            return 1;
-        }
-    }
-    return 0;
 }
-
-static char tl_ucx_tls[48];
 
 static int
 run(const tl_case_t *c, wt_rank_fn_t fn)
 {
+    char tl_sub[48];
     wt_job_t job = {.nranks = c->nranks,
                     .tl = c->tl,
                     .nodes = c->nodes,
@@ -81,13 +78,14 @@ run(const tl_case_t *c, wt_rank_fn_t fn)
                             "WEFT_SHM_EAGER_LIMIT=64KiB",
                             "WEFT_SHM_RING_SIZE=512KiB"}};
 
-    if (!tl_case_available(c)) {
-        cr_skip_test("transport %s: its module is not built", c->tl);
-    }
-    if (c->ucx_tls[0] != '\0') {
-        snprintf(tl_ucx_tls, sizeof(tl_ucx_tls), "UCX_TLS=%s", c->ucx_tls);
-        job.env[4] = tl_ucx_tls;
-        job.env[5] = "UCX_NET_DEVICES=lo";
+    skip_unless_loadable(c);
+    if (c->sub[0] != '\0') {
+        int ucx = strcmp(c->tl, "ucx") == 0;
+
+        snprintf(tl_sub, sizeof(tl_sub), "%s=%s",
+                 ucx ? "UCX_TLS" : "FI_PROVIDER", c->sub);
+        job.env[4] = tl_sub;
+        job.env[5] = ucx ? "UCX_NET_DEVICES=lo" : "FI_TCP_IFACE=lo";
     }
     return wt_run(&job, fn, NULL);
 }
@@ -152,7 +150,7 @@ ParameterizedTestParameters(tl_conformance, sizes)
 ParameterizedTest(tl_case_t *c, tl_conformance, sizes, .timeout = 180)
 {
     cr_assert_eq(run(c, sizes_body), 0, "%s%s%s with %d ranks", c->tl,
-                 c->ucx_tls[0] ? " UCX_TLS=" : "", c->ucx_tls, c->nranks);
+                 c->sub[0] ? "/" : "", c->sub, c->nranks);
 }
 
 /* ---- many outstanding requests ----------------------------------------- */
@@ -192,7 +190,7 @@ ParameterizedTest(tl_case_t *c, tl_conformance, many_outstanding,
                   .timeout = 120)
 {
     cr_assert_eq(run(c, many_body), 0, "%s%s%s with %d ranks", c->tl,
-                 c->ucx_tls[0] ? " UCX_TLS=" : "", c->ucx_tls, c->nranks);
+                 c->sub[0] ? "/" : "", c->sub, c->nranks);
 }
 
 /* ---- tags: out of order, and FIFO within one tag -------------------------- */
@@ -247,7 +245,7 @@ ParameterizedTest(tl_case_t *c, tl_conformance, out_of_order_tags,
                   .timeout = 120)
 {
     cr_assert_eq(run(c, tags_body), 0, "%s%s%s with %d ranks", c->tl,
-                 c->ucx_tls[0] ? " UCX_TLS=" : "", c->ucx_tls, c->nranks);
+                 c->sub[0] ? "/" : "", c->sub, c->nranks);
 }
 
 /* ---- truncation: the receiver gets a prefix and an error ------------------ */
@@ -299,7 +297,7 @@ ParameterizedTestParameters(tl_conformance, truncation)
 ParameterizedTest(tl_case_t *c, tl_conformance, truncation, .timeout = 120)
 {
     cr_assert_eq(run(c, truncation_body), 0, "%s%s%s with %d ranks", c->tl,
-                 c->ucx_tls[0] ? " UCX_TLS=" : "", c->ucx_tls, c->nranks);
+                 c->sub[0] ? "/" : "", c->sub, c->nranks);
 }
 
 /* ---- unexpected messages: the send arrives before the receive ------------- */
@@ -335,7 +333,7 @@ ParameterizedTest(tl_case_t *c, tl_conformance, unexpected_first,
                   .timeout = 120)
 {
     cr_assert_eq(run(c, unexpected_body), 0, "%s%s%s with %d ranks", c->tl,
-                 c->ucx_tls[0] ? " UCX_TLS=" : "", c->ucx_tls, c->nranks);
+                 c->sub[0] ? "/" : "", c->sub, c->nranks);
 }
 
 /* ---- weft_test polling loop ----------------------------------------------- */
@@ -378,5 +376,5 @@ ParameterizedTestParameters(tl_conformance, test_polling)
 ParameterizedTest(tl_case_t *c, tl_conformance, test_polling, .timeout = 120)
 {
     cr_assert_eq(run(c, test_poll_body), 0, "%s%s%s with %d ranks", c->tl,
-                 c->ucx_tls[0] ? " UCX_TLS=" : "", c->ucx_tls, c->nranks);
+                 c->sub[0] ? "/" : "", c->sub, c->nranks);
 }
