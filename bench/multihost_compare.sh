@@ -9,12 +9,15 @@
 #
 # Usage: bench/multihost_compare.sh [BUILD_DIR]    (default: .)
 # Environment: RATE=1gbit (tc rate of the link, each direction),
+#   QUEUE=200ms (tbf latency: a queue deep enough that TCP's windows fit
+#   and a dropped tail does not stall a run for a retransmission timeout),
 #   RANKS_PER_HOST=2, REPS=3, SIZES="-b 64K -e 16M -f 4", ITERS=10,
 #   ALGOS="hier ring", WEFT_TL=self,shm,tcp (self,shm,ofi / self,shm,ucx
 #   where those modules load), TIMEOUT=600 (s per run).
 set -u
 BUILD=${1:-.}
 RATE=${RATE:-1gbit}
+QUEUE=${QUEUE:-200ms}
 K=${RANKS_PER_HOST:-2}
 REPS=${REPS:-3}
 SIZES=${SIZES:-"-b 64K -e 16M -f 4"}
@@ -42,9 +45,9 @@ if ! hosts_up "$P" 2; then
 fi
 # the link of host 1, both directions: toward it (switch side) and from it
 if ! tc -n "$P-sw" qdisc add dev h1 root tbf rate "$RATE" burst 256kb \
-    latency 20ms ||
+    latency "$QUEUE" ||
     ! tc -n "$P-h1" qdisc add dev eth0 root tbf rate "$RATE" burst 256kb \
-        latency 20ms; then
+        latency "$QUEUE"; then
     echo "multihost_compare: tc tbf refused here" >&2
     exit 2
 fi
@@ -78,7 +81,11 @@ median() {
 
 sizes=$(cat "$TMP"/*.[0-9]* 2>/dev/null | awk '/^ *[0-9]/ { print $1 }' |
     sort -nu)
-echo "# allreduce fp32 sum, 2 hosts x $K ranks, link $RATE (tbf), $WEFT_TL,"\
+drops() { tc -n "$1" -s qdisc show dev "$2" | awk '/dropped/ { print $7 + 0 }' |
+    tr -d ','; }
+echo "# allreduce fp32 sum, 2 hosts x $K ranks, link $RATE (tbf, queue $QUEUE;"\
+    "packets dropped: $(drops "$P-sw" h1) toward host 1, $(drops "$P-h1" eth0)"\
+    "from it), $WEFT_TL,"\
     "median of $REPS runs of $ITERS iterations, time in us"
 printf "%12s" size_bytes
 for a in $ALGOS; do printf " %12s" "$a"; done
