@@ -11,7 +11,8 @@
 # Environment: RATE=1gbit (tc rate of the link, each direction),
 #   QUEUE=200ms (tbf latency: a queue deep enough that TCP's windows fit
 #   and a dropped tail does not stall a run for a retransmission timeout),
-#   RANKS_PER_HOST=2, REPS=3, SIZES="-b 64K -e 16M -f 4", ITERS=10,
+#   RANKS_PER_HOST=2, REPS=3, SIZES="64K 256K 1M 4M 16M" (one job per
+#   size), ITERS (default: 64 MiB / size, at least 10; 2 more to warm up),
 #   ALGOS="hier ring", WEFT_TL=self,shm,tcp (self,shm,ofi / self,shm,ucx
 #   where those modules load), TIMEOUT=600 (s per run).
 set -u
@@ -20,8 +21,8 @@ RATE=${RATE:-1gbit}
 QUEUE=${QUEUE:-200ms}
 K=${RANKS_PER_HOST:-2}
 REPS=${REPS:-3}
-SIZES=${SIZES:-"-b 64K -e 16M -f 4"}
-ITERS=${ITERS:-10}
+SIZES=${SIZES:-"64K 256K 1M 4M 16M"}
+ITERS=${ITERS:-}
 ALGOS=${ALGOS:-"hier ring"}
 TIMEOUT=${TIMEOUT:-600}
 export WEFT_TL=${WEFT_TL:-self,shm,tcp}
@@ -52,20 +53,31 @@ if ! tc -n "$P-sw" qdisc add dev h1 root tbf rate "$RATE" burst 256kb \
     exit 2
 fi
 
-run_one() { # algo rep
-    ip netns exec "$P-h0" timeout "$TIMEOUT" "$BUILD/tools/weftrun" \
-        -n $((2 * K)) --hosts "$P-h0,$P-h1" \
-        --host-cmd 'ip netns exec {host}' --rendezvous "$(host_addr 0):0" \
-        "$BUILD/tools/weft-bench" allreduce $SIZES -n "$ITERS" -w 2 -a "$1" \
-        --check \
-        >"$TMP/$1.$2" 2>"$TMP/$1.$2.err"
+bytes() { # 64K -> 65536
+    echo "$1" | awk '{ v = $1 + 0; u = toupper(substr($1, length($1)))
+        print v * (u == "K" ? 1024 : u == "M" ? 1048576 : u == "G" ? 1073741824 : 1) }'
+}
+
+run_one() { # algo rep: every size, appended to $TMP/algo.rep
+    local s n
+    : >"$TMP/$1.$2"
+    for s in $SIZES; do
+        n=${ITERS:-$((67108864 / $(bytes "$s")))}
+        [ "$n" -lt 10 ] && n=10
+        ip netns exec "$P-h0" timeout "$TIMEOUT" "$BUILD/tools/weftrun" \
+            -n $((2 * K)) --hosts "$P-h0,$P-h1" \
+            --host-cmd 'ip netns exec {host}' \
+            --rendezvous "$(host_addr 0):0" \
+            "$BUILD/tools/weft-bench" allreduce -b "$s" -e "$s" -n "$n" -w 2 \
+            -a "$1" --check >>"$TMP/$1.$2" 2>"$TMP/err.$1.$2" || return 1
+    done
 }
 
 for r in $(seq 1 "$REPS"); do
     for a in $ALGOS; do
         if ! run_one "$a" "$r"; then
             echo "multihost_compare: $a run $r failed:" >&2
-            cat "$TMP/$a.$r" "$TMP/$a.$r.err" >&2
+            cat "$TMP/$a.$r" "$TMP/err.$a.$r" >&2
             rm -f "$TMP/$a.$r"
         fi
     done
@@ -86,7 +98,7 @@ drops() { tc -n "$1" -s qdisc show dev "$2" | awk '/dropped/ { print $7 + 0 }' |
 echo "# allreduce fp32 sum, 2 hosts x $K ranks, link $RATE (tbf, queue $QUEUE;"\
     "packets dropped: $(drops "$P-sw" h1) toward host 1, $(drops "$P-h1" eth0)"\
     "from it), $WEFT_TL,"\
-    "median of $REPS runs of $ITERS iterations, time in us"
+    "median of $REPS runs of ${ITERS:-64 MiB / size (at least 10)} iterations, time in us"
 printf "%12s" size_bytes
 for a in $ALGOS; do printf " %12s" "$a"; done
 set -- $ALGOS
