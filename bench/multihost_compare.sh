@@ -58,28 +58,27 @@ bytes() { # 64K -> 65536
         print v * (u == "K" ? 1024 : u == "M" ? 1048576 : u == "G" ? 1073741824 : 1) }'
 }
 
-run_one() { # algo rep: every size, appended to $TMP/algo.rep
-    local s n
-    : >"$TMP/$1.$2"
-    for s in $SIZES; do
-        n=${ITERS:-$((67108864 / $(bytes "$s")))}
-        [ "$n" -lt 10 ] && n=10
-        ip netns exec "$P-h0" timeout "$TIMEOUT" "$BUILD/tools/weftrun" \
-            -n $((2 * K)) --hosts "$P-h0,$P-h1" \
-            --host-cmd 'ip netns exec {host}' \
-            --rendezvous "$(host_addr 0):0" \
-            "$BUILD/tools/weft-bench" allreduce -b "$s" -e "$s" -n "$n" -w 2 \
-            -a "$1" --check >>"$TMP/$1.$2" 2>"$TMP/err.$1.$2" || return 1
-    done
+run_one() { # algo rep size: its row goes to $TMP/algo.rep
+    local n=${ITERS:-$((67108864 / $(bytes "$3")))}
+    [ "$n" -lt 10 ] && n=10
+    ip netns exec "$P-h0" timeout "$TIMEOUT" "$BUILD/tools/weftrun" \
+        -n $((2 * K)) --hosts "$P-h0,$P-h1" \
+        --host-cmd 'ip netns exec {host}' --rendezvous "$(host_addr 0):0" \
+        "$BUILD/tools/weft-bench" allreduce -b "$3" -e "$3" -n "$n" -w 2 \
+        -a "$1" --check >"$TMP/one" 2>"$TMP/err" &&
+        cat "$TMP/one" >>"$TMP/$1.$2"
 }
 
+# the algorithms take turns at each size, so that both see the same
+# machine (it is shared and its load changes)
 for r in $(seq 1 "$REPS"); do
-    for a in $ALGOS; do
-        if ! run_one "$a" "$r"; then
-            echo "multihost_compare: $a run $r failed:" >&2
-            cat "$TMP/$a.$r" "$TMP/err.$a.$r" >&2
-            rm -f "$TMP/$a.$r"
-        fi
+    for s in $SIZES; do
+        for a in $ALGOS; do
+            if ! run_one "$a" "$r" "$s"; then
+                echo "multihost_compare: $a run $r, $s bytes failed:" >&2
+                cat "$TMP/one" "$TMP/err" >&2
+            fi
+        done
     done
 done
 
