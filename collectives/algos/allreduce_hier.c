@@ -20,6 +20,8 @@
  * them (3 phases each must fit in a plan). */
 #define HIER_SEG_MIN (256 * 1024)
 #define HIER_SEG_MAX 16
+_Static_assert(3 * HIER_SEG_MAX <= WEFT_HIER_PHASES,
+               "a plan holds every segment's three phases");
 
 static void
 allreduce_hier_phases(weft__hier_t *h, const weft__coll_args_t *a,
