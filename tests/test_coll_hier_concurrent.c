@@ -168,14 +168,14 @@ hc_part_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
     weft_request_free(req);
 }
 
-/* Allreduces that hier cuts into segments (4, 16 and 5 of them, the last
+/* Allreduces that hier cuts into segments (4, 32 and 5 of them, the last
  * ones shorter), two at a time with a small call between them, out of
  * place and in place. */
 static void
 hc_seg_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
 {
     enum { SMALL = 100 };
-    static const size_t cnt[] = {262147, 1048579, 327689};
+    static const size_t cnt[] = {262147, 2097157, 327689};
     size_t max = cnt[1];
     int me = weft_comm_rank(w), n = weft_comm_size(w);
     int32_t *in[2], *out[2], small[SMALL], small_out[SMALL];

@@ -17,15 +17,38 @@
 #define HIER_NODE_BETA (1.0 / 8e9)
 
 weft__hier_t *
+weft__hier_plan_n(weft__sched_t *s, int max_phases)
+{
+    size_t n = (size_t)max_phases;
+    weft__hier_t *h = weft__sched_scratch(s, sizeof(*h));
+    weft__coll_args_t *a = weft__sched_scratch(s, n * sizeof(*a));
+    weft_comm_t **comm = weft__sched_scratch(s, n * sizeof(*comm));
+    weft_request_t **req = weft__sched_scratch(s, n * sizeof(*req));
+    int *segof = weft__sched_scratch(s, n * sizeof(*segof));
+    unsigned char *done = weft__sched_scratch(s, n);
+
+    if (h == NULL || a == NULL || comm == NULL || req == NULL ||
+        segof == NULL || done == NULL) {
+        return NULL; /* weft__sched_start reports it */
+    }
+    memset(h, 0, sizeof(*h));
+    memset(comm, 0, n * sizeof(*comm));
+    memset(req, 0, n * sizeof(*req));
+    memset(done, 0, n);
+    h->max = max_phases;
+    h->a = a;
+    h->comm = comm;
+    h->req = req;
+    h->segof = segof;
+    h->done = done;
+    h->parent = weft__sched_comm(s);
+    return h;
+}
+
+weft__hier_t *
 weft__hier_plan(weft__sched_t *s)
 {
-    weft__hier_t *h = weft__sched_scratch(s, sizeof(*h));
-
-    if (h != NULL) {
-        memset(h, 0, sizeof(*h));
-        h->parent = weft__sched_comm(s);
-    }
-    return h;
+    return weft__hier_plan_n(s, WEFT_HIER_PHASES);
 }
 
 weft__coll_args_t *

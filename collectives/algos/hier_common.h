@@ -14,17 +14,18 @@
 
 #include "collectives/algos/algos.h"
 
-#define WEFT_HIER_PHASES 48 /* the most a plan may add */
+#define WEFT_HIER_PHASES 4 /* room in a plan unless it asks for more */
 
 typedef struct weft__hier {
-    int nphases;
+    int nphases, max;
     int next; /* the next phase to start */
     int seg;  /* the segment of the phases added next */
-    weft_comm_t *comm[WEFT_HIER_PHASES]; /* NULL: not a member: skip */
-    weft__coll_args_t a[WEFT_HIER_PHASES];
-    int segof[WEFT_HIER_PHASES];           /* its segment */
-    weft_request_t *req[WEFT_HIER_PHASES]; /* started, not reaped */
-    unsigned char done[WEFT_HIER_PHASES];  /* finished (or skipped) */
+    /* per phase, max of each: */
+    weft_comm_t **comm; /* NULL: not a member: skip */
+    weft__coll_args_t *a;
+    int *segof;           /* its segment */
+    weft_request_t **req; /* started, not reaped */
+    unsigned char *done;  /* finished (or skipped) */
     const char *what;    /* the collective (describe) */
     weft_comm_t *parent; /* the comm the plan runs for */
     uint32_t ticket;     /* its turn among the parent's plans */
@@ -32,9 +33,12 @@ typedef struct weft__hier {
     int running;         /* its turn has come and not yet gone */
 } weft__hier_t;
 
-/* A new plan in the schedule (NULL when out of memory). */
+/* A new plan in the schedule with room for WEFT_HIER_PHASES phases / for
+ * max_phases (NULL when out of memory). */
 weft__hier_t *weft__hier_plan(weft__sched_t *s);
-/* Append a phase: collective `coll` on sub (NULL: skipped here). */
+weft__hier_t *weft__hier_plan_n(weft__sched_t *s, int max_phases);
+/* Append a phase: collective `coll` on sub (NULL: skipped here); at most
+ * the plan's room. */
 weft__coll_args_t *weft__hier_phase(weft__hier_t *h, weft_comm_t *sub,
                                     weft__coll_t coll, weft_dtype_t dtype);
 /* The phases appended from now on belong to segment seg (default 0). */
