@@ -7,7 +7,9 @@
  * in reverse order, at 4 ranks on 2 nodes, 8 on 2 and 8 on 4; every
  * element checked. Also a partitioned allreduce forced to hier: its
  * partitions, started in partition order, take their turns in that order
- * whatever order the producers mark them in.
+ * whatever order the producers mark them in. And allreduces large enough
+ * that hier pipelines them in segments (uneven ones, in place and not),
+ * two in flight with a small one between them.
  */
 #include "build_config.h"
 
@@ -166,6 +168,77 @@ hc_part_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
     weft_request_free(req);
 }
 
+/* Allreduces that hier cuts into segments (4, 32 and 5 of them, the last
+ * ones shorter), two at a time with a small call between them, out of
+ * place and in place. */
+static void
+hc_seg_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
+{
+    enum { SMALL = 100 };
+    static const size_t cnt[] = {262147, 2097157, 327689};
+    size_t max = cnt[1];
+    int me = weft_comm_rank(w), n = weft_comm_size(w);
+    int32_t *in[2], *out[2], small[SMALL], small_out[SMALL];
+
+    (void)ctx;
+    (void)arg;
+    WT_OK(weft_comm_set_algorithm(w, "allreduce", "hier"));
+    for (int j = 0; j < 2; j++) {
+        in[j] = malloc(max * sizeof(int32_t));
+        out[j] = malloc(max * sizeof(int32_t));
+        cr_assert(in[j] != NULL && out[j] != NULL);
+    }
+    for (int round = 0; round < 4 && wt_failures == 0; round++) {
+        int inplace = round >= 2;
+        weft_request_t *rq[3];
+
+        for (int j = 0; j < 2; j++) {
+            size_t c = cnt[(round + j) % 3];
+
+            for (size_t i = 0; i < c; i++) {
+                in[j][i] = hc_val(me, i, j, round);
+                out[j][i] = inplace ? in[j][i] : -1;
+            }
+        }
+        for (int i = 0; i < SMALL; i++) {
+            small[i] = hc_val(me, (size_t)i, 2, round);
+        }
+        WT_OK(weft_iallreduce(inplace ? out[0] : in[0], out[0], cnt[round % 3],
+                              WEFT_INT32, WEFT_SUM, w, &rq[0]));
+        WT_OK(weft_iallreduce(small, small_out, SMALL, WEFT_INT32, WEFT_SUM, w,
+                              &rq[1]));
+        WT_OK(weft_iallreduce(inplace ? out[1] : in[1], out[1],
+                              cnt[(round + 1) % 3], WEFT_INT32, WEFT_SUM, w,
+                              &rq[2]));
+        for (int k = 2; k >= 0; k--) {
+            WT_OK(weft_wait(rq[k]));
+        }
+        for (int j = 0; j < 3 && wt_failures == 0; j++) {
+            size_t c = j == 1 ? SMALL : cnt[(round + j / 2) % 3];
+            const int32_t *got = j == 1 ? small_out : out[j / 2];
+
+            for (size_t i = 0; i < c; i++) {
+                int32_t want = 0;
+
+                for (int r = 0; r < n; r++) {
+                    want += hc_val(r, i, j == 1 ? 2 : j / 2, round);
+                }
+                if (got[i] != want) {
+                    WT_CHECK(0,
+                             "round %d call %d element %zu of %zu: %d, "
+                             "want %d",
+                             round, j, i, c, got[i], want);
+                    break;
+                }
+            }
+        }
+    }
+    for (int j = 0; j < 2; j++) {
+        free(in[j]);
+        free(out[j]);
+    }
+}
+
 static void
 hc_jobs(wt_rank_fn_t fn)
 {
@@ -191,4 +264,9 @@ Test(coll_hier_concurrent, mixed_calls_in_flight, .timeout = 600)
 Test(coll_hier_concurrent, partitioned_over_nodes, .timeout = 600)
 {
     hc_jobs(hc_part_body);
+}
+
+Test(coll_hier_concurrent, segmented_allreduce, .timeout = 600)
+{
+    hc_jobs(hc_seg_body);
 }

@@ -17,15 +17,38 @@
 #define HIER_NODE_BETA (1.0 / 8e9)
 
 weft__hier_t *
+weft__hier_plan_n(weft__sched_t *s, int max_phases)
+{
+    size_t n = (size_t)max_phases;
+    weft__hier_t *h = weft__sched_scratch(s, sizeof(*h));
+    weft__coll_args_t *a = weft__sched_scratch(s, n * sizeof(*a));
+    weft_comm_t **comm = weft__sched_scratch(s, n * sizeof(*comm));
+    weft_request_t **req = weft__sched_scratch(s, n * sizeof(*req));
+    int *segof = weft__sched_scratch(s, n * sizeof(*segof));
+    unsigned char *done = weft__sched_scratch(s, n);
+
+    if (h == NULL || a == NULL || comm == NULL || req == NULL ||
+        segof == NULL || done == NULL) {
+        return NULL; /* weft__sched_start reports it */
+    }
+    memset(h, 0, sizeof(*h));
+    memset(comm, 0, n * sizeof(*comm));
+    memset(req, 0, n * sizeof(*req));
+    memset(done, 0, n);
+    h->max = max_phases;
+    h->a = a;
+    h->comm = comm;
+    h->req = req;
+    h->segof = segof;
+    h->done = done;
+    h->parent = weft__sched_comm(s);
+    return h;
+}
+
+weft__hier_t *
 weft__hier_plan(weft__sched_t *s)
 {
-    weft__hier_t *h = weft__sched_scratch(s, sizeof(*h));
-
-    if (h != NULL) {
-        memset(h, 0, sizeof(*h));
-        h->parent = weft__sched_comm(s);
-    }
-    return h;
+    return weft__hier_plan_n(s, WEFT_HIER_PHASES);
 }
 
 weft__coll_args_t *
@@ -38,8 +61,15 @@ weft__hier_phase(weft__hier_t *h, weft_comm_t *sub, weft__coll_t coll,
     a->coll = coll;
     a->dtype = dtype;
     a->esize = weft_dtype_size(dtype);
+    h->segof[h->nphases] = h->seg;
     h->comm[h->nphases++] = sub;
     return a;
+}
+
+void
+weft__hier_segment(weft__hier_t *h, int seg)
+{
+    h->seg = seg;
 }
 
 /* The plan whose turn it is on comm is done (or withdrawn): the next
@@ -94,48 +124,91 @@ hier_poll(void *state, char *why, size_t why_len)
     return rc;
 }
 
+/* Every phase before i in its segment has finished here. */
+static int
+hier_ready(const weft__hier_t *h, int i)
+{
+    for (int j = 0; j < i; j++) {
+        if (h->segof[j] == h->segof[i] && !h->done[j]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Drop the phases started and not yet finished (a failure, a cancel). */
+static void
+hier_drop(weft__hier_t *h)
+{
+    for (int i = 0; i < h->next; i++) {
+        if (h->req[i] != NULL) {
+            weft__req_cancel(h->req[i], WEFT_ERR_ABORTED);
+            weft__req_release(h->req[i]);
+            h->req[i] = NULL;
+        }
+    }
+}
+
+/* Reap the finished phases and start those whose turn has come, until
+ * neither changes anything: 1 when all are done, 0 when some still run,
+ * or the failure of a phase (the others dropped). */
 static int
 hier_run_phases(weft__hier_t *h, char *why, size_t why_len)
 {
-    while (h->phase < h->nphases) {
-        weft_comm_t *sub = h->comm[h->phase];
-        weft__coll_args_t *a = &h->a[h->phase];
-        weft_status_t st;
+    int moved = 1, ndone = 0;
 
-        if (sub == NULL) {
-            h->phase++;
-            continue;
+    while (moved) {
+        moved = 0;
+        ndone = 0;
+        for (int i = 0; i < h->next; i++) {
+            weft_status_t st;
+
+            if (h->req[i] != NULL && h->req[i]->done) {
+                st = h->req[i]->status;
+                weft__req_release(h->req[i]);
+                h->req[i] = NULL;
+                if (st != WEFT_OK) {
+                    snprintf(why, why_len, "%s on comm %u: %s",
+                             weft__coll_name(h->a[i].coll), h->comm[i]->id,
+                             h->comm[i]->error_msg);
+                    hier_drop(h);
+                    return st;
+                }
+                h->done[i] = 1;
+                moved = 1;
+            }
+            ndone += h->done[i];
         }
-        if (h->req == NULL) {
+        while (h->next < h->nphases && hier_ready(h, h->next)) {
+            int i = h->next++;
+            weft__coll_args_t *a = &h->a[i];
+            weft_status_t st;
+
+            moved = 1;
+            if (h->comm[i] == NULL) {
+                h->done[i] = 1;
+                continue;
+            }
             a->inplace = a->sendbuf == a->recvbuf && a->sendbuf != NULL;
-            st = weft__coll_start_locked(a, sub, &h->req);
+            st = weft__coll_start_locked(a, h->comm[i], &h->req[i]);
             if (st != WEFT_OK) {
+                h->req[i] = NULL;
                 snprintf(why, why_len, "%s on comm %u: %s",
-                         weft__coll_name(a->coll), sub->id,
+                         weft__coll_name(a->coll), h->comm[i]->id,
                          weft_last_error());
+                hier_drop(h);
                 return st;
             }
         }
-        if (!h->req->done) {
-            return 0;
-        }
-        st = h->req->status;
-        weft__req_release(h->req);
-        h->req = NULL;
-        if (st != WEFT_OK) {
-            snprintf(why, why_len, "%s on comm %u: %s",
-                     weft__coll_name(a->coll), sub->id, sub->error_msg);
-            return st;
-        }
-        h->phase++;
     }
-    return 1;
+    return ndone == h->nphases;
 }
 
 static void
 hier_describe(const void *state, char *buf, size_t len)
 {
     const weft__hier_t *h = state;
+    int first;
 
     if (!h->running && h->ticketed && h->ticket != h->parent->hier_run) {
         snprintf(buf, len,
@@ -144,12 +217,14 @@ hier_describe(const void *state, char *buf, size_t len)
                  h->ticket - h->parent->hier_run);
         return;
     }
-    if (h->req != NULL && h->req->sched != NULL) {
-        const weft_comm_t *sub = h->comm[h->phase];
+    for (first = 0; first < h->next && h->req[first] == NULL; first++) {
+    }
+    if (first < h->next && h->req[first]->sched != NULL) {
+        const weft_comm_t *sub = h->comm[first];
         char what[160], legend[96] = "";
         size_t off = 0;
 
-        weft__sched_describe(h->req->sched, what, sizeof(what));
+        weft__sched_describe(h->req[first]->sched, what, sizeof(what));
         /* the phase names ranks of its node or leaders comm: say which
          * ranks of the comm the user made they are */
         for (int i = 0; sub != NULL && i < sub->size && off < sizeof(legend);
@@ -159,10 +234,10 @@ hier_describe(const void *state, char *buf, size_t len)
                 weft__comm_rank_of(h->parent, weft__comm_job_rank(sub, i)));
         }
         snprintf(buf, len, "phase %d of %d: %s [its ranks 0.. are ranks %s]",
-                 h->phase + 1, h->nphases, what, legend);
+                 first + 1, h->nphases, what, legend);
         return;
     }
-    snprintf(buf, len, "phase %d of %d", h->phase + 1, h->nphases);
+    snprintf(buf, len, "phase %d of %d", first + 1, h->nphases);
 }
 
 static void
@@ -171,11 +246,7 @@ hier_cancel(void *state)
     weft__hier_t *h = state;
 
     hier_leave(h);
-    if (h->req != NULL) {
-        weft__req_cancel(h->req, WEFT_ERR_ABORTED);
-        weft__req_release(h->req);
-        h->req = NULL;
-    }
+    hier_drop(h);
 }
 
 static const weft__sched_poll_ops_t hier_ops = {

@@ -1,22 +1,31 @@
 /*
  * What the node-aware (hierarchical) algorithms share: a collective made
- * of up to four collectives on the comm's node comm and leaders comm
- * (src/comm.h), run one after the other by a POLL step, each started as
- * the one before completes; a phase with no comm here (a rank that is not
- * a leader) is skipped.
+ * of collectives (phases) on the comm's node comm and leaders comm
+ * (src/comm.h), run by a POLL step; a phase with no comm here (a rank
+ * that is not a leader) is skipped. Phases are started in the order they
+ * were added, each once the phases before it in its segment have
+ * finished: with one segment (the default), one after the other; with
+ * several (weft__hier_segment), a segment's node phases overlap another
+ * one's network phase (a pipeline). Every rank starts the phases on a
+ * comm in the same order.
  */
 #ifndef WEFT_HIER_COMMON_H
 #define WEFT_HIER_COMMON_H
 
 #include "collectives/algos/algos.h"
 
-#define WEFT_HIER_PHASES 4
+#define WEFT_HIER_PHASES 4 /* room in a plan unless it asks for more */
 
 typedef struct weft__hier {
-    int nphases, phase;
-    weft_comm_t *comm[WEFT_HIER_PHASES]; /* NULL: not a member: skip */
-    weft__coll_args_t a[WEFT_HIER_PHASES];
-    weft_request_t *req; /* the running phase's */
+    int nphases, max;
+    int next; /* the next phase to start */
+    int seg;  /* the segment of the phases added next */
+    /* per phase, max of each: */
+    weft_comm_t **comm; /* NULL: not a member: skip */
+    weft__coll_args_t *a;
+    int *segof;           /* its segment */
+    weft_request_t **req; /* started, not reaped */
+    unsigned char *done;  /* finished (or skipped) */
     const char *what;    /* the collective (describe) */
     weft_comm_t *parent; /* the comm the plan runs for */
     uint32_t ticket;     /* its turn among the parent's plans */
@@ -24,11 +33,16 @@ typedef struct weft__hier {
     int running;         /* its turn has come and not yet gone */
 } weft__hier_t;
 
-/* A new plan in the schedule (NULL when out of memory). */
+/* A new plan in the schedule with room for WEFT_HIER_PHASES phases / for
+ * max_phases (NULL when out of memory). */
 weft__hier_t *weft__hier_plan(weft__sched_t *s);
-/* Append a phase: collective `coll` on sub (NULL: skipped here). */
+weft__hier_t *weft__hier_plan_n(weft__sched_t *s, int max_phases);
+/* Append a phase: collective `coll` on sub (NULL: skipped here); at most
+ * the plan's room. */
 weft__coll_args_t *weft__hier_phase(weft__hier_t *h, weft_comm_t *sub,
                                     weft__coll_t coll, weft_dtype_t dtype);
+/* The phases appended from now on belong to segment seg (default 0). */
+void weft__hier_segment(weft__hier_t *h, int seg);
 /* Add the POLL step that runs the plan. */
 void weft__hier_start(weft__sched_t *s, weft__hier_t *h);
 
