@@ -172,9 +172,16 @@ db_layer(db_t *d, int l, int with_ddp, int write)
 {
     double until = db_now() + d->nap_s;
 
+    /* in 50 us slices where the caller drives progress; in one piece
+     * where it does not (the thread), as a wait on an accelerator is */
     while (db_now() < until) {
+        double left = until - db_now();
         struct timespec ts = {0, 50000};
 
+        if (!with_ddp || d->thread) {
+            ts.tv_sec = (time_t)left;
+            ts.tv_nsec = (long)((left - (double)ts.tv_sec) * 1e9);
+        }
         nanosleep(&ts, NULL);
         if (with_ddp && !d->thread) {
             weft_progress(d->ctx);

@@ -280,9 +280,16 @@ ov_idle(ov_t *v, double s)
 {
     double until = ov_now() + s;
 
+    /* in 50 us slices where the caller drives progress; in one piece
+     * where it does not (the thread), as a wait on an accelerator is */
     while (ov_now() < until) {
-        struct timespec ts = {0, 50000}; /* 50 us slices */
+        double left = until - ov_now();
+        struct timespec ts = {0, 50000};
 
+        if (!v->driving || v->o->thread) {
+            ts.tv_sec = (time_t)left;
+            ts.tv_nsec = (long)((left - (double)ts.tv_sec) * 1e9);
+        }
         nanosleep(&ts, NULL);
         ov_progress(v);
     }
