@@ -5,11 +5,10 @@
  * narrowed (so that the sum cannot overflow where the average does not),
  * summed in fp32 by the allreduce, and widened back.
  */
-#include <math.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "ml/ddp_int.h"
+#include "ml/ml_half.h"
 #include "ml/ml_util.h"
 
 /* From progress (any thread; the caller reads what it writes only after
@@ -60,88 +59,6 @@ weft__ddp_launch(weft_ddp_t *ddp, ddp_bucket_t *k)
     return weft_request_on_complete(req, ddp_bucket_done, k);
 }
 
-/* ---- 16-bit floats (round to nearest even) ---------------------------- */
-
-static uint32_t
-ddp_bits(float f)
-{
-    uint32_t u;
-
-    memcpy(&u, &f, sizeof(u));
-    return u;
-}
-
-static float
-ddp_float(uint32_t u)
-{
-    float f;
-
-    memcpy(&f, &u, sizeof(f));
-    return f;
-}
-
-static uint16_t
-ddp_to_bf16(float f)
-{
-    uint32_t u = ddp_bits(f);
-
-    if (isnan(f)) {
-        return (uint16_t)(u >> 16 | 0x40); /* stays a NaN */
-    }
-    return (uint16_t)((u + 0x7fff + (u >> 16 & 1)) >> 16);
-}
-
-static float
-ddp_from_bf16(uint16_t h)
-{
-    return ddp_float((uint32_t)h << 16);
-}
-
-static uint16_t
-ddp_to_fp16(float f)
-{
-    uint32_t u = ddp_bits(f);
-    uint16_t sign = (uint16_t)(u >> 16 & 0x8000);
-    uint32_t a = u & 0x7fffffff;
-
-    if (a >= 0x7f800000) { /* inf or NaN */
-        return sign | 0x7c00 | (a > 0x7f800000 ? 0x200 : 0);
-    }
-    if (a >= 0x477ff000) { /* rounds past 65504 */
-        return sign | 0x7c00;
-    }
-    if (a < 0x38800000) { /* below the smallest normal: subnormal or 0 */
-        float m = ddp_float(a) * 16777216.0f; /* in units of 2^-24 */
-        uint32_t q = (uint32_t)m;
-        float rest = m - (float)q;
-
-        if (rest > 0.5f || (rest == 0.5f && (q & 1))) {
-            q++;
-        }
-        return sign | (uint16_t)q;
-    }
-    /* normal: rebias the exponent, round the mantissa to 10 bits */
-    a -= 0x38000000;
-    return sign | (uint16_t)((a + 0xfff + (a >> 13 & 1)) >> 13);
-}
-
-static float
-ddp_from_fp16(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
-    uint32_t e = h >> 10 & 0x1f, m = h & 0x3ff;
-
-    if (e == 0) {
-        float f = (float)m / 16777216.0f;
-
-        return sign ? -f : f;
-    }
-    if (e == 31) {
-        return ddp_float(sign | 0x7f800000 | m << 13);
-    }
-    return ddp_float(sign | (e + 112) << 23 | m << 13);
-}
-
 /* ---- the hooks ----------------------------------------------------------- */
 
 static weft_status_t
@@ -167,7 +84,7 @@ ddp_compress_launch(weft_comm_t *comm, weft_ddp_bucket_t *b, int bf16,
     for (size_t i = 0; i < b->count; i++) {
         float v = src[i] * scale;
 
-        wire[i] = bf16 ? ddp_to_bf16(v) : ddp_to_fp16(v);
+        wire[i] = bf16 ? weft__ml_f32_to_bf16(v) : weft__ml_f32_to_f16(v);
     }
     return weft_iallreduce(wire, wire, b->count,
                            bf16 ? WEFT_BFLOAT16 : WEFT_FLOAT16, WEFT_SUM, comm,
@@ -181,7 +98,8 @@ ddp_compress_widen(weft_ddp_bucket_t *b, int bf16)
     float *dst = b->buffer;
 
     for (size_t i = 0; i < b->count; i++) {
-        dst[i] = bf16 ? ddp_from_bf16(wire[i]) : ddp_from_fp16(wire[i]);
+        dst[i] =
+            bf16 ? weft__ml_bf16_to_f32(wire[i]) : weft__ml_f16_to_f32(wire[i]);
     }
 }
 

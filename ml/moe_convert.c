@@ -1,83 +1,13 @@
 /*
  * The combine's arithmetic on rows of a floating dtype: an accumulator
  * row in fp32 (fp64 for FLOAT64), weighted adds from rows and a store
- * back, rounding to nearest even. The fp16 and bf16 conversions are the
- * MoE module's own (moe_ names), written for it.
+ * back, rounding to nearest even (the conversions of ml/ml_half.h).
  */
 #include <string.h>
 #include <weft/ml_moe.h>
 
+#include "ml/ml_half.h"
 #include "ml/moe_handle.h"
-
-static float
-moe_bf16_to_f32(uint16_t b)
-{
-    uint32_t u = (uint32_t)b << 16;
-    float f;
-
-    memcpy(&f, &u, sizeof(f));
-    return f;
-}
-
-static uint16_t
-moe_f32_to_bf16(float f)
-{
-    uint32_t u;
-
-    memcpy(&u, &f, sizeof(u));
-    if ((u & 0x7fffffffu) > 0x7f800000u) {
-        return (uint16_t)((u >> 16) | 0x0040u); /* a quiet NaN */
-    }
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
-}
-
-static float
-moe_f16_to_f32(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-    uint32_t exp = (h >> 10) & 0x1fu, mant = h & 0x3ffu, u;
-    float f;
-
-    if (exp == 0) {
-        f = (float)mant * 0x1p-24f; /* zero or subnormal: exact */
-        return sign ? -f : f;
-    }
-    if (exp == 31) {
-        u = sign | 0x7f800000u | (mant << 13);
-    } else {
-        u = sign | ((exp + 112u) << 23) | (mant << 13);
-    }
-    memcpy(&f, &u, sizeof(f));
-    return f;
-}
-
-static uint16_t
-moe_f32_to_f16(float f)
-{
-    uint32_t u, sign;
-
-    memcpy(&u, &f, sizeof(u));
-    sign = (u >> 16) & 0x8000u;
-    u &= 0x7fffffffu;
-    if (u > 0x7f800000u) {
-        return (uint16_t)(sign | 0x7e00u);
-    }
-    if (u >= 0x477ff000u) { /* 65520 and up round to infinity */
-        return (uint16_t)(sign | 0x7c00u);
-    }
-    if (u < 0x38800000u) { /* below 2^-14: a subnormal (or zero) */
-        float a, t;
-
-        memcpy(&a, &u, sizeof(a));
-        t = a * 0x1p24f;             /* exact; < 1024 */
-        t = (t + 0x1p23f) - 0x1p23f; /* rounds to an integer, to even */
-        return (uint16_t)(sign | (uint32_t)t);
-    }
-    u -= 112u << 23;
-    u += 0xfffu + ((u >> 13) & 1u);
-    return (uint16_t)(sign | (u >> 13));
-}
 
 int
 weft__moe_float_dtype(weft_dtype_t dtype)
@@ -135,7 +65,7 @@ weft__moe_acc_add(const weft_moe_handle_t *h, void *acc, float w,
         const uint16_t *x = row;
 
         for (size_t i = 0; i < n; i++) {
-            a[i] += w * moe_bf16_to_f32(x[i]);
+            a[i] += w * weft__ml_bf16_to_f32(x[i]);
         }
         break;
     }
@@ -143,7 +73,7 @@ weft__moe_acc_add(const weft_moe_handle_t *h, void *acc, float w,
         const uint16_t *x = row;
 
         for (size_t i = 0; i < n; i++) {
-            a[i] += w * moe_f16_to_f32(x[i]);
+            a[i] += w * weft__ml_f16_to_f32(x[i]);
         }
         break;
     }
@@ -167,7 +97,7 @@ weft__moe_acc_store(const weft_moe_handle_t *h, const void *acc, void *row)
         uint16_t *y = row;
 
         for (size_t i = 0; i < n; i++) {
-            y[i] = moe_f32_to_bf16(a[i]);
+            y[i] = weft__ml_f32_to_bf16(a[i]);
         }
         break;
     }
@@ -175,7 +105,7 @@ weft__moe_acc_store(const weft_moe_handle_t *h, const void *acc, void *row)
         uint16_t *y = row;
 
         for (size_t i = 0; i < n; i++) {
-            y[i] = moe_f32_to_f16(a[i]);
+            y[i] = weft__ml_f32_to_f16(a[i]);
         }
         break;
     }
