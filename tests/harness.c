@@ -1,6 +1,7 @@
 /* Multi-rank test harness: forked ranks over a loopback store. */
 #include "build_config.h"
 #include "harness.h"
+#include "tl_registry.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -267,4 +268,17 @@ wt_run_ranks(int n, wt_rank_fn_t fn, void *arg)
     wt_job_t job = {.nranks = n};
 
     return wt_run(&job, fn, arg);
+}
+
+int
+wt_module_loadable(const char *name, char *why, size_t why_len)
+{
+    const weft_tl_ops_t *ops = NULL;
+
+    if (weft__tl_registry_load(name, getenv("WEFT_TL_MODULE_PATH"), &ops) ==
+        WEFT_OK) {
+        return 1;
+    }
+    snprintf(why, why_len, "%s", weft_last_error());
+    return 0;
 }

@@ -38,6 +38,11 @@ int wt_run(const wt_job_t *job, wt_rank_fn_t fn, void *arg);
 /* wt_run with defaults: n ranks, the default transports. */
 int wt_run_ranks(int n, wt_rank_fn_t fn, void *arg);
 
+/* 1 when transport module `name` (ofi, ucx) loads here, from
+ * WEFT_TL_MODULE_PATH (make check points it at the build tree); else 0
+ * with the reason in why (for a skip message). */
+int wt_module_loadable(const char *name, char *why, size_t why_len);
+
 /* In a rank: failures so far; the rank exits nonzero when > 0. */
 extern int wt_failures;
 extern int wt_rank;

@@ -557,24 +557,6 @@ MX_COLL_TEST(barrier, WEFT_COLL_BARRIER)
 
 /* ---- every collective over the ucx module ---- */
 
-/* 1 when weft_tl_ucx.so is in WEFT_TL_MODULE_PATH (make check sets it). */
-static int
-mx_ucx_built(void)
-{
-    const char *path = getenv("WEFT_TL_MODULE_PATH");
-    char buf[1024], file[1100], *save = NULL;
-
-    snprintf(buf, sizeof(buf), "%s", path != NULL ? path : "");
-    for (char *d = strtok_r(buf, ":", &save); d != NULL;
-         d = strtok_r(NULL, ":", &save)) {
-        snprintf(file, sizeof(file), "%s/weft_tl_ucx.so", d);
-        if (access(file, R_OK) == 0) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
 /* WEFT_TL=self,ucx: 8 ranks over UCX's tcp, 3 over its shared memory;
  * WT_COLL_CASES cases each (the sample the other jobs draw). */
 Test(coll_matrix, every_collective_over_ucx, .timeout = 1200)
@@ -584,10 +566,10 @@ Test(coll_matrix, every_collective_over_ucx, .timeout = 1200)
         int n;
     } runs[] = {{"UCX_TLS=tcp", 8}, {"UCX_TLS=sm", 3}};
     int bad_jobs = 0;
+    char why[512];
 
-    if (!mx_ucx_built()) {
-        cr_skip_test("transport ucx: weft_tl_ucx.so is not built (configure "
-                     "found no UCX >= 1.13) or not in WEFT_TL_MODULE_PATH");
+    if (!wt_module_loadable("ucx", why, sizeof(why))) {
+        cr_skip_test("transport ucx is not built here: %s", why);
     }
     mx_tl = "self,ucx";
     mx_env_extra[1] = "UCX_NET_DEVICES=lo";

@@ -55,13 +55,11 @@ static tl_case_t conformance_cases[] = {
 static void
 skip_unless_loadable(const tl_case_t *c)
 {
-    const weft_tl_ops_t *ops = NULL;
+    char why[512];
 
     if (weft__tl_registry_is_module(c->tl) &&
-        weft__tl_registry_load(c->tl, getenv("WEFT_TL_MODULE_PATH"), &ops) !=
-            WEFT_OK) {
-        cr_skip_test("transport %s is not built here: %s", c->tl,
-                     weft_last_error());
+        !wt_module_loadable(c->tl, why, sizeof(why))) {
+        cr_skip_test("transport %s is not built here: %s", c->tl, why);
     }
 }
 

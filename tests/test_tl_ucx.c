@@ -42,30 +42,13 @@ static ucx_case_t ucx_cases[] = {
     {"sm", 3, 0},
 };
 
-/* 1 when weft_tl_ucx.so is in WEFT_TL_MODULE_PATH (make check sets it). */
-static int
-ucx_built(void)
-{
-    const char *path = getenv("WEFT_TL_MODULE_PATH");
-    char buf[1024], file[1100], *save = NULL;
-
-    snprintf(buf, sizeof(buf), "%s", path != NULL ? path : "");
-    for (char *d = strtok_r(buf, ":", &save); d != NULL;
-         d = strtok_r(NULL, ":", &save)) {
-        snprintf(file, sizeof(file), "%s/weft_tl_ucx.so", d);
-        if (access(file, R_OK) == 0) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
 static void
 ucx_skip_unless_built(void)
 {
-    if (!ucx_built()) {
-        cr_skip_test("transport ucx: weft_tl_ucx.so is not built (configure "
-                     "found no UCX >= 1.13) or not in WEFT_TL_MODULE_PATH");
+    char why[512];
+
+    if (!wt_module_loadable("ucx", why, sizeof(why))) {
+        cr_skip_test("transport ucx is not built here: %s", why);
     }
 }
 
