@@ -464,7 +464,7 @@ wt_ref_format(weft_dtype_t dt, const void *elem, char *buf, size_t len)
         memcpy(&b, elem, 8);
         break;
     }
-    if (ref_types[dt].fp) {
+    if (wt_ref_is_float(dt)) {
         snprintf(buf, len, "0x%0*llx (%.9g)", (int)(2 * es),
                  (unsigned long long)b, ref_decode(dt, b));
     } else if (dt == WEFT_INT8 || dt == WEFT_INT32 || dt == WEFT_INT64) {
