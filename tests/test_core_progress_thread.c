@@ -280,6 +280,10 @@ th_alone(void)
  */
 
 #define BL_CALLS 31
+/* the time is checked except under ThreadSanitizer (the plain main),
+ * where every call is many times slower */
+static int bl_timed = 1;
+
 #define BL_COUNT (1024 * 1024) /* 4 MiB: read from the peer's memory */
 
 static int
@@ -318,8 +322,9 @@ blocking_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
      * not the slowest, so that other tests' load on the cores cannot fail
      * this one (a call takes about 1 ms alone) */
     qsort(t, BL_CALLS, sizeof(t[0]), bl_cmp);
-    WT_CHECK(t[BL_CALLS / 2] < 0.05, "median of %d calls took %.1f ms",
-             BL_CALLS, t[BL_CALLS / 2] * 1e3);
+    WT_CHECK(!bl_timed || t[BL_CALLS / 2] < 0.05,
+             "median of %d calls took %.1f ms", BL_CALLS,
+             t[BL_CALLS / 2] * 1e3);
 }
 
 static void
@@ -340,6 +345,7 @@ int
 main(void)
 {
     (void)th_sleeps; /* CPU use under TSan says little */
+    bl_timed = 0;
     th_races();
     th_alone();
     th_blocking();
