@@ -11,8 +11,6 @@
 #include "ml/ddp_int.h"
 #include "ml/ml_util.h"
 
-#define DDP_MAGIC 0x64647021u
-
 double
 weft__ddp_now(void)
 {
