@@ -6,6 +6,7 @@
  * a peer that says goodbye, and a provider that cannot open.
  */
 #include <criterion/criterion.h>
+#include <glob.h>
 #include <criterion/parameterized.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -232,6 +233,24 @@ wt_send(wt_pair_t *p, int from, const void *buf, size_t len, uint64_t tag,
     wt_op_init(o);
     cr_assert_eq(wt_ofi->isend(p->ep[from], buf, len, tag, &o->op), WEFT_OK,
                  "isend of %zu bytes", len);
+}
+
+/* What libfabric's shm provider leaves of a process killed before it
+ * could clean up: its segments, /dev/shm/<pid>:<n>:<m>. The test killed
+ * it, so the test removes them. */
+static void
+wt_shm_forget(pid_t pid)
+{
+    char pattern[64];
+    glob_t g;
+
+    snprintf(pattern, sizeof(pattern), "/dev/shm/%d:*", (int)pid);
+    if (glob(pattern, 0, NULL, &g) == 0) {
+        for (size_t i = 0; i < g.gl_pathc; i++) {
+            unlink(g.gl_pathv[i]);
+        }
+        globfree(&g);
+    }
 }
 
 static void
@@ -571,6 +590,7 @@ ParameterizedTest(wt_ofi_case_t *c, tl_ofi,
         usleep(100);
     }
     waitpid(pid, NULL, 0);
+    wt_shm_forget(pid);
     cr_assert_eq(r.done, 1,
                  "%s: the receive from the killed peer never "
                  "ended",
