@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bootstrap/store_kv.h"
 #include "bootstrap/store_msg.h"
 #include "errmsg.h"
 #include "log.h"
@@ -17,16 +18,9 @@
 
 #define STORE_ENV_EVENTS_MAX 64
 
-typedef struct store_env_kv {
-    struct store_env_kv *next;
-    size_t len;
-    uint8_t *val;
-    char key[];
-} store_env_kv_t;
-
 typedef struct store_env {
     weft__store_t base;
-    store_env_kv_t *kv;
+    weft__store_kv_t *kv;
     weft__store_event_t events[STORE_ENV_EVENTS_MAX];
     int ev_head, ev_n;
 } store_env_t;
@@ -37,87 +31,34 @@ store_env_of(weft__store_t *s)
     return (store_env_t *)s;
 }
 
-static store_env_kv_t *
-store_env_find(store_env_t *s, const char *key)
-{
-    for (store_env_kv_t *kv = s->kv; kv != NULL; kv = kv->next) {
-        if (strcmp(kv->key, key) == 0) {
-            return kv;
-        }
-    }
-    return NULL;
-}
-
 static weft_status_t
 store_env_put(weft__store_t *store, const char *key, const void *val,
               size_t len)
 {
     store_env_t *s = store_env_of(store);
-    store_env_kv_t *kv;
-    size_t klen;
+    int have;
 
     WEFT_CHECK(weft__store_msg_name_check(key, "put"));
-    if (len > WEFT_STORE_VALUE_MAX || (len > 0 && val == NULL)) {
-        return weft__error(WEFT_ERR_INVALID_ARG, WEFT_SUB_BOOT,
-                           "bootstrap put '%s': %zu bytes (at most %d)", key,
-                           len, WEFT_STORE_VALUE_MAX);
-    }
-    kv = store_env_find(s, key);
-    if (kv != NULL) {
-        if (kv->len == len && (len == 0 || memcmp(kv->val, val, len) == 0)) {
-            return WEFT_OK;
-        }
-        return weft__error(WEFT_ERR_INVALID_ARG, WEFT_SUB_BOOT,
-                           "bootstrap key '%s' already holds a different "
-                           "value",
-                           key);
-    }
-    klen = strlen(key);
-    kv = malloc(sizeof(*kv) + klen + 1);
-    if (kv != NULL) {
-        kv->val = malloc(len > 0 ? len : 1);
-    }
-    if (kv == NULL || kv->val == NULL) {
-        free(kv);
-        return weft__error(WEFT_ERR_NO_MEMORY, WEFT_SUB_BOOT,
-                           "out of memory storing bootstrap key '%s'", key);
-    }
-    memcpy(kv->key, key, klen + 1);
-    if (len > 0) {
-        memcpy(kv->val, val, len);
-    }
-    kv->len = len;
-    kv->next = s->kv;
-    s->kv = kv;
-    return WEFT_OK;
+    WEFT_CHECK(weft__store_kv_check(s->kv, key, val, len, &have));
+    return have ? WEFT_OK : weft__store_kv_add(&s->kv, key, val, len);
 }
 
 static weft_status_t
 store_env_get(weft__store_t *store, const char *key, void *buf, size_t cap,
               size_t *len_p, double deadline)
 {
-    store_env_kv_t *kv;
+    int found;
 
+    (void)deadline;
     WEFT_CHECK(weft__store_msg_name_check(key, "get"));
-    kv = store_env_find(store_env_of(store), key);
-    if (kv == NULL) {
+    WEFT_CHECK(weft__store_kv_copy(store_env_of(store)->kv, key, buf, cap,
+                                   len_p, &found));
+    if (!found) {
         /* nobody else can ever put it: waiting would only delay this */
         return weft__error(WEFT_ERR_TIMED_OUT, WEFT_SUB_BOOT,
                            "bootstrap get '%s': no such key (a job of one "
                            "rank)",
                            key);
-    }
-    if (kv->len > cap) {
-        return weft__error(WEFT_ERR_TRUNCATED, WEFT_SUB_BOOT,
-                           "bootstrap get '%s': the value has %zu bytes, "
-                           "the buffer %zu",
-                           key, kv->len, cap);
-    }
-    if (kv->len > 0) {
-        memcpy(buf, kv->val, kv->len);
-    }
-    if (len_p != NULL) {
-        *len_p = kv->len;
     }
     return WEFT_OK;
 }
@@ -188,13 +129,7 @@ store_env_destroy(weft__store_t *store)
     if (s == NULL) {
         return;
     }
-    while (s->kv != NULL) {
-        store_env_kv_t *kv = s->kv;
-
-        s->kv = kv->next;
-        free(kv->val);
-        free(kv);
-    }
+    weft__store_kv_free(&s->kv);
     free(s);
 }
 

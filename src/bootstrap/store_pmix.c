@@ -97,17 +97,6 @@ store_pmix_aborted(weft__store_pmix_t *s, const char *what, const char *name)
                        name, ev.reason);
 }
 
-static weft__store_pmix_kv_t *
-store_pmix_find(weft__store_pmix_t *s, const char *key)
-{
-    for (weft__store_pmix_kv_t *kv = s->kv; kv != NULL; kv = kv->next) {
-        if (strcmp(kv->key, key) == 0) {
-            return kv;
-        }
-    }
-    return NULL;
-}
-
 /* PMIx_Put + PMIx_Commit of one byte object under pkey. */
 static weft_status_t
 store_pmix_publish(const char *pkey, const void *val, size_t len)
@@ -219,51 +208,16 @@ store_pmix_put(weft__store_t *store, const char *key, const void *val,
 {
     weft__store_pmix_t *s = store_pmix_of(store);
     char pkey[PMIX_MAX_KEYLEN + 1];
-    weft__store_pmix_kv_t *kv;
-    size_t klen;
-    weft_status_t st;
+    int have;
 
     WEFT_CHECK(weft__store_msg_name_check(key, "put"));
-    if (len > WEFT_STORE_VALUE_MAX || (len > 0 && val == NULL)) {
-        return weft__error(WEFT_ERR_INVALID_ARG, WEFT_SUB_BOOT,
-                           "bootstrap put '%s': %zu bytes (at most %d)", key,
-                           len, WEFT_STORE_VALUE_MAX);
-    }
-    kv = store_pmix_find(s, key);
-    if (kv != NULL) {
-        if (kv->len == len && (len == 0 || memcmp(kv->val, val, len) == 0)) {
-            return WEFT_OK;
-        }
-        return weft__error(WEFT_ERR_INVALID_ARG, WEFT_SUB_BOOT,
-                           "bootstrap key '%s' already holds a different "
-                           "value",
-                           key);
-    }
-    klen = strlen(key);
-    kv = malloc(sizeof(*kv) + klen + 1);
-    if (kv != NULL) {
-        kv->val = malloc(len > 0 ? len : 1);
-    }
-    if (kv == NULL || kv->val == NULL) {
-        free(kv);
-        return weft__error(WEFT_ERR_NO_MEMORY, WEFT_SUB_BOOT,
-                           "out of memory storing bootstrap key '%s'", key);
+    WEFT_CHECK(weft__store_kv_check(s->kv, key, val, len, &have));
+    if (have) {
+        return WEFT_OK;
     }
     snprintf(pkey, sizeof(pkey), "weft.%u.kv.%s", s->session, key);
-    st = store_pmix_publish(pkey, val, len);
-    if (st != WEFT_OK) {
-        free(kv->val);
-        free(kv);
-        return st;
-    }
-    memcpy(kv->key, key, klen + 1);
-    if (len > 0) {
-        memcpy(kv->val, val, len);
-    }
-    kv->len = len;
-    kv->next = s->kv;
-    s->kv = kv;
-    return WEFT_OK;
+    WEFT_CHECK(store_pmix_publish(pkey, val, len));
+    return weft__store_kv_add(&s->kv, key, val, len);
 }
 
 static weft_status_t
@@ -272,25 +226,13 @@ store_pmix_get(weft__store_t *store, const char *key, void *buf, size_t cap,
 {
     weft__store_pmix_t *s = store_pmix_of(store);
     char pkey[PMIX_MAX_KEYLEN + 1];
-    weft__store_pmix_kv_t *kv;
     size_t len = 0;
+    int ours;
     weft_status_t st;
 
     WEFT_CHECK(weft__store_msg_name_check(key, "get"));
-    kv = store_pmix_find(s, key);
-    if (kv != NULL) { /* our own */
-        if (kv->len > cap) {
-            return weft__error(WEFT_ERR_TRUNCATED, WEFT_SUB_BOOT,
-                               "bootstrap get '%s': the value has %zu "
-                               "bytes, the buffer %zu",
-                               key, kv->len, cap);
-        }
-        if (kv->len > 0) {
-            memcpy(buf, kv->val, kv->len);
-        }
-        if (len_p != NULL) {
-            *len_p = kv->len;
-        }
+    WEFT_CHECK(weft__store_kv_copy(s->kv, key, buf, cap, len_p, &ours));
+    if (ours) {
         return WEFT_OK;
     }
     snprintf(pkey, sizeof(pkey), "weft.%u.kv.%s", s->session, key);
@@ -558,13 +500,7 @@ store_pmix_destroy(weft__store_t *store)
         return;
     }
     weft__store_pmix_event_fini(s);
-    while (s->kv != NULL) {
-        weft__store_pmix_kv_t *kv = s->kv;
-
-        s->kv = kv->next;
-        free(kv->val);
-        free(kv);
-    }
+    weft__store_kv_free(&s->kv);
     (void)PMIx_Finalize(NULL, 0);
     free(s);
 }

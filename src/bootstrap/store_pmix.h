@@ -10,23 +10,17 @@
 #include <pthread.h>
 
 #include "bootstrap/store.h"
+#include "bootstrap/store_kv.h"
 
 #define WEFT_STORE_PMIX_EVENTS_MAX 64
-
-/* A key this rank put (kept to refuse a second, different value). */
-typedef struct weft__store_pmix_kv {
-    struct weft__store_pmix_kv *next;
-    size_t len;
-    uint8_t *val;
-    char key[];
-} weft__store_pmix_kv_t;
 
 typedef struct weft__store_pmix {
     weft__store_t base;
     struct weft__store_pmix *next_live; /* every live pmix store */
     pmix_proc_t me;
     unsigned session; /* this process's stores, counted from 1 */
-    weft__store_pmix_kv_t *kv;
+    weft__store_kv_t *kv; /* what this rank put (a second, different
+                           * value is refused) */
     /* events: filled by PMIx's thread, emptied by poll_event */
     pthread_mutex_t ev_lock;
     weft__store_event_t events[WEFT_STORE_PMIX_EVENTS_MAX];
