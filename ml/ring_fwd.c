@@ -41,23 +41,8 @@ fwd_block(fwd_state_t *f, const char *kv, size_t k_bytes, int src, int step)
 
     for (size_t c0 = r.q0; c0 < r.q1; c0 += chunk) {
         size_t c1 = c0 + chunk < r.q1 ? c0 + chunk : r.q1;
-        weft_ring_block_t blk = {
-            .step = step,
-            .src_rank = src,
-            .causal = r.causal,
-            .q = f->q + c0 * s->q_row * s->esize,
-            .k = kv + r.k0 * s->kv_row * s->esize,
-            .v = kv + k_bytes + r.k0 * s->kv_row * s->esize,
-            .q_pos = f->q_pos + c0,
-            .k_pos = f->k_pos + r.k0,
-            .q_rows = c1 - c0,
-            .kv_rows = r.k1 - r.k0,
-            .heads = p->heads,
-            .kv_heads = p->kv_heads,
-            .head_dim = p->head_dim,
-            .dtype = p->dtype,
-            .scale = s->scale,
-        };
+        weft_ring_block_t blk = weft__ring_chunk(
+            s, p, f->q, f->q_pos, f->k_pos, kv, k_bytes, &r, c0, c1, step, src);
         WEFT_ML_CHECK(s->fwd_fn(s->user, &blk, f->bout, f->blse));
         weft_ring_attn_merge(f->out + c0 * s->q_row, f->lse + c0 * p->heads,
                              f->bout, f->blse, blk.q_rows, p->heads,

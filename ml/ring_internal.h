@@ -86,6 +86,15 @@ void weft__ring_kv_poll(ring_kv_t *kv);
 /* Q rows per kernel call (the transfers are polled between calls): about
  * 2^18 multiply-adds of scores per call, 1 to 16 rows. */
 size_t weft__ring_chunk_rows(size_t kv_rows, size_t heads, size_t head_dim);
+/* The kernel's view of Q rows [c0, c1) against the K/V block kv (its V
+ * k_bytes after K) in the range r, step and source rank as given (q and
+ * the positions are the caller's whole arrays). */
+weft_ring_block_t weft__ring_chunk(const ring_setup_t *s,
+                                   const weft_ring_attn_params_t *p,
+                                   const char *q, const int64_t *q_pos,
+                                   const int64_t *k_pos, const char *kv,
+                                   size_t k_bytes, const ring_range_t *r,
+                                   size_t c0, size_t c1, int step, int src);
 /* Cancel anything pending and free. */
 void weft__ring_kv_free(ring_kv_t *kv);
 

@@ -86,3 +86,30 @@ weft__ring_chunk_rows(size_t kv_rows, size_t heads, size_t head_dim)
 
     return rows < 1 ? 1 : rows > 16 ? 16 : rows;
 }
+
+weft_ring_block_t
+weft__ring_chunk(const ring_setup_t *s, const weft_ring_attn_params_t *p,
+                 const char *q, const int64_t *q_pos, const int64_t *k_pos,
+                 const char *kv, size_t k_bytes, const ring_range_t *r,
+                 size_t c0, size_t c1, int step, int src)
+{
+    weft_ring_block_t blk = {
+        .step = step,
+        .src_rank = src,
+        .causal = r->causal,
+        .q = q + c0 * s->q_row * s->esize,
+        .k = kv + r->k0 * s->kv_row * s->esize,
+        .v = kv + k_bytes + r->k0 * s->kv_row * s->esize,
+        .q_pos = q_pos + c0,
+        .k_pos = k_pos + r->k0,
+        .q_rows = c1 - c0,
+        .kv_rows = r->k1 - r->k0,
+        .heads = p->heads,
+        .kv_heads = p->kv_heads,
+        .head_dim = p->head_dim,
+        .dtype = p->dtype,
+        .scale = s->scale,
+    };
+
+    return blk;
+}
