@@ -461,6 +461,7 @@ weft__sched_start(weft__sched_t *s, const char *what, weft_request_t **req_p)
         weft__sched_free(s);
         return weft__error(st, WEFT_SUB_COLL, "%s: out of memory", what);
     }
+    req->posted_s = weft__now();
     req->sched = s;
     s->req = req;
     s->next = ctx->scheds;

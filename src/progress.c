@@ -282,15 +282,21 @@ weft_status_t
 weft__progress_wait(weft_context_t *ctx, int (*done)(void *), void *arg,
                     double deadline)
 {
-    double spin_end;
+    return weft__progress_wait_for(ctx, done, arg, deadline, 0.0);
+}
+
+weft_status_t
+weft__progress_wait_for(weft_context_t *ctx, int (*done)(void *), void *arg,
+                        double deadline, double timeout)
+{
+    double spin_end = 0;
 
     if (done(arg)) {
         return WEFT_OK;
     }
-    /* the clock is read every 8 rounds: in a VM it costs as much as a
+    /* the clock is read every 8 rounds, the first time after 8 (a small
+     * message mostly lands before): in a VM a read costs as much as a
      * round of polling */
-    spin_end = weft__now() +
-               (ctx->progress.oversubscribed ? 0.0 : ctx->cfg.spin);
     for (unsigned i = 1;; i++) {
         weft__progress(ctx);
         if (ctx->cb_head != NULL) {
@@ -299,8 +305,18 @@ weft__progress_wait(weft_context_t *ctx, int (*done)(void *), void *arg,
         if (done(arg)) {
             return WEFT_OK;
         }
-        if (i % 8 == 0 && weft__now() >= spin_end) {
-            break;
+        if (i % 8 == 0) {
+            double now = weft__now();
+
+            if (i == 8) {
+                spin_end =
+                    now + (ctx->progress.oversubscribed ? 0.0 : ctx->cfg.spin);
+                if (timeout > 0) {
+                    deadline = now + timeout;
+                }
+            } else if (now >= spin_end) {
+                break;
+            }
         }
     }
 

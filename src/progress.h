@@ -51,6 +51,12 @@ int weft__progress(weft_context_t *ctx);
  * (WEFT_ERR_TIMED_OUT). Lock held on entry and exit. */
 weft_status_t weft__progress_wait(weft_context_t *ctx, int (*done)(void *),
                                   void *arg, double deadline);
+/* The same with the deadline `timeout` seconds from the first look at the
+ * clock when timeout > 0 (deadline is then ignored): a wait that ends at
+ * once reads no clock. */
+weft_status_t weft__progress_wait_for(weft_context_t *ctx, int (*done)(void *),
+                                      void *arg, double deadline,
+                                      double timeout);
 
 /* The progress thread's sleep: arm the transports, take one more look
  * and sleep until something happens, new work pokes it awake or the

@@ -39,7 +39,8 @@ weft__req_create(weft_comm_t *comm, weft__req_kind_t kind,
     req->comm = comm;
     req->tl = -1;
     req->op.complete = weft__req_tl_complete;
-    req->posted_s = weft__now();
+    /* posted_s: stamped by the calls that hand the request out (a
+     * clock read is a tenth of a small message; blocking calls skip it) */
     /* link first: a transport may complete the op inside isend/irecv */
     req->next = comm->pending;
     if (comm->pending != NULL) {
@@ -222,12 +223,14 @@ weft__req_error_text(const weft_request_t *req)
     }
 }
 
+/* Wait until the deadline, or (timeout > 0) timeout seconds from the
+ * wait's first look at the clock. */
 static weft_status_t
-req_wait_until(weft_request_t *req, double deadline)
+req_wait_until(weft_request_t *req, double deadline, double timeout)
 {
     weft_status_t st;
 
-    st = weft__progress_wait(req->ctx, req_is_done, req, deadline);
+    st = weft__progress_wait_for(req->ctx, req_is_done, req, deadline, timeout);
     if (st == WEFT_ERR_TIMED_OUT && req->kind == WEFT_REQ_COLL &&
         req->sched != NULL &&
         weft__sched_not_arrived(req->sched, NULL, 0) == 0) {
@@ -275,7 +278,7 @@ req_wait_until(weft_request_t *req, double deadline)
 weft_status_t
 weft__req_wait(weft_request_t *req)
 {
-    return req_wait_until(req, weft__now() + weft__comm_timeout(req->comm));
+    return req_wait_until(req, 0, weft__comm_timeout(req->comm));
 }
 
 /* weft_wait / weft_test / weft_waitall are done with a completed request:
@@ -353,7 +356,7 @@ weft_waitall(size_t n, weft_request_t **reqs)
         ctx = req->ctx;
         pthread_mutex_lock(&ctx->lock);
         /* one deadline per comm, counted from the call */
-        st = req_wait_until(req, start + weft__comm_timeout(req->comm));
+        st = req_wait_until(req, start + weft__comm_timeout(req->comm), 0);
         req_record_error(req, "weft_waitall");
         weft__req_cb_fire(ctx);
         req_finish(req);

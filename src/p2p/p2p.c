@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <weft/p2p.h>
 
+#include "clock.h"
 #include "context.h"
 #include "errmsg.h"
 #include "log.h"
@@ -87,12 +88,17 @@ weft_isend(const void *buf, size_t bytes, int peer, int tag,
 {
     weft_request_t *req = NULL;
     weft_status_t st;
+    double posted;
 
     WEFT_CHECK(p2p_check("weft_isend", buf, bytes, peer, tag, comm));
     WEFT_ARG_CHECK(req_p != NULL, "weft_isend: req_p is NULL");
+    posted = weft__now();
     pthread_mutex_lock(&comm->ctx->lock);
     st = weft__p2p_start(comm, WEFT_REQ_SEND, (void *)buf, bytes, peer,
                          WEFT_TAG_KIND_P2P, (uint32_t)tag, &req);
+    if (st == WEFT_OK) {
+        req->posted_s = posted;
+    }
     pthread_mutex_unlock(&comm->ctx->lock);
     if (st == WEFT_OK) {
         *req_p = req;
@@ -106,12 +112,17 @@ weft_irecv(void *buf, size_t bytes, int peer, int tag, weft_comm_t *comm,
 {
     weft_request_t *req = NULL;
     weft_status_t st;
+    double posted;
 
     WEFT_CHECK(p2p_check("weft_irecv", buf, bytes, peer, tag, comm));
     WEFT_ARG_CHECK(req_p != NULL, "weft_irecv: req_p is NULL");
+    posted = weft__now();
     pthread_mutex_lock(&comm->ctx->lock);
     st = weft__p2p_start(comm, WEFT_REQ_RECV, buf, bytes, peer,
                          WEFT_TAG_KIND_P2P, (uint32_t)tag, &req);
+    if (st == WEFT_OK) {
+        req->posted_s = posted;
+    }
     pthread_mutex_unlock(&comm->ctx->lock);
     if (st == WEFT_OK) {
         *req_p = req;
