@@ -63,7 +63,9 @@ typedef struct weft__coll_args {
      * call after it on this comm: its buffers stay untouched until the
      * whole call completes, so a node-local algorithm need not wait for
      * the peers to finish reading them before the next partition's turn
-     * (the last partition waits, and the wait covers every earlier one). */
+     * (the last partition waits, and the wait covers every earlier one).
+     * Never set where the schedule writes the result after the algorithm
+     * (AVG, 16-bit floats). */
     int part_follows;
 } weft__coll_args_t;
 

@@ -28,6 +28,7 @@
 #include "collectives/algo.h"
 #include "collectives/coll_args.h"
 #include "collectives/coll_part_shm.h"
+#include "collectives/reduce_ops.h"
 #include "collectives/select.h"
 #include "context.h"
 #include "errmsg.h"
@@ -92,6 +93,19 @@ part_overlap(size_t a, size_t z, size_t b, size_t len, size_t *from_p)
 }
 
 /* Fill partition i's call from the whole call. */
+/* The schedule of a partition writes its result again after the
+ * algorithm (AVG's division, 16-bit floats staged in fp32 scratch): the
+ * peers may still be reading the buffers the algorithm left (a
+ * node-local allreduce copies the others' blocks from their result
+ * buffers), so such a partition waits for them like a last one. */
+static int
+part_writes_after(const weft__coll_args_t *w)
+{
+    return (w->coll == WEFT_COLL_ALLREDUCE ||
+            w->coll == WEFT_COLL_REDUCE_SCATTER) &&
+           (w->op == WEFT_AVG || weft__reduce_dtype(w->dtype) != w->dtype);
+}
+
 static void
 part_slice(weft__part_t *p, size_t i, int size, int me)
 {
@@ -103,7 +117,8 @@ part_slice(weft__part_t *p, size_t i, int size, int me)
 
     weft__block(p->split, (int)p->nparts, (int)i, &lo, &n);
     *a = *w;
-    a->part_follows = i + 1 < p->nparts; /* started in partition order */
+    /* started in partition order: the next one's wait covers this one */
+    a->part_follows = i + 1 < p->nparts && !part_writes_after(w);
     switch (w->coll) {
     case WEFT_COLL_ALLREDUCE:
         a->sendbuf = weft__cat(w->sendbuf, lo, w->esize);

@@ -10,7 +10,9 @@
  *  - the progress thread completes a start while the caller never calls
  *    weft (its callback fires from the thread);
  *  - bad arguments and misuse, a partition never marked (timeout naming
- *    it), a callback per start.
+ *    it), a callback per start;
+ *  - two requests averaged in place at once (AVG divides after the
+ *    algorithm, never while the peers read the result).
  */
 #include "build_config.h"
 
@@ -654,4 +656,84 @@ Test(coll_partitioned, ranks_splitting_differently_mismatch, .timeout = 120)
     cr_expect_eq(wt_run(&job, split_body, &small), 0, "a call per partition");
     job.tl = "self,tcp";
     cr_expect_eq(wt_run(&job, split_body, &large), 0, "over tcp");
+}
+
+/* ---- two partitioned requests, averaged in place (as DDP's buckets) -- */
+
+/* interleaved: A starts and its first partition is marked after a pause
+ * that differs per rank, B starts and is marked while A's last partition
+ * is still in flight elsewhere; else one after the other. AVG divides
+ * after the algorithm: a partition must not scale its result while the
+ * peers still read it (they did, and divided it twice). */
+static void
+two_avg_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
+{
+    enum { C = 65536, P = 2 };
+    static float a[2 * C], b[2 * C];
+    int me = weft_comm_rank(w), n = weft_comm_size(w);
+    int interleaved = *(const int *)arg;
+    weft_request_t *ra, *rb;
+
+    (void)ctx;
+    WT_OK(weft_comm_set_timeout(w, 30.0));
+    WT_OK(weft_allreduce_init(a, a, 2 * C, WEFT_FLOAT32, WEFT_AVG, P, w, &ra));
+    WT_OK(weft_allreduce_init(b, b, 2 * C, WEFT_FLOAT32, WEFT_AVG, P, w, &rb));
+    for (int step = 0; step < 3; step++) {
+        for (size_t e = 0; e < 2 * C; e++) {
+            a[e] = (float)(me * 4 + (int)(e % 5));
+            b[e] = (float)(me * 8 + (int)(e % 3));
+        }
+        WT_OK(weft_start(ra));
+        if (interleaved) {
+            usleep((useconds_t)(1000 * (me + 1)));
+            WT_OK(weft_pready(ra, 0));
+            WT_OK(weft_start(rb));
+            WT_OK(weft_pready(rb, 0));
+            usleep((useconds_t)(1000 * (n - me)));
+            WT_OK(weft_pready(ra, 1));
+            WT_OK(weft_pready(rb, 1));
+        } else {
+            WT_OK(weft_pready_range(ra, 0, P - 1));
+            WT_OK(weft_wait(ra));
+            WT_OK(weft_start(rb));
+            WT_OK(weft_pready_range(rb, 0, P - 1));
+        }
+        WT_OK(weft_wait(ra));
+        WT_OK(weft_wait(rb));
+        for (size_t e = 0; e < 2 * C; e++) {
+            /* means of 4r and 8r over r < n, exact in binary */
+            float wa = (float)(2 * (n - 1)) + (float)(e % 5);
+            float wb = (float)(4 * (n - 1)) + (float)(e % 3);
+
+            if (a[e] != wa || b[e] != wb) {
+                WT_CHECK(0,
+                         "step %d element %zu: a %g (want %g), b %g "
+                         "(want %g)",
+                         step, e, (double)a[e], (double)wa, (double)b[e],
+                         (double)wb);
+                break;
+            }
+        }
+    }
+    weft_request_free(ra);
+    weft_request_free(rb);
+}
+
+Test(coll_partitioned, averaged_in_place_two_requests, .timeout = 300)
+{
+    for (size_t i = 0; i < sizeof(pt_ranks) / sizeof(pt_ranks[0]); i++) {
+        for (int k = 0; k < 4; k++) {
+            int interleaved = k & 1, thread = k >> 1;
+            wt_job_t job = {.nranks = pt_ranks[i],
+                            .timeout_s = 120,
+                            .env = {thread ? "WEFT_PROGRESS_THREAD=1"
+                                           : "WEFT_PROGRESS_THREAD=0",
+                                    NULL}};
+
+            cr_expect_eq(wt_run(&job, two_avg_body, &interleaved), 0,
+                         "%d ranks, %s, progress thread %d", pt_ranks[i],
+                         interleaved ? "interleaved" : "one after the other",
+                         thread);
+        }
+    }
 }
