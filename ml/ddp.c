@@ -1,8 +1,10 @@
 /*
  * DDP (weft/ml_ddp.h): registration, and a step as a state machine driven
- * by "gradient i is ready". A bucket launches once all its gradients are
- * in and every bucket before it has launched, so every rank issues the
- * same reductions in the same order whatever order its gradients come in.
+ * by "gradient i is ready". Without a hook a bucket's partitions are
+ * marked as their gradients come in (ml/ddp_part.c); with one, a bucket
+ * launches once all its gradients are in and every bucket before it has
+ * launched. Either way every rank starts the same reductions in the same
+ * order whatever order its gradients come in.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -181,6 +183,13 @@ ddp_wait_all(weft_ddp_t *ddp)
         if (k->req == NULL) {
             continue;
         }
+        if (k->req == k->preq && k->parts_marked < k->nparts) {
+            /* a step abandoned half way (destroy): the partitions never
+             * marked would keep the wait to its deadline; freeing the
+             * request withdraws it */
+            k->req = NULL;
+            continue;
+        }
         st = weft_wait(k->req);
         k->req = NULL;
         if (st == WEFT_OK && ddp->hook != NULL && ddp->hook->complete != NULL) {
@@ -223,6 +232,7 @@ weft_ddp_begin(weft_ddp_t *ddp, int sync)
     for (size_t b = 0; b < ddp->nbuckets; b++) {
         ddp->buckets[b].pending = ddp->buckets[b].pub.nparams;
         ddp->buckets[b].completed_s = 0;
+        weft__ddp_part_begin(&ddp->buckets[b]);
     }
     ddp->narrived = 0;
     ddp->next_launch = 0;
@@ -268,6 +278,7 @@ ddp_arrive(weft_ddp_t *ddp, size_t i, int used)
 {
     ddp_bucket_t *k = &ddp->buckets[ddp->bucket_of[i]];
     double now = weft__ddp_now();
+    size_t j = 0; /* its place in the bucket */
 
     ddp->state[i] = used ? DDP_READY : DDP_UNUSED;
     ddp->used[i] = used;
@@ -279,12 +290,10 @@ ddp_arrive(weft_ddp_t *ddp, size_t i, int used)
         ddp->first_ready_s = now;
     }
     ddp->last_ready_s = now;
+    while (k->params[j] != i) {
+        j++;
+    }
     if (k->own != NULL) {
-        size_t j = 0;
-
-        while (k->params[j] != i) {
-            j++;
-        }
         if (used) {
             memcpy((char *)k->own +
                        k->offsets[j] * weft_dtype_size(k->pub.dtype),
@@ -296,7 +305,9 @@ ddp_arrive(weft_ddp_t *ddp, size_t i, int used)
         }
     }
     k->pending--;
-    if (k->pending == 0) {
+    if (ddp->hook == NULL) {
+        WEFT_ML_CHECK(weft__ddp_part_arrive(ddp, k, j, used));
+    } else if (k->pending == 0) {
         WEFT_ML_CHECK(ddp_launch_ready(ddp));
     }
     weft_progress(ddp->ctx); /* the reductions in flight move on */

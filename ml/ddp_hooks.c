@@ -59,6 +59,16 @@ weft__ddp_launch(weft_ddp_t *ddp, ddp_bucket_t *k)
     return weft_request_on_complete(req, ddp_bucket_done, k);
 }
 
+weft_status_t
+weft__ddp_start(weft_ddp_t *ddp, ddp_bucket_t *k)
+{
+    WEFT_ML_CHECK(weft_start(k->preq));
+    k->req = k->preq;
+    k->ddp = ddp;
+    k->copied = 0;
+    return weft_request_on_complete(k->preq, ddp_bucket_done, k);
+}
+
 /* ---- the hooks ----------------------------------------------------------- */
 
 static weft_status_t

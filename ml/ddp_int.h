@@ -22,8 +22,14 @@ typedef struct ddp_bucket {
     struct weft_ddp *ddp;
     int copied;     /* the result is in the gradients */
     size_t pending; /* parameters not yet in, this step */
-    weft_request_t *req;
-    double completed_s; /* set by the request's completion callback */
+    weft_request_t *req; /* the reduction in flight this step */
+    double completed_s;  /* set by the request's completion callback */
+    /* without a hook (ml/ddp_part.c): a partitioned allreduce */
+    weft_request_t *preq;
+    size_t nparts;
+    size_t *part_need;   /* [nparts] gradients overlapping each partition */
+    size_t *part_left;   /* [nparts] of those not yet in, this step */
+    size_t parts_marked; /* partitions marked ready, this step */
 } ddp_bucket_t;
 
 enum { DDP_PENDING = 0, DDP_READY = 1, DDP_UNUSED = 2 };
@@ -68,8 +74,23 @@ weft_status_t weft__ddp_rebuild(weft_ddp_t *ddp);
 
 /* Start bucket b's reduction (the hook's, or an averaging allreduce). */
 weft_status_t weft__ddp_launch(weft_ddp_t *ddp, ddp_bucket_t *b);
+/* Start bucket k's partitioned allreduce (k->preq) for this step. */
+weft_status_t weft__ddp_start(weft_ddp_t *ddp, ddp_bucket_t *k);
 /* Bucket k's averages into the gradients of its parameters (those unused
  * on every rank left as they were), from res. */
 void weft__ddp_copy_out(weft_ddp_t *ddp, ddp_bucket_t *k, const void *res);
+
+/* ---- ddp_part.c: buckets reduced partition by partition (no hook) ---- */
+/* Its partitioned allreduce and partition counts (after the layout). */
+weft_status_t weft__ddp_part_init(weft_ddp_t *ddp, ddp_bucket_t *k);
+void weft__ddp_part_free(ddp_bucket_t *k);
+/* A new step: every partition waits for its gradients again. */
+void weft__ddp_part_begin(ddp_bucket_t *k);
+/* Member j of bucket k is in (used: its gradient, in the bucket; else
+ * zeros): divide it by the rank count where the bucket is summed, and
+ * mark the partitions it completes (starting the buckets up to k first,
+ * in order). */
+weft_status_t weft__ddp_part_arrive(weft_ddp_t *ddp, ddp_bucket_t *k, size_t j,
+                                    int used);
 
 #endif /* WEFT_ML_DDP_INT_H */

@@ -19,6 +19,7 @@ weft__ddp_layout_free(weft_ddp_t *ddp)
         if (ddp->hook != NULL && ddp->hook->release != NULL) {
             ddp->hook->release(ddp->hook->state, &k->pub);
         }
+        weft__ddp_part_free(k);
         free(k->params);
         free(k->offsets);
         free(k->own);
@@ -83,6 +84,9 @@ ddp_fill(weft_ddp_t *ddp, const size_t *order)
                                   "weft_ddp: out of memory for bucket %zu "
                                   "(%zu elements)",
                                   b, k->pub.count);
+        }
+        if (ddp->hook == NULL) {
+            WEFT_ML_CHECK(weft__ddp_part_init(ddp, k));
         }
     }
     return WEFT_OK;

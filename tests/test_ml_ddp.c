@@ -2,7 +2,8 @@
  * DDP over 1-4 ranks: averaged gradients equal the mean of every rank's
  * (exact for integer values with a power-of-two rank count), whatever
  * order each rank's gradients come in; buckets rebuilt after the first
- * step; the first bucket launched before the last gradient is ready;
+ * step; the first bucket launched before the last gradient is ready, and
+ * a single bucket's reduction started with its first partitions;
  * no_sync accumulation; unused parameters; the compression hooks; bad
  * input.
  */
@@ -225,21 +226,25 @@ Test(ml_ddp, rebuilds_on_rank_0s_arrival_order, .timeout = 60)
 
 /* ---- overlap: the first bucket starts before the last gradient ------- */
 
+/* arg: NULL, buckets of two parameters (the first of one); else one
+ * bucket of all eight, whose reduction starts with its first partitions
+ * (a bucket is a partitioned allreduce), long before it is full. */
 static void
 overlap_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
 {
     enum { N = 8, C = 65536 };
     static float g[N][C];
     weft_ddp_param_t p[N];
-    weft_ddp_params_t dp = {.field_mask = WEFT_DDP_PARAM_BUCKET_CAP |
-                                          WEFT_DDP_PARAM_FIRST_BUCKET_CAP,
-                            .bucket_cap_bytes = 2 * C * sizeof(float),
-                            .first_bucket_cap_bytes = C * sizeof(float)};
+    size_t one = N * C * sizeof(float);
+    weft_ddp_params_t dp = {
+        .field_mask =
+            WEFT_DDP_PARAM_BUCKET_CAP | WEFT_DDP_PARAM_FIRST_BUCKET_CAP,
+        .bucket_cap_bytes = arg != NULL ? one : 2 * C * sizeof(float),
+        .first_bucket_cap_bytes = arg != NULL ? one : C * sizeof(float)};
     weft_ddp_t *ddp = NULL;
     weft_ddp_stats_t st;
 
     (void)ctx;
-    (void)arg;
     for (int i = 0; i < N; i++) {
         p[i] = (weft_ddp_param_t){g[i], C, WEFT_FLOAT32};
     }
@@ -254,6 +259,8 @@ overlap_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
     }
     WT_OK(weft_ddp_finish(ddp));
     WT_OK(weft_ddp_stats(ddp, &st));
+    WT_CHECK(st.nbuckets == (arg != NULL ? 1u : 5u), "%zu buckets",
+             st.nbuckets);
     WT_CHECK(st.first_launch_s > 0 && st.first_launch_s < st.last_ready_s,
              "first launch %.6f, last gradient %.6f", st.first_launch_s,
              st.last_ready_s);
@@ -268,8 +275,12 @@ overlap_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
 
 Test(ml_ddp, first_bucket_starts_before_the_last_gradient, .timeout = 60)
 {
+    static int one_bucket = 1;
+
     cr_expect_eq(wt_run_ranks(2, overlap_body, NULL), 0);
     cr_expect_eq(wt_run_ranks(4, overlap_body, NULL), 0);
+    cr_expect_eq(wt_run_ranks(2, overlap_body, &one_bucket), 0, "one bucket");
+    cr_expect_eq(wt_run_ranks(4, overlap_body, &one_bucket), 0, "one bucket");
 }
 
 /* ---- no_sync: two local steps, then one that averages the sums ------- */

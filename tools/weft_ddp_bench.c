@@ -5,8 +5,11 @@
  * and reports each layer's gradient (weft_ddp_grad_ready) from the last
  * layer to the first. For each compute/communication ratio it times, as
  * the slowest rank sees them (medians of -n runs, interleaved):
- *   comm     a step whose gradients are all ready at once (begin, every
- *            grad_ready, finish): the communication alone;
+ *   comm     the communication alone: the gradients written, then one
+ *            nonblocking averaging allreduce per bucket, in place on the
+ *            bucket's buffer, all waited for (with --scattered, where
+ *            the buckets are DDP's copies: a DDP step whose gradients
+ *            are all ready at once);
  *   compute  the backward alone, without DDP;
  *   ddp      the backward with DDP: its buckets reduce while the earlier
  *            layers compute.
@@ -216,10 +219,35 @@ db_verify(db_t *d)
     }
 }
 
+/* The buckets as plain allreduces (the gradients lie in one block: the
+ * buckets are the gradients themselves). */
+static void
+db_plain(db_t *d)
+{
+    weft_request_t *reqs[256];
+    weft_ddp_stats_t st;
+    weft_ddp_bucket_t b;
+
+    weft_ddp_stats(d->ddp, &st);
+    for (size_t k = 0; k < st.nbuckets && k < 256; k++) {
+        if (weft_ddp_bucket_info(d->ddp, k, &b) != WEFT_OK ||
+            weft_iallreduce(b.buffer, b.buffer, b.count, b.dtype, WEFT_AVG,
+                            d->w, &reqs[k]) != WEFT_OK) {
+            fprintf(stderr, "weft-ddp-bench: %s\n", weft_last_error());
+            exit(1);
+        }
+    }
+    if (weft_waitall(st.nbuckets < 256 ? st.nbuckets : 256, reqs) != WEFT_OK) {
+        fprintf(stderr, "weft-ddp-bench: %s\n", weft_last_error());
+        exit(1);
+    }
+}
+
 static double
 db_once(db_t *d, int form)
 {
     double nap = d->nap_s, t0, t;
+    int plain = form == DB_COMM && !d->scattered;
 
     d->step++;
     if (form == DB_COMM) {
@@ -230,16 +258,20 @@ db_once(db_t *d, int form)
     }
     weft_barrier(d->w);
     t0 = db_now();
-    if (form != DB_COMPUTE && weft_ddp_begin(d->ddp, 1) != WEFT_OK) {
-        fprintf(stderr, "weft-ddp-bench: %s\n", weft_last_error());
-        exit(1);
-    }
-    for (int l = d->layers - 1; l >= 0; l--) {
-        db_layer(d, l, form != DB_COMPUTE, form != DB_COMM);
-    }
-    if (form != DB_COMPUTE && weft_ddp_finish(d->ddp) != WEFT_OK) {
-        fprintf(stderr, "weft-ddp-bench: %s\n", weft_last_error());
-        exit(1);
+    if (plain) {
+        db_plain(d);
+    } else {
+        if (form != DB_COMPUTE && weft_ddp_begin(d->ddp, 1) != WEFT_OK) {
+            fprintf(stderr, "weft-ddp-bench: %s\n", weft_last_error());
+            exit(1);
+        }
+        for (int l = d->layers - 1; l >= 0; l--) {
+            db_layer(d, l, form != DB_COMPUTE, form != DB_COMM);
+        }
+        if (form != DB_COMPUTE && weft_ddp_finish(d->ddp) != WEFT_OK) {
+            fprintf(stderr, "weft-ddp-bench: %s\n", weft_last_error());
+            exit(1);
+        }
     }
     t = db_now() - t0;
     d->nap_s = nap;
@@ -334,9 +366,11 @@ main(int argc, char **argv)
                d.thread ? "the progress thread" : "the caller",
                d.scattered ? "scattered (copied in and out)"
                            : "in one block (the buckets work in place)");
-        printf("# medians of %d runs, the slowest rank's; hidden = (compute "
-               "+ comm - ddp) / comm\n",
-               d.iters);
+        printf("# medians of %d runs, the slowest rank's; comm: %s; hidden "
+               "= (compute + comm - ddp) / comm\n",
+               d.iters,
+               d.scattered ? "a DDP step with every gradient ready at once"
+                           : "a plain allreduce per bucket");
         printf("%8s %12s %12s %12s %9s\n", "ratio", "compute_us", "comm_us",
                "ddp_us", "hidden_%");
     }

@@ -1,9 +1,16 @@
 /*
  * Data-parallel gradient synchronisation (DDP): gradient buffers grouped
- * into buckets, each bucket's allreduce launched the moment its last
- * gradient is ready, in the same bucket order on every rank, so that the
- * communication of the gradients produced first overlaps the computation
- * of the rest of the backward pass.
+ * into buckets, each bucket's allreduce started in the same bucket order
+ * on every rank, so that the communication of the gradients produced
+ * first overlaps the computation of the rest of the backward pass.
+ * Without a hook a bucket is a partitioned allreduce (weft/partitioned.h)
+ * of about 256 KiB partitions: a partition is reduced as soon as the
+ * gradients it holds are ready, so a bucket's reduction starts with its
+ * first gradients and only the last partitions of the last bucket wait
+ * for the end of the backward. float32/float64 gradients are divided by
+ * the rank count as they are reported (in place where the bucket is the
+ * gradients themselves) and the buckets summed; 16-bit ones are averaged
+ * by the allreduce. With a hook, a bucket launches once it is full.
  *
  * Buckets are filled in reverse registration order (the last parameters'
  * gradients come first in a backward pass); the first bucket holds about
@@ -126,8 +133,9 @@ WEFT_API void weft_ddp_destroy(weft_ddp_t *ddp);
 
 /*
  * A step: weft_ddp_begin before the backward pass; weft_ddp_grad_ready(i)
- * as soon as parameter i's gradient is final (a full bucket launches its
- * reduction at once, in bucket order; the call also drives progress);
+ * as soon as parameter i's gradient is final (the partitions it completes
+ * are reduced from now on, or with a hook a full bucket launches; in
+ * bucket order; the call also drives progress);
  * weft_ddp_finish after the backward: waits, and leaves every gradient
  * averaged over the ranks. sync = 0 is a no_sync step: nothing is
  * communicated, the caller's gradients accumulate, and the next
