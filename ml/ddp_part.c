@@ -35,36 +35,21 @@ ddp_predivided(weft_dtype_t dt)
     return dt == WEFT_FLOAT32 || dt == WEFT_FLOAT64;
 }
 
-/* n elements at buf divided by the rank count (a multiplication by the
- * exact reciprocal where that is a power of two). */
+/* n elements at buf divided by the rank count. */
 static void
 ddp_divide(void *buf, size_t n, weft_dtype_t dt, int ranks)
 {
-    int pow2 = (ranks & (ranks - 1)) == 0;
-
     if (dt == WEFT_FLOAT32) {
-        float *x = buf, d = (float)ranks, inv = 1.0f / d;
+        float *x = buf, d = (float)ranks;
 
-        if (pow2) {
-            for (size_t e = 0; e < n; e++) {
-                x[e] *= inv;
-            }
-        } else {
-            for (size_t e = 0; e < n; e++) {
-                x[e] /= d;
-            }
+        for (size_t e = 0; e < n; e++) {
+            x[e] /= d;
         }
     } else {
-        double *x = buf, d = (double)ranks, inv = 1.0 / d;
+        double *x = buf, d = (double)ranks;
 
-        if (pow2) {
-            for (size_t e = 0; e < n; e++) {
-                x[e] *= inv;
-            }
-        } else {
-            for (size_t e = 0; e < n; e++) {
-                x[e] /= d;
-            }
+        for (size_t e = 0; e < n; e++) {
+            x[e] /= d;
         }
     }
 }
