@@ -42,6 +42,11 @@ typedef struct weft__algo {
      * (lock held). WEFT_OK or an error when it ran the call;
      * WEFT_INPROGRESS when it leaves this one to the schedule. */
     weft_status_t (*run)(const weft__coll_args_t *a, weft_comm_t *comm);
+    /* It takes WEFT_AVG on float32/float64 itself: each element divided
+     * where it is reduced, before anyone copies it (else the schedule
+     * sums, then divides the result: another pass over it, written after
+     * the algorithm). */
+    int avg;
 } weft__algo_t;
 
 /* ---- helpers shared by the algorithms (collectives/algo_util.c) ---- */

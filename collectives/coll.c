@@ -131,7 +131,8 @@ coll_build(weft__sched_t *s, const weft__algo_t *algo,
     void *sin, *sout;
     weft_status_t st;
 
-    if (!coll_reduces(a->coll)) {
+    if (!coll_reduces(a->coll) ||
+        (a->op == WEFT_AVG && rdt == a->dtype && algo->avg)) {
         return algo->build(s, a);
     }
     w.op = a->op == WEFT_AVG ? WEFT_SUM : a->op;

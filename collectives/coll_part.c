@@ -94,16 +94,18 @@ part_overlap(size_t a, size_t z, size_t b, size_t len, size_t *from_p)
 
 /* Fill partition i's call from the whole call. */
 /* The schedule of a partition writes its result again after the
- * algorithm (AVG's division, 16-bit floats staged in fp32 scratch): the
- * peers may still be reading the buffers the algorithm left (a
- * node-local allreduce copies the others' blocks from their result
- * buffers), so such a partition waits for them like a last one. */
+ * algorithm (AVG's division where the algorithm does not divide itself,
+ * 16-bit floats staged in fp32 scratch): the peers may still be reading
+ * the buffers the algorithm left (a node-local allreduce copies the
+ * others' blocks from their result buffers), so such a partition waits
+ * for them like a last one. */
 static int
-part_writes_after(const weft__coll_args_t *w)
+part_writes_after(const weft__coll_args_t *w, const weft__algo_t *algo)
 {
     return (w->coll == WEFT_COLL_ALLREDUCE ||
             w->coll == WEFT_COLL_REDUCE_SCATTER) &&
-           (w->op == WEFT_AVG || weft__reduce_dtype(w->dtype) != w->dtype);
+           ((w->op == WEFT_AVG && !algo->avg) ||
+            weft__reduce_dtype(w->dtype) != w->dtype);
 }
 
 static void
@@ -117,8 +119,7 @@ part_slice(weft__part_t *p, size_t i, int size, int me)
 
     weft__block(p->split, (int)p->nparts, (int)i, &lo, &n);
     *a = *w;
-    /* started in partition order: the next one's wait covers this one */
-    a->part_follows = i + 1 < p->nparts && !part_writes_after(w);
+    a->part_follows = 0; /* part_plan, once the algorithm is chosen */
     switch (w->coll) {
     case WEFT_COLL_ALLREDUCE:
         a->sendbuf = weft__cat(w->sendbuf, lo, w->esize);
@@ -341,6 +342,10 @@ part_plan(const char *fn, weft__part_t *p, weft_comm_t *comm)
         part_slice(p, i, comm->size, comm->rank);
         WEFT_CHECK(weft__coll_args_check(fn, &p->args[i], comm));
         WEFT_CHECK(weft__select(&p->args[i], comm, &p->algo[i]));
+        /* started in partition order: the next one's wait covers this
+         * one (the algorithm does not depend on it) */
+        p->args[i].part_follows =
+            i + 1 < p->nparts && !part_writes_after(&p->whole, p->algo[i]);
     }
     p->shm = weft__part_shm_fits(&p->whole, p->nparts, comm, p->algo[0]->name);
     p->nsubs = p->shm ? 1 : p->nparts;

@@ -107,12 +107,14 @@ ar_small(weft__shmc_t *c)
         }
         if (ar_tiny(a, ar->size)) {
             weft__shmc_reduce_bufs(c, a->recvbuf, 0, a->count);
+            weft__shmc_avg(c, a->recvbuf, a->count);
             weft__shmc_finish(c);
             return 1;
         }
         weft__block(a->count, ar->size, ar->rank, &off, &len);
         weft__shmc_reduce_bufs(c, weft__shm_area_buf(ar, ar->rank, c->d) + res,
                                off * a->esize, len);
+        weft__shmc_avg(c, weft__shm_area_buf(ar, ar->rank, c->d) + res, len);
         weft__shm_area_progress(ar, WEFT_SHM_PROG(c->d, 1));
         c->phase = AR_GATHER;
         c->peer = 0;
@@ -195,6 +197,7 @@ ar_reduce_pair(weft__shmc_t *c, char *why, size_t why_len)
         } else {
             weft__reduce3(a->dtype, a->op, dst, c->tmp, mine, len);
         }
+        weft__shmc_avg(c, dst, len);
     }
     return 1;
 }
@@ -242,6 +245,7 @@ ar_reduce_block(weft__shmc_t *c, char *why, size_t why_len)
                 weft__reduce(a->dtype, a->op, dst, c->tmp, len);
             }
         }
+        weft__shmc_avg(c, dst, len);
         weft__shm_area_progress(ar, WEFT_SHM_PROG(c->d, c->piece + 1));
     }
     return 1;
@@ -396,4 +400,5 @@ const weft__algo_t weft__algo_allreduce_shm = {
     .cost = allreduce_shm_cost,
     .build = allreduce_shm_build,
     .run = allreduce_shm_run,
+    .avg = 1,
 };

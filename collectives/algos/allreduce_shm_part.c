@@ -16,8 +16,8 @@
  *
  * Taken when every partition would run the node-local allreduce on data
  * read from the peer (not in place, larger than the shared buffers), the
- * dtype reduces as itself (no fp16/bf16 staging) and the op is not AVG,
- * and the partition flags fit the shared buffer.
+ * dtype reduces as itself (no fp16/bf16 staging), and the partition
+ * flags fit the shared buffer. AVG divides each piece as it is reduced.
  */
 #include "build_config.h"
 #include "collectives/coll_part_shm.h"
@@ -88,6 +88,7 @@ pp_reduce(weft__part_shm_t *pp, size_t i, char *why, size_t why_len)
         } else {
             weft__reduce3(a->dtype, a->op, dst, c->tmp, mine, len);
         }
+        weft__shmc_avg(c, dst, len);
     }
     return 1;
 }
@@ -229,7 +230,6 @@ weft__part_shm_fits(const weft__coll_args_t *whole, size_t nparts,
 
     return whole->coll == WEFT_COLL_ALLREDUCE && ar != NULL &&
            comm->size == 2 && ar->cma && !whole->inplace &&
-           whole->op != WEFT_AVG &&
            weft__reduce_dtype(whole->dtype) == whole->dtype &&
            comm->ctx->cfg.shm.coll_large != 1 && /* not told to pipe */
            nparts <= ar->buf && whole->count * whole->esize > ar->buf &&

@@ -154,7 +154,8 @@ weft__shmc_run(const weft__coll_args_t *a, weft_comm_t *comm,
     if (ar == NULL || ar->run_d != ar->next_d || buffered > ar->buf ||
         state_size > sizeof(state) ||
         (shmc_reduces(a->coll) &&
-         (weft__reduce_dtype(a->dtype) != a->dtype || a->op == WEFT_AVG))) {
+         (weft__reduce_dtype(a->dtype) != a->dtype ||
+          (a->op == WEFT_AVG && a->coll != WEFT_COLL_ALLREDUCE)))) {
         return WEFT_INPROGRESS;
     }
     shmc_init(&state.c, state_size, a, comm, a->dtype, a->op);
@@ -433,6 +434,14 @@ weft__shmc_data(const weft__shmc_t *c, int r)
         return weft__shm_area_head(c->ar, r, c->d)->u.data;
     }
     return weft__shm_area_buf(c->ar, r, c->d);
+}
+
+void
+weft__shmc_avg(const weft__shmc_t *c, void *dst, size_t count)
+{
+    if (c->a.op == WEFT_AVG) {
+        weft__reduce_avg(c->a.dtype, dst, count, c->ar->size);
+    }
 }
 
 void
