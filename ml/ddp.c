@@ -306,7 +306,7 @@ ddp_arrive(weft_ddp_t *ddp, size_t i, int used)
     }
     k->pending--;
     if (ddp->hook == NULL) {
-        WEFT_ML_CHECK(weft__ddp_part_arrive(ddp, k, j, used));
+        WEFT_ML_CHECK(weft__ddp_part_arrive(ddp, k, j));
     } else if (k->pending == 0) {
         WEFT_ML_CHECK(ddp_launch_ready(ddp));
     }

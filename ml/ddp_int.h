@@ -86,11 +86,8 @@ weft_status_t weft__ddp_part_init(weft_ddp_t *ddp, ddp_bucket_t *k);
 void weft__ddp_part_free(ddp_bucket_t *k);
 /* A new step: every partition waits for its gradients again. */
 void weft__ddp_part_begin(ddp_bucket_t *k);
-/* Member j of bucket k is in (used: its gradient, in the bucket; else
- * zeros): divide it by the rank count where the bucket is summed, and
- * mark the partitions it completes (starting the buckets up to k first,
- * in order). */
-weft_status_t weft__ddp_part_arrive(weft_ddp_t *ddp, ddp_bucket_t *k, size_t j,
-                                    int used);
+/* Member j of bucket k is in: mark the partitions it completes (starting
+ * the buckets up to k first, in order). */
+weft_status_t weft__ddp_part_arrive(weft_ddp_t *ddp, ddp_bucket_t *k, size_t j);
 
 #endif /* WEFT_ML_DDP_INT_H */

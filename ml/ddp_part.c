@@ -9,14 +9,8 @@
  * Order: every rank starts the buckets in bucket order (a bucket starts
  * when the first of its partitions is ready, after every bucket before
  * it), so the collectives match whatever order the gradients come in.
- *
- * Averaging: float32 and float64 gradients are divided by the rank count
- * as they come in (in the bucket: the gradients themselves, or the copy),
- * and the buckets summed, as torch's DDP does. A plain sum runs on the
- * node-local fast paths, and nothing writes a result after the reduction
- * (a partition of WEFT_AVG must wait for its peers before it divides).
- * With a power-of-two rank count the division is exact. 16-bit buckets
- * reduce with WEFT_AVG (summed in fp32, divided once, rounded once).
+ * The allreduce averages (WEFT_AVG: the node-local algorithms divide
+ * each piece as they reduce it).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -28,31 +22,6 @@
  * behind the last gradient, large enough that a partition's fixed cost
  * (a schedule, a few messages) stays small next to its data. */
 #define DDP_PART_BYTES ((size_t)256 * 1024)
-
-static int
-ddp_predivided(weft_dtype_t dt)
-{
-    return dt == WEFT_FLOAT32 || dt == WEFT_FLOAT64;
-}
-
-/* n elements at buf divided by the rank count. */
-static void
-ddp_divide(void *buf, size_t n, weft_dtype_t dt, int ranks)
-{
-    if (dt == WEFT_FLOAT32) {
-        float *x = buf, d = (float)ranks;
-
-        for (size_t e = 0; e < n; e++) {
-            x[e] /= d;
-        }
-    } else {
-        double *x = buf, d = (double)ranks;
-
-        for (size_t e = 0; e < n; e++) {
-            x[e] /= d;
-        }
-    }
-}
 
 /* The partition holding element e of a range of `count` split in P. */
 static size_t
@@ -110,8 +79,7 @@ weft__ddp_part_init(weft_ddp_t *ddp, ddp_bucket_t *k)
     }
     return weft_allreduce_init(
         k->pub.buffer, k->out != NULL ? k->out : k->pub.buffer, k->pub.count,
-        k->pub.dtype, ddp_predivided(k->pub.dtype) ? WEFT_SUM : WEFT_AVG, parts,
-        ddp->comm, &k->preq);
+        k->pub.dtype, WEFT_AVG, parts, ddp->comm, &k->preq);
 }
 
 void
@@ -142,17 +110,12 @@ ddp_part_start_upto(weft_ddp_t *ddp, size_t b)
 }
 
 weft_status_t
-weft__ddp_part_arrive(weft_ddp_t *ddp, ddp_bucket_t *k, size_t j, int used)
+weft__ddp_part_arrive(weft_ddp_t *ddp, ddp_bucket_t *k, size_t j)
 {
     size_t n = ddp->params[k->params[j]].count, lo, hi;
 
     if (n == 0 || k->preq == NULL) {
         return WEFT_OK;
-    }
-    if (used && ddp_predivided(k->pub.dtype)) {
-        ddp_divide((char *)k->pub.buffer +
-                       k->offsets[j] * weft_dtype_size(k->pub.dtype),
-                   n, k->pub.dtype, weft_comm_size(ddp->comm));
     }
     lo = ddp_part_of(k->pub.count, k->nparts, k->offsets[j]);
     hi = ddp_part_of(k->pub.count, k->nparts, k->offsets[j] + n - 1);

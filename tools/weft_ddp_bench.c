@@ -32,6 +32,7 @@
 #include "build_config.h"
 
 #include <getopt.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,19 +170,24 @@ db_write(db_t *d, int l)
 
 /* One layer of the backward: its compute (writing the gradient is part
  * of it, unless the gradients were written before: the comm form), then
- * the gradient reported. */
+ * the gradient reported. The compute stands for an accelerator's: layer
+ * l is done at a fixed time from the start of the backward (t0), as a
+ * device's queue runs whatever the host thread does meanwhile (its
+ * progress calls, its reductions); the host reports the gradient once it
+ * sees it. */
 static void
-db_layer(db_t *d, int l, int with_ddp, int write)
+db_layer(db_t *d, int l, int with_ddp, int write, double t0)
 {
-    double until = db_now() + d->nap_s;
+    double until = t0 + (double)(d->layers - l) * d->nap_s;
 
-    /* in 50 us slices where the caller drives progress; in one piece
-     * where it does not (the thread), as a wait on an accelerator is */
+    /* in 50 us slices where the caller drives progress (the compute
+     * form too, so that both sleep alike), in one piece where it does not
+     * (the thread), as a wait on an accelerator is */
     while (db_now() < until) {
         double left = until - db_now();
         struct timespec ts = {0, 50000};
 
-        if (!with_ddp || d->thread) {
+        if (d->thread || left < 50e-6) {
             ts.tv_sec = (time_t)left;
             ts.tv_nsec = (long)((left - (double)ts.tv_sec) * 1e9);
         }
@@ -266,7 +272,7 @@ db_once(db_t *d, int form)
             exit(1);
         }
         for (int l = d->layers - 1; l >= 0; l--) {
-            db_layer(d, l, form != DB_COMPUTE, form != DB_COMM);
+            db_layer(d, l, form != DB_COMPUTE, form != DB_COMM, t0);
         }
         if (form != DB_COMPUTE && weft_ddp_finish(d->ddp) != WEFT_OK) {
             fprintf(stderr, "weft-ddp-bench: %s\n", weft_last_error());
@@ -329,6 +335,8 @@ main(int argc, char **argv)
         return 2;
     }
     setenv("WEFT_PROGRESS_THREAD", d.thread ? "1" : "0", 1);
+    /* naps as asked for, not 50 us later (the default timer slack) */
+    prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
     if (weft_context_create(NULL, &d.ctx) != WEFT_OK ||
         weft_comm_world(d.ctx, &d.w) != WEFT_OK) {
         fprintf(stderr, "weft-ddp-bench: %s\n", weft_last_error());

@@ -7,10 +7,8 @@
  * of about 256 KiB partitions: a partition is reduced as soon as the
  * gradients it holds are ready, so a bucket's reduction starts with its
  * first gradients and only the last partitions of the last bucket wait
- * for the end of the backward. float32/float64 gradients are divided by
- * the rank count as they are reported (in place where the bucket is the
- * gradients themselves) and the buckets summed; 16-bit ones are averaged
- * by the allreduce. With a hook, a bucket launches once it is full.
+ * for the end of the backward. With a hook, a bucket launches once it is
+ * full.
  *
  * Buckets are filled in reverse registration order (the last parameters'
  * gradients come first in a backward pass); the first bucket holds about
