@@ -12,7 +12,8 @@
  *   ofi_tl.c   ops table, init/fini, provider choice, address/reachable
  *   ofi_ep.c   peers: AV insertion, liveness (pidfd), lost and finished
  *   ofi_ops.c  isend/irecv/cancel, the queue of posts that met EAGAIN
- *   ofi_cq.c   progress: CQ reading, completions, error entries, goodbye
+ *   ofi_cq.c   progress: CQ reading, completions, error entries
+ *   ofi_ctrl.c control messages on the untagged queue: the goodbye
  *   ofi_mr.c   memory registration and its cache
  */
 #ifndef WEFT_OFI_H
@@ -225,9 +226,13 @@ void weft__ofi_finish(weft__ofi_req_t *req, weft_status_t status, size_t bytes);
 void weft__ofi_defer(weft_tl_t *tl, weft_tl_op_t *op, weft_status_t status,
                      size_t bytes);
 unsigned weft__ofi_deliver(weft_tl_t *tl);
-weft_status_t weft__ofi_ctrl_start(weft_tl_t *tl);
-void weft__ofi_say_bye(weft_tl_t *tl);
 weft_status_t weft__ofi_status(int fi_err);
+
+/* ofi_ctrl.c */
+weft_status_t weft__ofi_ctrl_start(weft_tl_t *tl);
+void weft__ofi_ctrl_post(weft_tl_t *tl, weft__ofi_req_t *req);
+void weft__ofi_ctrl_recv(weft_tl_t *tl, weft__ofi_req_t *req, size_t len);
+void weft__ofi_say_bye(weft_tl_t *tl);
 
 /* ofi_mr.c */
 weft_status_t weft__ofi_mr_get(weft_tl_t *tl, const void *buf, size_t len,
