@@ -137,6 +137,9 @@ ofi_cq_entry(weft_tl_t *tl, const struct fi_cq_tagged_entry *e)
         req->state = OFI_REQ_ORPHAN;
         tl->bye_pending--;
         return;
+    case OFI_REQ_CTRL_HELLO:
+        req->state = OFI_REQ_ORPHAN;
+        return;
     default:
         break;
     }
@@ -182,6 +185,21 @@ ofi_cq_error(weft_tl_t *tl)
     if (req->kind == OFI_REQ_CTRL_SEND) {
         req->state = OFI_REQ_ORPHAN;
         tl->bye_pending--;
+        return;
+    }
+    if (req->kind == OFI_REQ_CTRL_HELLO) {
+        weft_tl_ep_t *ep = tl->peers[req - tl->hello_reqs];
+
+        req->state = OFI_REQ_ORPHAN;
+        if (ep != NULL && err.err != FI_ECANCELED) {
+            /* it never learns that it may send to us */
+            text = fi_cq_strerror(tl->cq, err.prov_errno, err.err_data, buf,
+                                  sizeof(buf));
+            weft__ofi_ep_fail(ep, weft__ofi_status(err.err),
+                              "our hello to it failed on provider %s: %s (%s)",
+                              tl->prov, fi_strerror(err.err),
+                              text != NULL ? text : "");
+        }
         return;
     }
     if (req->state == OFI_REQ_ORPHAN) {
@@ -257,10 +275,17 @@ weft__ofi_progress(weft_tl_t *tl)
     if (tl->done != NULL) {
         n += weft__ofi_deliver(tl);
     }
+    if (tl->hello_todo) {
+        weft__ofi_hello_retry(tl);
+    }
     if (tl->queue != NULL) {
         n += weft__ofi_queue_retry(tl);
     }
     n += weft__ofi_cq_poll(tl);
+    if (tl->ready_news) { /* sends that waited for a hello may go */
+        tl->ready_news = 0;
+        n += weft__ofi_queue_retry(tl);
+    }
     weft__ofi_liveness(tl, 0);
     if (tl->peer_news) {
         weft__ofi_ep_sweep(tl);
