@@ -40,7 +40,7 @@ static tl_case_t conformance_cases[] = {
     {"shm,tcp", 4, 2, ""},
     /* the modules (skipped when not built): ucx over UCX's tcp and its
      * shared memory; ofi over libfabric's tcp (tcp;ofi_rxm) and shm
-     * providers (shm: two ranks only, see README: the ofi transport) */
+     * providers */
     {"ucx", 2, 0, "tcp"},
     {"ucx", 4, 0, "tcp"},
     {"ucx", 2, 0, "sm"},
@@ -48,6 +48,7 @@ static tl_case_t conformance_cases[] = {
     {"ofi", 2, 0, "tcp"},
     {"ofi", 4, 0, "tcp"},
     {"ofi", 2, 0, "shm"},
+    {"ofi", 4, 0, "shm"},
 };
 
 /* A module transport that is not built here skips the case, naming why

@@ -1,9 +1,10 @@
 /*
  * The ofi transport module driven directly through the transport ABI
- * (two instances in one process, or a forked peer), over libfabric's tcp
- * (tcp;ofi_rxm) and shm providers: truncation, cancel, many in flight,
- * large messages, order within a tag, registration, a peer that is killed,
- * a peer that says goodbye, and a provider that cannot open.
+ * (two or four instances in one process, or a forked peer), over
+ * libfabric's tcp (tcp;ofi_rxm) and shm providers: truncation, cancel,
+ * many in flight, large messages, order within a tag, registration, first
+ * messages that come before the receiver has made its links, a peer that
+ * is killed, a peer that says goodbye, and a provider that cannot open.
  */
 #include <criterion/criterion.h>
 #include <glob.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/select.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -105,13 +107,14 @@ wt_ofi_load(void)
     }
 }
 
+/* Instance `rank` of a job of `nranks` (at most 8) on one node. */
 static weft_status_t
-wt_open(wt_host_t *h, int rank, weft_tl_t **tl_p)
+wt_open_n(wt_host_t *h, int rank, int nranks, weft_tl_t **tl_p)
 {
-    static const int local[2] = {0, 1};
+    static const int local[8] = {0, 1, 2, 3, 4, 5, 6, 7};
     weft_tl_init_args_t a = {.size = sizeof(a),
                              .rank = rank,
-                             .nranks = 2,
+                             .nranks = nranks,
                              .node_id = "wt-node",
                              .handshake_timeout_s = 5,
                              .teardown_timeout_s = 2,
@@ -120,10 +123,16 @@ wt_open(wt_host_t *h, int rank, weft_tl_t **tl_p)
                              .log = wt_log,
                              .peer_failed = wt_peer_failed,
                              .local_ranks = local,
-                             .nlocal = 2,
+                             .nlocal = nranks,
                              .local_index = rank};
 
     return wt_ofi->init(&a, tl_p);
+}
+
+static weft_status_t
+wt_open(wt_host_t *h, int rank, weft_tl_t **tl_p)
+{
+    return wt_open_n(h, rank, 2, tl_p);
 }
 
 static weft_tl_ep_t *
@@ -452,6 +461,166 @@ ParameterizedTest(wt_ofi_case_t *c, tl_ofi, large_messages_arrive_whole,
     free(in);
     free(out);
     wt_pair_close(&p);
+}
+
+/* ---- first messages before the receiver's links ------------------------ */
+
+/* Wait (at most 20 s) until fd is readable, progressing tl meanwhile. */
+static int
+wt_wait_fd(weft_tl_t *tl, int fd)
+{
+    double deadline = wt_now() + 20;
+
+    while (wt_now() < deadline) {
+        struct timeval tv = {0, 0};
+        fd_set fds;
+
+        FD_ZERO(&fds);
+        FD_SET(fd, &fds);
+        if (select(fd + 1, &fds, NULL, NULL, &tv) > 0) {
+            return 1;
+        }
+        wt_ofi->progress(tl);
+    }
+    return 0;
+}
+
+/* A forked rank: opens, hands its address up, links to rank 0 and sends
+ * it (rank + 1000, tag 7) at once, says "sent" when the send has ended
+ * (so the ranks' messages come in the order 1, 2, 3), then progresses
+ * until rank 0 closes `done`. Exits 0 when its send ended well. */
+static void
+wt_first_sender(const wt_ofi_case_t *c, int rank, const void *addr0,
+                size_t len0, int up, int done)
+{
+    wt_host_t h = {.prov = c->prov, .mr = c->mr};
+    weft_tl_peer_t p0 = {.rank = 0,
+                         .same_node = 1,
+                         .node_id = "wt-node",
+                         .addr = addr0,
+                         .addr_len = len0};
+    uint8_t a[WEFT_TL_ADDR_MAX];
+    size_t alen = sizeof(a);
+    uint64_t v = 1000 + (uint64_t)rank;
+    double deadline = wt_now() + 20;
+    weft_tl_t *tl;
+    weft_tl_ep_t *ep;
+    wt_op_t s;
+    char x;
+
+    if (wt_open_n(&h, rank, 4, &tl) != WEFT_OK ||
+        wt_ofi->address(tl, a, &alen) != WEFT_OK ||
+        write(up, &alen, sizeof(alen)) != sizeof(alen) ||
+        write(up, a, alen) != (ssize_t)alen ||
+        wt_ofi->ep_create(tl, &p0, &ep) != WEFT_OK) {
+        _exit(2);
+    }
+    wt_op_init(&s);
+    if (wt_ofi->isend(ep, &v, 8, 7, &s.op) != WEFT_OK) {
+        _exit(3);
+    }
+    while (s.done == 0 && wt_now() < deadline) {
+        wt_ofi->progress(tl);
+    }
+    if (write(up, "s", 1) != 1) {
+        _exit(3);
+    }
+    if (wt_wait_fd(tl, done)) {
+        (void)read(done, &x, 1); /* EOF: rank 0 is done (or gone) */
+    }
+    wt_ofi->fini(tl);
+    _exit(s.done == 1 && s.status == WEFT_OK ? 0 : 4);
+}
+
+/* Ranks 1, 2, 3 (forked, one after the other) send to rank 0 as soon as
+ * they have a link to it; rank 0 makes its links only after those
+ * messages could have come, and posts its receives the other way round
+ * (from 3, 2, 1). Over libfabric 1.17's shm a message from a peer not yet
+ * in the receiver's AV matched any receive with its tag, so the receive
+ * from rank 3 took rank 1's message. */
+WT_OFI_PARAMS(first_messages_before_the_receivers_links_match_their_sender)
+ParameterizedTest(wt_ofi_case_t *c, tl_ofi,
+                  first_messages_before_the_receivers_links_match_their_sender,
+                  .timeout = 90)
+{
+    enum { N = 4 };
+    wt_host_t h = {.prov = c->prov, .mr = c->mr};
+    uint8_t addr[N][WEFT_TL_ADDR_MAX];
+    size_t len[N];
+    int up[2], done[2];
+    pid_t pid[N];
+    int status[N];
+    uint64_t got[N];
+    wt_op_t r[N];
+    weft_tl_t *tl;
+    double deadline;
+    int left;
+
+    wt_ofi_load();
+    if (wt_open_n(&h, 0, N, &tl) != WEFT_OK) {
+        cr_skip_test("libfabric provider %s does not open here: %s", c->prov,
+                     h.last_log);
+    }
+    len[0] = sizeof(addr[0]);
+    cr_assert_eq(wt_ofi->address(tl, addr[0], &len[0]), WEFT_OK);
+    cr_assert_eq(pipe(done), 0);
+    for (int i = 1; i < N; i++) {
+        char x;
+
+        cr_assert_eq(pipe(up), 0);
+        pid[i] = fork();
+        cr_assert(pid[i] >= 0);
+        if (pid[i] == 0) {
+            close(up[0]);
+            close(done[1]);
+            wt_first_sender(c, i, addr[0], len[0], up[1], done[0]);
+        }
+        close(up[1]);
+        cr_assert_eq(read(up[0], &len[i], sizeof(len[i])), sizeof(len[i]));
+        cr_assert_eq(read(up[0], addr[i], len[i]), (ssize_t)len[i]);
+        /* rank 0 progresses meanwhile, without a link to it yet */
+        cr_assert(wt_wait_fd(tl, up[0]) && read(up[0], &x, 1) == 1,
+                  "%s: the send of rank %d never ended", c->prov, i);
+        close(up[0]);
+    }
+    close(done[0]);
+    deadline = wt_now() + 0.3; /* their messages reach rank 0 */
+    while (wt_now() < deadline) {
+        wt_ofi->progress(tl);
+    }
+    for (int i = N - 1; i > 0; i--) {
+        weft_tl_ep_t *ep = wt_connect(tl, i, addr[i], len[i]);
+
+        got[i] = 0;
+        wt_op_init(&r[i]);
+        cr_assert_eq(wt_ofi->irecv(ep, &got[i], 8, 7, &r[i].op), WEFT_OK);
+    }
+    deadline = wt_now() + 20;
+    do {
+        wt_ofi->progress(tl);
+        left = 0;
+        for (int i = 1; i < N; i++) {
+            left += r[i].done == 0;
+        }
+    } while (left > 0 && wt_now() < deadline);
+    close(done[1]); /* the senders may finish */
+    for (int i = 1; i < N; i++) {
+        while (waitpid(pid[i], &status[i], WNOHANG) == 0) {
+            wt_ofi->progress(tl); /* their goodbyes */
+        }
+    }
+    wt_ofi->fini(tl); /* before any assertion: no shm segment left behind */
+    for (int i = 1; i < N; i++) {
+        cr_assert_eq(r[i].done, 1, "%s: the receive from rank %d never ended",
+                     c->prov, i);
+        cr_assert_eq(r[i].status, WEFT_OK, "%s: receive from rank %d: %s",
+                     c->prov, i, weft_status_string(r[i].status));
+        cr_assert_eq(got[i], 1000 + (uint64_t)i,
+                     "%s: the receive from rank %d got rank %d's message",
+                     c->prov, i, (int)(got[i] - 1000));
+        cr_assert(WIFEXITED(status[i]) && WEXITSTATUS(status[i]) == 0,
+                  "%s: rank %d ended with status %d", c->prov, i, status[i]);
+    }
 }
 
 /* ---- goodbye --------------------------------------------------------------

@@ -6,13 +6,23 @@
  *
  * Matching is libfabric's: a receive is posted for (peer address, tag)
  * (FI_DIRECTED_RECV, ignore mask 0) and the endpoint keeps send order
- * (FI_ORDER_SAS). Control messages (the goodbye) use the untagged queue
+ * (FI_ORDER_SAS). Control messages (hello, goodbye) use the untagged queue
  * (FI_MSG), so the 64-bit tag space stays the core's.
+ *
+ * A tagged message must not reach a peer before the peer has put us in
+ * its AV: libfabric 1.17's shm provider queues such a message with an
+ * unknown source, and then any receive with its tag takes it, whichever
+ * peer that receive names (a receive from rank 1 gets rank 3's data, and
+ * the receive from rank 3 waits forever). So a link starts with a hello
+ * each way, sent once the sender has the other in its AV and carrying
+ * the sender's address (the other inserts it if it has no link yet); the
+ * tagged sends to a peer wait in tl->queue until its hello has come.
  *
  *   ofi_tl.c   ops table, init/fini, provider choice, address/reachable
  *   ofi_ep.c   peers: AV insertion, liveness (pidfd), lost and finished
  *   ofi_ops.c  isend/irecv/cancel, the queue of posts that met EAGAIN
- *   ofi_cq.c   progress: CQ reading, completions, error entries, goodbye
+ *   ofi_cq.c   progress: CQ reading, completions, error entries
+ *   ofi_ctrl.c control messages on the untagged queue: hello, goodbye
  *   ofi_mr.c   memory registration and its cache
  */
 #ifndef WEFT_OFI_H
@@ -31,8 +41,8 @@
 #define OFI_ADDR_MAGIC   0x49464f57u /* "WOFI" */
 #define OFI_PROV_LEN     32
 #define OFI_NAME_MAX     (WEFT_TL_ADDR_MAX - 48)
-#define OFI_CTRL_BUFS    16          /* untagged receive buffers (goodbyes) */
-#define OFI_CTRL_MAGIC   0x45594257u /* "WBYE" */
+#define OFI_CTRL_BUFS    16          /* untagged receive buffers */
+#define OFI_CTRL_MAGIC   0x4c544357u /* "WCTL" */
 #define OFI_CQ_BATCH     32
 #define OFI_MR_CACHE_MAX 64           /* registrations kept */
 #define OFI_LIVENESS_S   0.01         /* pidfds checked at most this often */
@@ -49,13 +59,32 @@ typedef struct ofi_addr_hdr {
     char prov[OFI_PROV_LEN]; /* provider name, NUL-padded */
 } ofi_addr_hdr_t;
 
+/* ---- control messages ------------------------------------------------ */
+
+typedef enum ofi_ctrl_type {
+    OFI_CTRL_HELLO = 1, /* the sender has us in its AV; its address follows */
+    OFI_CTRL_BYE = 2    /* the sender finishes */
+} ofi_ctrl_type_t;
+
+typedef struct ofi_ctrl_hdr {
+    uint32_t magic; /* OFI_CTRL_MAGIC */
+    uint32_t type;  /* ofi_ctrl_type_t */
+    uint32_t rank;  /* the sender's */
+    uint32_t len;   /* bytes that follow (a hello's address blob) */
+} ofi_ctrl_hdr_t;
+
+#define OFI_CTRL_LEN       (sizeof(ofi_ctrl_hdr_t) + WEFT_TL_ADDR_MAX)
+#define OFI_CTRL_HELLO_BUF OFI_CTRL_BUFS       /* our hello in ctrl_buf */
+#define OFI_CTRL_BYE_BUF   (OFI_CTRL_BUFS + 1) /* our goodbye */
+
 /* ---- requests --------------------------------------------------------- */
 
 typedef enum ofi_req_kind {
     OFI_REQ_SEND,
     OFI_REQ_RECV,
     OFI_REQ_CTRL_RECV, /* a control buffer, reposted after each message */
-    OFI_REQ_CTRL_SEND  /* a goodbye */
+    OFI_REQ_CTRL_SEND, /* a goodbye */
+    OFI_REQ_CTRL_HELLO /* our hello to one peer */
 } ofi_req_kind_t;
 
 typedef enum ofi_req_state {
@@ -104,11 +133,15 @@ struct weft_tl_ep {
     int pidfd;    /* readable when it exits; -1: none */
     int exited;   /* its process is gone */
     int bye;      /* it said goodbye */
+    int hello;    /* our hello to it is on its way */
+    int ready;    /* its hello came: it has us in its AV, sends may go */
     int reported; /* the host heard of its end (or never needs to) */
     weft_status_t failed;
     char why[160];
     weft__ofi_req_t *pending; /* posted and queued ops, oldest first */
     weft__ofi_req_t *pending_tail;
+    uint8_t name[OFI_NAME_MAX]; /* what went into the AV */
+    size_t name_len;
 };
 
 /* Registration cache entry. */
@@ -174,9 +207,14 @@ struct weft_tl {
 
     /* control messages */
     weft__ofi_req_t ctrl[OFI_CTRL_BUFS];
-    uint32_t ctrl_buf[OFI_CTRL_BUFS + 1][4]; /* the last: our goodbye */
+    /* the receive buffers, then our hello and our goodbye */
+    uint64_t ctrl_buf[OFI_CTRL_BUFS + 2][OFI_CTRL_LEN / 8];
+    size_t hello_len;
     weft__ofi_mr_t *ctrl_mr;
-    weft__ofi_req_t *bye_reqs; /* one per peer, while fini runs */
+    weft__ofi_req_t *hello_reqs; /* our hello to each peer, by rank */
+    int hello_todo;              /* a hello met -FI_EAGAIN: retry it */
+    int ready_news;              /* a peer's hello came: retry the queue */
+    weft__ofi_req_t *bye_reqs;   /* one per peer, while fini runs */
     unsigned bye_pending;
 
     /* registration cache */
@@ -201,6 +239,7 @@ void weft__ofi_ep_sweep(weft_tl_t *tl);
 void weft__ofi_liveness(weft_tl_t *tl, int force);
 int weft__ofi_addr_parse(const void *addr, size_t len, ofi_addr_hdr_t *hdr,
                          const uint8_t **name_p);
+void weft__ofi_ep_hello(weft_tl_t *tl, int rank, const void *addr, size_t len);
 
 /* ofi_ops.c */
 weft__ofi_req_t *weft__ofi_req_get(weft_tl_t *tl);
@@ -208,6 +247,7 @@ void weft__ofi_req_put(weft_tl_t *tl, weft__ofi_req_t *req);
 void weft__ofi_req_unlink(weft_tl_t *tl, weft__ofi_req_t *req);
 int weft__ofi_post(weft__ofi_req_t *req);
 unsigned weft__ofi_queue_retry(weft_tl_t *tl);
+int weft__ofi_queue_ready(weft_tl_t *tl);
 void weft__ofi_queue_del(weft_tl_t *tl, weft__ofi_req_t *req);
 weft_status_t weft__ofi_isend(weft_tl_ep_t *ep, const void *buf, size_t len,
                               uint64_t tag, weft_tl_op_t *op);
@@ -225,9 +265,18 @@ void weft__ofi_finish(weft__ofi_req_t *req, weft_status_t status, size_t bytes);
 void weft__ofi_defer(weft_tl_t *tl, weft_tl_op_t *op, weft_status_t status,
                      size_t bytes);
 unsigned weft__ofi_deliver(weft_tl_t *tl);
-weft_status_t weft__ofi_ctrl_start(weft_tl_t *tl);
-void weft__ofi_say_bye(weft_tl_t *tl);
 weft_status_t weft__ofi_status(int fi_err);
+
+/* ofi_ctrl.c */
+weft_status_t weft__ofi_ctrl_start(weft_tl_t *tl);
+void weft__ofi_ctrl_post(weft_tl_t *tl, weft__ofi_req_t *req);
+void weft__ofi_ctrl_recv(weft_tl_t *tl, weft__ofi_req_t *req, size_t len);
+void weft__ofi_hello_send(weft_tl_ep_t *ep);
+void weft__ofi_hello_retry(weft_tl_t *tl);
+void weft__ofi_say_bye(weft_tl_t *tl);
+
+/* ofi_tl.c */
+weft_status_t weft__ofi_address(weft_tl_t *tl, void *buf, size_t *len_p);
 
 /* ofi_mr.c */
 weft_status_t weft__ofi_mr_get(weft_tl_t *tl, const void *buf, size_t len,

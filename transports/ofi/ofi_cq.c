@@ -1,8 +1,7 @@
 /*
  * ofi transport: progress. Reads the completion queue, turns error
  * entries (fi_cq_readerr) into weft statuses with the provider's own
- * words, retries posts that met -FI_EAGAIN, watches peers, and carries
- * the goodbye on the untagged queue.
+ * words, retries posts that met -FI_EAGAIN, watches peers.
  */
 #include "ofi.h"
 
@@ -120,117 +119,6 @@ ofi_orphan_done(weft_tl_t *tl, weft__ofi_req_t *req)
     weft__ofi_req_put(tl, req);
 }
 
-/* ---- control messages (the goodbye) ------------------------------------ */
-
-static void
-ofi_ctrl_post(weft_tl_t *tl, weft__ofi_req_t *req)
-{
-    void *desc = tl->ctrl_mr != NULL ? tl->ctrl_mr->desc : NULL;
-    ssize_t rc;
-    int tries = 0;
-
-    /* a receive buffer of the provider's may be short for a moment */
-    while ((rc = fi_recv(tl->ep, req->buf, req->len, desc, FI_ADDR_UNSPEC,
-                         &req->ctx)) == -FI_EAGAIN &&
-           ++tries < 1000) {
-        fi_cq_read(tl->cq, NULL, 0);
-    }
-    req->state = rc == 0 ? OFI_REQ_POSTED : OFI_REQ_ORPHAN;
-}
-
-weft_status_t
-weft__ofi_ctrl_start(weft_tl_t *tl)
-{
-    if (tl->mr_local) {
-        weft_status_t st = weft__ofi_mr_get(tl, tl->ctrl_buf,
-                                            sizeof(tl->ctrl_buf), &tl->ctrl_mr);
-
-        if (st != WEFT_OK) {
-            return st;
-        }
-    }
-    for (int i = 0; i < OFI_CTRL_BUFS; i++) {
-        weft__ofi_req_t *req = &tl->ctrl[i];
-
-        req->kind = OFI_REQ_CTRL_RECV;
-        req->buf = tl->ctrl_buf[i];
-        req->len = sizeof(tl->ctrl_buf[i]);
-        req->mr = NULL; /* tl->ctrl_mr covers every buffer */
-        ofi_ctrl_post(tl, req);
-        if (req->state != OFI_REQ_POSTED) {
-            OFI_LOG(tl, WEFT_LOG_WARN,
-                    "ofi: provider %s refused a receive on its untagged "
-                    "queue",
-                    tl->prov);
-            return WEFT_ERR_TRANSPORT;
-        }
-    }
-    return WEFT_OK;
-}
-
-static void
-ofi_ctrl_recv(weft_tl_t *tl, weft__ofi_req_t *req, size_t len)
-{
-    const uint32_t *m = req->buf;
-
-    if (len == 4 * sizeof(uint32_t) && m[0] == OFI_CTRL_MAGIC &&
-        m[1] < (uint32_t)tl->nranks && tl->peers[m[1]] != NULL) {
-        tl->peers[m[1]]->bye = 1;
-        tl->peer_news = 1;
-    } else {
-        OFI_LOG(tl, WEFT_LOG_WARN,
-                "ofi: dropped a malformed control message of %zu bytes", len);
-    }
-    if (!tl->closing) {
-        ofi_ctrl_post(tl, req);
-    }
-}
-
-/* Tell every peer we finish, and wait (at most the teardown deadline)
- * until the provider has sent each goodbye. */
-void
-weft__ofi_say_bye(weft_tl_t *tl)
-{
-    uint32_t msg[4] = {OFI_CTRL_MAGIC, (uint32_t)tl->rank, 0, 0};
-    weft__ofi_req_t *bye;
-    double deadline = weft__ofi_now() + tl->teardown_timeout;
-    unsigned sent = 0;
-
-    bye = calloc((size_t)tl->nranks, sizeof(*bye));
-    if (bye == NULL) {
-        return;
-    }
-    memcpy(tl->ctrl_buf[OFI_CTRL_BUFS], msg, sizeof(msg));
-    for (int r = 0; r < tl->nranks; r++) {
-        weft_tl_ep_t *ep = tl->peers[r];
-        ssize_t rc;
-
-        if (ep == NULL || ep->failed != WEFT_OK || ep->exited || ep->bye) {
-            continue; /* gone, or finished before us */
-        }
-        bye[r].kind = OFI_REQ_CTRL_SEND;
-        bye[r].state = OFI_REQ_POSTED;
-        do {
-            rc = fi_send(tl->ep, tl->ctrl_buf[OFI_CTRL_BUFS], sizeof(msg),
-                         tl->ctrl_mr != NULL ? tl->ctrl_mr->desc : NULL,
-                         ep->addr, &bye[r].ctx);
-            if (rc == -FI_EAGAIN) {
-                weft__ofi_cq_poll(tl);
-            }
-        } while (rc == -FI_EAGAIN && weft__ofi_now() < deadline);
-        if (rc == 0) {
-            sent++;
-        } else {
-            bye[r].state = OFI_REQ_ORPHAN;
-        }
-    }
-    tl->bye_pending = sent;
-    while (tl->bye_pending > 0 && weft__ofi_now() < deadline) {
-        weft__ofi_cq_poll(tl);
-    }
-    tl->bye_reqs = bye; /* freed after the endpoint is closed */
-}
-
 /* ---- the completion queue ----------------------------------------------- */
 
 static void
@@ -243,11 +131,14 @@ ofi_cq_entry(weft_tl_t *tl, const struct fi_cq_tagged_entry *e)
     }
     switch (req->kind) {
     case OFI_REQ_CTRL_RECV:
-        ofi_ctrl_recv(tl, req, e->len);
+        weft__ofi_ctrl_recv(tl, req, e->len);
         return;
     case OFI_REQ_CTRL_SEND:
         req->state = OFI_REQ_ORPHAN;
         tl->bye_pending--;
+        return;
+    case OFI_REQ_CTRL_HELLO:
+        req->state = OFI_REQ_ORPHAN;
         return;
     default:
         break;
@@ -287,13 +178,28 @@ ofi_cq_error(weft_tl_t *tl)
     }
     if (req->kind == OFI_REQ_CTRL_RECV) {
         if (err.err != FI_ECANCELED && !tl->closing) {
-            ofi_ctrl_post(tl, req);
+            weft__ofi_ctrl_post(tl, req);
         }
         return;
     }
     if (req->kind == OFI_REQ_CTRL_SEND) {
         req->state = OFI_REQ_ORPHAN;
         tl->bye_pending--;
+        return;
+    }
+    if (req->kind == OFI_REQ_CTRL_HELLO) {
+        weft_tl_ep_t *ep = tl->peers[req - tl->hello_reqs];
+
+        req->state = OFI_REQ_ORPHAN;
+        if (ep != NULL && err.err != FI_ECANCELED) {
+            /* it never learns that it may send to us */
+            text = fi_cq_strerror(tl->cq, err.prov_errno, err.err_data, buf,
+                                  sizeof(buf));
+            weft__ofi_ep_fail(ep, weft__ofi_status(err.err),
+                              "our hello to it failed on provider %s: %s (%s)",
+                              tl->prov, fi_strerror(err.err),
+                              text != NULL ? text : "");
+        }
         return;
     }
     if (req->state == OFI_REQ_ORPHAN) {
@@ -369,10 +275,17 @@ weft__ofi_progress(weft_tl_t *tl)
     if (tl->done != NULL) {
         n += weft__ofi_deliver(tl);
     }
+    if (tl->hello_todo) {
+        weft__ofi_hello_retry(tl);
+    }
     if (tl->queue != NULL) {
         n += weft__ofi_queue_retry(tl);
     }
     n += weft__ofi_cq_poll(tl);
+    if (tl->ready_news) { /* sends that waited for a hello may go */
+        tl->ready_news = 0;
+        n += weft__ofi_queue_retry(tl);
+    }
     weft__ofi_liveness(tl, 0);
     if (tl->peer_news) {
         weft__ofi_ep_sweep(tl);

@@ -1,6 +1,8 @@
 /*
- * ofi transport: peers. The peer's address goes into the AV; a peer on
- * this node is watched through a pidfd. A peer that is lost fails what is
+ * ofi transport: peers. The peer's address goes into the AV and our hello
+ * goes to it (see ofi.h): the link is made when the core asks for it or
+ * when the peer's hello comes, whichever is first; a peer on this node is
+ * watched through a pidfd. A peer that is lost fails what is
  * pending to it and is reported once; one that said goodbye fails only
  * what can no longer complete, and is reported only when something other
  * than a standing receive was still pending.
@@ -52,6 +54,48 @@ ofi_ep_watch(weft_tl_ep_t *ep, pid_t pid)
     }
 }
 
+/* A new link to rank: its name into the AV, then our hello to it. */
+static weft_status_t
+ofi_ep_open(weft_tl_t *tl, int rank, const ofi_addr_hdr_t *h,
+            const uint8_t *name, int same_node, weft_tl_ep_t **ep_p)
+{
+    weft_tl_ep_t *ep = calloc(1, sizeof(*ep));
+    int rc;
+
+    if (ep == NULL) {
+        return WEFT_ERR_NO_MEMORY;
+    }
+    ep->tl = tl;
+    ep->rank = rank;
+    ep->pidfd = -1;
+    rc = fi_av_insert(tl->av, name, 1, &ep->addr, 0, NULL);
+    if (rc != 1) {
+        OFI_LOG(tl, WEFT_LOG_ERROR,
+                "ofi: fi_av_insert of rank %d's address failed on provider "
+                "%s: %s",
+                rank, tl->prov, fi_strerror(rc < 0 ? -rc : FI_EINVAL));
+        free(ep);
+        return WEFT_ERR_SYSTEM;
+    }
+    memcpy(ep->name, name, h->name_len);
+    ep->name_len = h->name_len;
+    if (same_node && h->pid > 0) {
+        ofi_ep_watch(ep, (pid_t)h->pid);
+    }
+    tl->peers[rank] = ep;
+    weft__ofi_hello_send(ep);
+    *ep_p = ep;
+    return WEFT_OK;
+}
+
+static int
+ofi_ep_same_name(const weft_tl_ep_t *ep, const ofi_addr_hdr_t *h,
+                 const uint8_t *name)
+{
+    return ep->name_len == h->name_len &&
+           memcmp(ep->name, name, h->name_len) == 0;
+}
+
 weft_status_t
 weft__ofi_ep_create(weft_tl_t *tl, const weft_tl_peer_t *peer,
                     weft_tl_ep_t **ep_p)
@@ -59,7 +103,6 @@ weft__ofi_ep_create(weft_tl_t *tl, const weft_tl_peer_t *peer,
     ofi_addr_hdr_t h;
     const uint8_t *name;
     weft_tl_ep_t *ep;
-    int rc;
 
     if (peer->rank < 0 || peer->rank >= tl->nranks || peer->rank == tl->rank ||
         !weft__ofi_addr_parse(peer->addr, peer->addr_len, &h, &name)) {
@@ -69,32 +112,53 @@ weft__ofi_ep_create(weft_tl_t *tl, const weft_tl_peer_t *peer,
                 peer->rank);
         return WEFT_ERR_INVALID_ARG;
     }
-    if (tl->peers[peer->rank] != NULL) {
-        *ep_p = tl->peers[peer->rank];
-        return WEFT_OK;
-    }
-    ep = calloc(1, sizeof(*ep));
+    ep = tl->peers[peer->rank];
     if (ep == NULL) {
-        return WEFT_ERR_NO_MEMORY;
+        return ofi_ep_open(tl, peer->rank, &h, name, peer->same_node, ep_p);
     }
-    ep->tl = tl;
-    ep->rank = peer->rank;
-    ep->pidfd = -1;
-    rc = fi_av_insert(tl->av, name, 1, &ep->addr, 0, NULL);
-    if (rc != 1) {
+    /* made already, perhaps from its hello */
+    if (!ofi_ep_same_name(ep, &h, name)) {
         OFI_LOG(tl, WEFT_LOG_ERROR,
-                "ofi: fi_av_insert of rank %d's address failed on provider "
-                "%s: %s",
-                peer->rank, tl->prov, fi_strerror(rc < 0 ? -rc : FI_EINVAL));
-        free(ep);
-        return WEFT_ERR_SYSTEM;
+                "ofi: no endpoint for rank %d: its address is not the one "
+                "its hello carried",
+                peer->rank);
+        return WEFT_ERR_INVALID_ARG;
     }
-    if (peer->same_node && h.pid > 0) {
+    if (peer->same_node && h.pid > 0 && ep->pid == 0) {
         ofi_ep_watch(ep, (pid_t)h.pid);
     }
-    tl->peers[peer->rank] = ep;
     *ep_p = ep;
     return WEFT_OK;
+}
+
+/* Rank's hello: it has us in its AV, so what we send it now is known to
+ * come from us. Without a link to it yet, we make one from the address
+ * the hello carries (it sends nothing tagged before our hello answers). */
+void
+weft__ofi_ep_hello(weft_tl_t *tl, int rank, const void *addr, size_t len)
+{
+    weft_tl_ep_t *ep = tl->peers[rank];
+    ofi_addr_hdr_t h;
+    const uint8_t *name;
+
+    if (!weft__ofi_addr_parse(addr, len, &h, &name) ||
+        strncmp(h.prov, tl->prov, sizeof(h.prov)) != 0 ||
+        (ep != NULL && !ofi_ep_same_name(ep, &h, name))) {
+        OFI_LOG(tl, WEFT_LOG_WARN,
+                "ofi: dropped a hello from rank %d: it carries no address "
+                "of that rank on provider %s",
+                rank, tl->prov);
+        return;
+    }
+    if (ep == NULL &&
+        ofi_ep_open(tl, rank, &h, name, tl->node_local, &ep) != WEFT_OK) {
+        return; /* logged; its sends never match here, its receives wait */
+    }
+    if (!ep->ready) {
+        ep->ready = 1;
+        tl->ready_news = 1;
+        OFI_LOG(tl, WEFT_LOG_DEBUG, "ofi: rank %d has said hello", rank);
+    }
 }
 
 /* Everything still pending to ep ends with status (see

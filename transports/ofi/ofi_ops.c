@@ -2,7 +2,9 @@
  * ofi transport: isend, irecv, cancel. A post that meets -FI_EAGAIN
  * waits in tl->queue and is retried from progress, in order: while the
  * queue is not empty every new post joins it, so sends with one tag stay
- * in order and receives match in the order they were posted.
+ * in order and receives match in the order they were posted. A send to a
+ * peer whose hello has not come yet (see ofi.h) waits there too; the
+ * retries pass over it until the hello comes.
  */
 #include "ofi.h"
 
@@ -67,7 +69,8 @@ weft__ofi_req_unlink(weft_tl_t *tl, weft__ofi_req_t *req)
     weft_tl_ep_t *ep = req->ep;
     weft__ofi_req_t **head = ep != NULL ? &ep->pending : &tl->orphans;
 
-    if (req->kind == OFI_REQ_CTRL_RECV || req->kind == OFI_REQ_CTRL_SEND) {
+    if (req->kind == OFI_REQ_CTRL_RECV || req->kind == OFI_REQ_CTRL_SEND ||
+        req->kind == OFI_REQ_CTRL_HELLO) {
         return; /* on no list */
     }
     if (req->prev != NULL) {
@@ -173,21 +176,48 @@ ofi_after_post(weft__ofi_req_t *req)
     }
 }
 
+/* A send to a peer that has not said hello: it must not go yet. */
+static int
+ofi_held(const weft__ofi_req_t *req)
+{
+    return req->kind == OFI_REQ_SEND && !req->ep->ready;
+}
+
+/* Something in the queue could be posted now. */
+int
+weft__ofi_queue_ready(weft_tl_t *tl)
+{
+    for (weft__ofi_req_t *req = tl->queue; req != NULL; req = req->qnext) {
+        if (!ofi_held(req)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 unsigned
 weft__ofi_queue_retry(weft_tl_t *tl)
 {
+    weft__ofi_req_t **pp = &tl->queue, *prev = NULL;
     unsigned n = 0;
 
-    while (tl->queue != NULL) {
-        weft__ofi_req_t *req = tl->queue;
-        int rc = weft__ofi_post(req);
+    while (*pp != NULL) {
+        weft__ofi_req_t *req = *pp;
+        int rc;
 
+        if (ofi_held(req)) {
+            /* what follows to the same peer is held too: order is kept */
+            prev = req;
+            pp = &req->qnext;
+            continue;
+        }
+        rc = weft__ofi_post(req);
         if (rc == 1) {
             break;
         }
-        tl->queue = req->qnext;
-        if (tl->queue == NULL) {
-            tl->queue_tail = NULL;
+        *pp = req->qnext;
+        if (tl->queue_tail == req) {
+            tl->queue_tail = prev;
         }
         req->qnext = NULL;
         n++;
@@ -246,7 +276,7 @@ ofi_start(weft_tl_ep_t *ep, ofi_req_kind_t kind, void *buf, size_t len,
     }
     op->priv.ptr[0] = req;
     ofi_pending_add(ep, req);
-    if (tl->queue != NULL) {
+    if (tl->queue != NULL || ofi_held(req)) {
         ofi_queue_add(tl, req);
         return WEFT_OK;
     }
@@ -279,7 +309,7 @@ weft__ofi_isend(weft_tl_ep_t *ep, const void *buf, size_t len, uint64_t tag,
         return WEFT_ERR_PEER_LOST;
     }
     /* small and nothing queued before it: sent at once, no completion */
-    if (len <= tl->inject_size && tl->queue == NULL) {
+    if (len <= tl->inject_size && tl->queue == NULL && ep->ready) {
         ssize_t rc = fi_tinject(tl->ep, buf, len, ep->addr, tag);
 
         if (rc == 0) {

@@ -295,6 +295,7 @@ ofi_fini(weft_tl_t *tl)
         weft__ofi_req_put(tl, r);
     }
     free(tl->bye_reqs);
+    free(tl->hello_reqs);
     while (tl->done != NULL) {
         weft__ofi_done_t *d = tl->done;
 
@@ -325,8 +326,8 @@ ofi_fini(weft_tl_t *tl)
     free(tl);
 }
 
-static weft_status_t
-ofi_address(weft_tl_t *tl, void *buf, size_t *len_p)
+weft_status_t
+weft__ofi_address(weft_tl_t *tl, void *buf, size_t *len_p)
 {
     ofi_addr_hdr_t h = {.magic = OFI_ADDR_MAGIC,
                         .pid = (int32_t)getpid(),
@@ -390,7 +391,8 @@ ofi_wait_arm(weft_tl_t *tl, int arm)
     if (!tl->wait_is_fd) {
         return 1; /* nothing to block on: the host keeps polling */
     }
-    if (tl->done != NULL || tl->queue != NULL || tl->peer_news) {
+    if (tl->done != NULL || tl->peer_news || tl->ready_news || tl->hello_todo ||
+        weft__ofi_queue_ready(tl)) {
         return 1;
     }
     return fi_trywait(tl->fabric, fids, 1) != 0;
@@ -403,7 +405,7 @@ WEFT_TL_PLUGIN_EXPORT const weft_tl_ops_t weft_tl_plugin_v1 = {
     .caps = WEFT_TL_CAP_HOST_MEM,
     .init = ofi_init,
     .fini = ofi_fini,
-    .address = ofi_address,
+    .address = weft__ofi_address,
     .reachable = ofi_reachable,
     .ep_create = weft__ofi_ep_create,
     .ep_destroy = ofi_ep_destroy_op,
