@@ -20,8 +20,11 @@
 
 /* About this many bytes per partition: small enough that little waits
  * behind the last gradient, large enough that a partition's fixed cost
- * (a schedule, a few messages) stays small next to its data. */
-#define DDP_PART_BYTES ((size_t)256 * 1024)
+ * (a schedule, two hand-offs between the ranks) stays small next to its
+ * data. Measured (2 ranks, 16 MiB in 5 buckets, every gradient ready at
+ * once): 256 KiB partitions cost 20-50% more than one plain allreduce per
+ * bucket, 1 MiB partitions about nothing more. */
+#define DDP_PART_BYTES ((size_t)1024 * 1024)
 
 /* The partition holding element e of a range of `count` split in P. */
 static size_t

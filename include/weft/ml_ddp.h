@@ -4,7 +4,7 @@
  * on every rank, so that the communication of the gradients produced
  * first overlaps the computation of the rest of the backward pass.
  * Without a hook a bucket is a partitioned allreduce (weft/partitioned.h)
- * of about 256 KiB partitions: a partition is reduced as soon as the
+ * of about 1 MiB partitions: a partition is reduced as soon as the
  * gradients it holds are ready, so a bucket's reduction starts with its
  * first gradients and only the last partitions of the last bucket wait
  * for the end of the backward. With a hook, a bucket launches once it is
