@@ -65,7 +65,7 @@ typedef struct weft__coll_args {
      * the peers to finish reading them before the next partition's turn
      * (the last partition waits, and the wait covers every earlier one).
      * Never set where the schedule writes the result after the algorithm
-     * (AVG, 16-bit floats). */
+     * (AVG where the algorithm does not divide itself, 16-bit floats). */
     int part_follows;
 } weft__coll_args_t;
 

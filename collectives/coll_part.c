@@ -92,7 +92,6 @@ part_overlap(size_t a, size_t z, size_t b, size_t len, size_t *from_p)
     return to - from;
 }
 
-/* Fill partition i's call from the whole call. */
 /* The schedule of a partition writes its result again after the
  * algorithm (AVG's division where the algorithm does not divide itself,
  * 16-bit floats staged in fp32 scratch): the peers may still be reading
@@ -108,6 +107,7 @@ part_writes_after(const weft__coll_args_t *w, const weft__algo_t *algo)
             weft__reduce_dtype(w->dtype) != w->dtype);
 }
 
+/* Fill partition i's call from the whole call. */
 static void
 part_slice(weft__part_t *p, size_t i, int size, int me)
 {

@@ -113,11 +113,11 @@ void weft__shmc_publish(weft__shmc_t *c, const void *src, size_t bytes);
 /* Member r's data of this call (once it has arrived). */
 const uint8_t *weft__shmc_data(const weft__shmc_t *c, int r);
 
-/* Reduce `count` elements at byte offset off of every member's data of
- * this call, in rank order, into dst (the same bits on every rank). */
 /* WEFT_AVG (float32/float64, allreduce): divide count reduced elements
  * at dst by the rank count, before anyone copies them; else nothing. */
 void weft__shmc_avg(const weft__shmc_t *c, void *dst, size_t count);
+/* Reduce `count` elements at byte offset off of every member's data of
+ * this call, in rank order, into dst (the same bits on every rank). */
 void weft__shmc_reduce_bufs(weft__shmc_t *c, void *dst, size_t off,
                             size_t count);
 
