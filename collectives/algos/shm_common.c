@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "clock.h"
 #include "collectives/coll_desc.h"
 #include "collectives/reduce_ops.h"
 #include "errmsg.h"
@@ -166,8 +165,9 @@ weft__shmc_run(const weft__coll_args_t *a, weft_comm_t *comm,
     x.rc = 0;
     x.why[0] = '\0';
     if (!shmc_inline_done(&x)) {
-        st = weft__progress_wait(ctx, shmc_inline_done, &x,
-                                 weft__now() + weft__comm_timeout(comm));
+        /* the deadline from the wait's first look at the clock */
+        st = weft__progress_wait_for(ctx, shmc_inline_done, &x, 0,
+                                     weft__comm_timeout(comm));
     }
     if (st == WEFT_ERR_TIMED_OUT && comm->error == WEFT_OK) {
         char what[200];
