@@ -10,7 +10,8 @@
 #include "ml/ml_util.h"
 #include "ml/moe_handle.h"
 
-#define MOE_MAGIC 0x6d6f6531 /* "moe1" */
+#define MOE_MAGIC  0x6d6f6531 /* "moe1" */
+#define MOE_FAILED 0x6d6f6578 /* "moex": this rank refused its call */
 #define MOE_NHDR  7
 
 static const char *const moe_hdr_name[MOE_NHDR] = {
@@ -68,6 +69,12 @@ moe_check_args(weft_comm_t *comm, const weft_moe_params_t *p, const void *x,
                 p->nexperts, n);
     WEFT_ML_ARG(!(p->field_mask & WEFT_MOE_PARAM_CHUNKS) || p->chunks > 0,
                 "weft_moe_dispatch: params->chunks is 0");
+    WEFT_ML_ARG(!(p->field_mask & WEFT_MOE_PARAM_MODE) ||
+                    p->mode == WEFT_MOE_DROPLESS ||
+                    p->mode == WEFT_MOE_CAPACITY,
+                "weft_moe_dispatch: params->mode %d is not a "
+                "weft_moe_mode_t",
+                (int)p->mode);
     WEFT_ML_ARG(x != NULL || ntok == 0,
                 "weft_moe_dispatch: x is NULL with %zu tokens", ntok);
     WEFT_ML_ARG(topk_idx != NULL || ntok == 0,
@@ -186,6 +193,25 @@ moe_pack(weft_moe_handle_t *h, const void *x, const int64_t *idx,
     free(fill);
 }
 
+/* A rank that refused its own call (bad data, no memory) still takes part
+ * in the count exchange, with a header that says so: the other ranks
+ * return at once naming it, instead of waiting for it until the
+ * deadline. Its own error stays its weft_last_error. */
+static void
+moe_tell_failure(weft_comm_t *comm)
+{
+    size_t W = MOE_NHDR + (size_t)weft_comm_size(comm);
+    int64_t *mine = calloc(W, sizeof(int64_t));
+    int64_t *all = malloc(W * (size_t)weft_comm_size(comm) * sizeof(int64_t));
+
+    if (mine != NULL && all != NULL) { /* (without: the others time out) */
+        mine[0] = MOE_FAILED;
+        (void)weft_allgather(mine, all, W, WEFT_INT64, comm);
+    }
+    free(mine);
+    free(all);
+}
+
 /* One allgather of every rank's header and rows per destination: every
  * rank checks every header and every receive room, so all of them agree
  * to stop or go. With chunks, an alltoall then gives the rows per chunk. */
@@ -221,6 +247,17 @@ moe_exchange_counts(weft_moe_handle_t *h, size_t recv_cap, size_t *needed_p)
     }
     st = weft_allgather(mine, all, W, WEFT_INT64, h->comm);
     hdr_ok = st == WEFT_OK;
+    for (size_t r = 0; st == WEFT_OK && r < P; r++) {
+        if (all[r * W] == MOE_FAILED) {
+            hdr_ok = 0;
+            st =
+                weft_log_error(WEFT_ERR_INVALID_ARG, WEFT_LOG_WARN, WEFT_SUB_ML,
+                               "weft_moe_dispatch: rank %zu refused its "
+                               "call (its own error says why): nothing was "
+                               "exchanged",
+                               r);
+        }
+    }
     for (size_t r = 0; st == WEFT_OK && r < P; r++) {
         for (int f = 0; f < MOE_NHDR - 1; f++) {
             if (all[r * W + f] != mine[f]) {
@@ -420,20 +457,22 @@ weft_moe_dispatch(weft_comm_t *comm, const weft_moe_params_t *params,
     weft_status_t st;
     int capacity_mode;
 
-    WEFT_ML_CHECK(
-        moe_check_args(comm, p, x, ntok, topk_idx, recv_x, recv_cap, handle_p));
+    st = moe_check_args(comm, p, x, ntok, topk_idx, recv_x, recv_cap, handle_p);
+    if (st == WEFT_OK) {
+        h = calloc(1, sizeof(*h));
+        st = h != NULL ? WEFT_OK
+                       : weft_log_error(WEFT_ERR_NO_MEMORY, WEFT_LOG_WARN,
+                                        WEFT_SUB_ML,
+                                        "weft_moe_dispatch: out of memory");
+    }
+    if (st != WEFT_OK) {
+        if (comm != NULL) {
+            moe_tell_failure(comm);
+        }
+        return st;
+    }
     capacity_mode =
         (p->field_mask & WEFT_MOE_PARAM_MODE) && p->mode == WEFT_MOE_CAPACITY;
-    WEFT_ML_ARG(!(p->field_mask & WEFT_MOE_PARAM_MODE) ||
-                    p->mode == WEFT_MOE_DROPLESS || capacity_mode,
-                "weft_moe_dispatch: params->mode %d is not a "
-                "weft_moe_mode_t",
-                (int)p->mode);
-    h = calloc(1, sizeof(*h));
-    if (h == NULL) {
-        return weft_log_error(WEFT_ERR_NO_MEMORY, WEFT_LOG_WARN, WEFT_SUB_ML,
-                              "weft_moe_dispatch: out of memory");
-    }
     h->comm = comm;
     h->rank = weft_comm_rank(comm);
     h->nranks = weft_comm_size(comm);
@@ -446,14 +485,10 @@ weft_moe_dispatch(weft_comm_t *comm, const weft_moe_params_t *params,
     h->nchunks = (p->field_mask & WEFT_MOE_PARAM_CHUNKS) ? p->chunks : 1;
     h->ntok = ntok;
     h->capacity = MOE_NONE;
-    if (capacity_mode) {
-        st = weft_moe_capacity(p, ntok, &h->capacity);
-        if (st != WEFT_OK) {
-            weft_moe_handle_destroy(h);
-            return st;
-        }
+    st = capacity_mode ? weft_moe_capacity(p, ntok, &h->capacity) : WEFT_OK;
+    if (st == WEFT_OK) {
+        st = moe_alloc(h);
     }
-    st = moe_alloc(h);
     kept = malloc(ntok * h->topk + 1);
     if (st == WEFT_OK && kept == NULL) {
         st = weft_log_error(WEFT_ERR_NO_MEMORY, WEFT_LOG_WARN, WEFT_SUB_ML,
@@ -464,6 +499,8 @@ weft_moe_dispatch(weft_comm_t *comm, const weft_moe_params_t *params,
                                       h->capacity, kept);
         moe_plan_send(h, topk_idx, kept);
         st = moe_exchange_counts(h, recv_cap, needed_p);
+    } else {
+        moe_tell_failure(comm);
     }
     if (st == WEFT_OK) {
         size_t P = (size_t)h->nranks, mrow = 1 + 2 * h->topk;

@@ -5,11 +5,13 @@
  * effect and combine against an ordered fp32 reference, bitwise; the
  * capacity formulas and drops of both conventions; chunks with the
  * caller's compute and early combines; no tokens on a rank, every token
- * to one expert, -1 slots; truncation with the needed count; bad input.
+ * to one expert, -1 slots; truncation with the needed count; bad input,
+ * also on one rank only (every rank returns at once, naming it).
  */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <weft.h>
 #include <weft/ml.h>
 
@@ -826,6 +828,15 @@ expect_arg(weft_status_t st, const char *needle)
              weft_status_string(st), weft_last_error());
 }
 
+static double
+bad_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 static void
 bad_body(weft_context_t *ctx, weft_comm_t *world, void *arg)
 {
@@ -835,6 +846,7 @@ bad_body(weft_context_t *ctx, weft_comm_t *world, void *arg)
     weft_moe_params_t p = {
         .nexperts = 8, .topk = 2, .hidden = 8, .dtype = WEFT_FLOAT32};
     weft_moe_handle_t *hd = NULL;
+    weft_status_t st;
 
     (void)ctx;
     (void)arg;
@@ -884,6 +896,23 @@ bad_body(weft_context_t *ctx, weft_comm_t *world, void *arg)
                                  NULL, NULL, &hd),
                "hidden");
     p.hidden = 8;
+    /* bad data on one rank only: it names its argument, the others name
+     * it, and nobody waits for the deadline (60 s) */
+    {
+        double t0 = bad_now();
+
+        idx[5] = me == 1 ? 9 : 5;
+        st = weft_moe_dispatch(world, &p, me == 1 ? NULL : x, 4, idx, NULL,
+                               recv, 16, NULL, NULL, NULL, &hd);
+        expect_arg(st, me == 1 ? "x is NULL" : "rank 1 refused its call");
+        st = weft_moe_dispatch(world, &p, x, 4, idx, NULL, recv, 16, NULL, NULL,
+                               NULL, &hd);
+        expect_arg(st,
+                   me == 1 ? "topk_idx[2][1] = 9" : "rank 1 refused its call");
+        idx[5] = 5;
+        WT_CHECK(bad_now() - t0 < 10, "one rank's bad data took %.1f s",
+                 bad_now() - t0);
+    }
     WT_CHECK(hd == NULL, "a handle after failures");
     WT_OK(weft_moe_dispatch(world, &p, x, 4, idx, NULL, recv, 16, NULL, NULL,
                             NULL, &hd));

@@ -45,9 +45,12 @@
  * Collective rules: every rank of comm calls dispatch, combine (and
  * combine_chunk for the same chunks) in the same order with the same
  * nexperts, topk, hidden, dtype and chunks (checked: a rank that differs
- * gets WEFT_ERR_INVALID_ARG naming the field on every rank). Argument
- * errors found before any communication are local, as in MPI: the other
- * ranks wait until the communicator's deadline.
+ * gets WEFT_ERR_INVALID_ARG naming the field on every rank). A rank that
+ * refuses its own dispatch (bad data, a NULL buffer, no memory) still
+ * takes part in the count exchange, saying so: it returns its own error,
+ * every other rank WEFT_ERR_INVALID_ARG naming it, at once. Only a NULL
+ * comm, and errors of combine, stay local as in MPI: the other ranks wait
+ * until the communicator's deadline.
  */
 #ifndef WEFT_ML_MOE_H
 #define WEFT_ML_MOE_H
