@@ -6,6 +6,7 @@
 #include "ml/ring_internal.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include "ml/ml_util.h"
@@ -90,4 +91,93 @@ weft__ring_setup(weft_comm_t *comm, const weft_ring_attn_params_t *p,
     }
     s->serial = (p->field_mask & WEFT_RING_PARAM_FIELD_SERIAL) && p->serial;
     return WEFT_OK;
+}
+
+weft_status_t
+weft__ring_check_fwd(const char *fn, const void *q, const void *k,
+                     const void *v, const float *out, const float *lse)
+{
+    WEFT_ML_ARG(q != NULL, "%s: q is NULL", fn);
+    WEFT_ML_ARG(k != NULL, "%s: k is NULL", fn);
+    WEFT_ML_ARG(v != NULL, "%s: v is NULL", fn);
+    WEFT_ML_ARG(out != NULL, "%s: out is NULL", fn);
+    WEFT_ML_ARG(lse != NULL, "%s: lse is NULL", fn);
+    return WEFT_OK;
+}
+
+weft_status_t
+weft__ring_check_bwd(const char *fn, const void *q, const void *k,
+                     const void *v, const void *dout, const float *out,
+                     const float *lse, const float *dq, const float *dk,
+                     const float *dv)
+{
+    WEFT_ML_CHECK(weft__ring_check_fwd(fn, q, k, v, out, lse));
+    WEFT_ML_ARG(dout != NULL, "%s: dout is NULL", fn);
+    WEFT_ML_ARG(dq != NULL, "%s: dq is NULL", fn);
+    WEFT_ML_ARG(dk != NULL, "%s: dk is NULL", fn);
+    WEFT_ML_ARG(dv != NULL, "%s: dv is NULL", fn);
+    return WEFT_OK;
+}
+
+/* What each rank tells the others before any K/V moves. */
+#define RING_AGREE_N       8
+#define RING_AGREE_OK      0x72696e67 /* "ring" */
+#define RING_AGREE_REFUSED 0x72696e78 /* "rinx" */
+
+static const char *const ring_agree_name[RING_AGREE_N] = {
+    "", "dtype", "layout", "mode", "rows", "heads", "kv_heads", "head_dim"};
+
+weft_status_t
+weft__ring_agree(weft_comm_t *comm, const weft_ring_attn_params_t *p,
+                 const char *fn, weft_status_t local)
+{
+    int size = comm != NULL ? weft_comm_size(comm) : 0;
+    int me = comm != NULL ? weft_comm_rank(comm) : -1;
+    int64_t mine[RING_AGREE_N] = {0}, *all;
+    weft_status_t st;
+
+    if (size <= 0 || me < 0) {
+        return local; /* no communicator to tell */
+    }
+    mine[0] = local == WEFT_OK ? RING_AGREE_OK : RING_AGREE_REFUSED;
+    if (p != NULL) {
+        mine[1] = p->dtype;
+        mine[2] = p->layout;
+        mine[3] = p->mode;
+        mine[4] = (int64_t)p->rows;
+        mine[5] = (int64_t)p->heads;
+        mine[6] = (int64_t)p->kv_heads;
+        mine[7] = (int64_t)p->head_dim;
+    }
+    all = malloc((size_t)size * sizeof(mine));
+    if (all == NULL) {
+        return local != WEFT_OK
+                   ? local
+                   : weft_log_error(WEFT_ERR_NO_MEMORY, WEFT_LOG_WARN,
+                                    WEFT_SUB_ML, "%s: out of memory", fn);
+    }
+    st = weft_allgather(mine, all, RING_AGREE_N, WEFT_INT64, comm);
+    for (int r = 0; st == WEFT_OK && local == WEFT_OK && r < size; r++) {
+        const int64_t *t = all + (size_t)r * RING_AGREE_N;
+
+        if (t[0] != RING_AGREE_OK) {
+            st =
+                weft_log_error(WEFT_ERR_INVALID_ARG, WEFT_LOG_WARN, WEFT_SUB_ML,
+                               "%s: rank %d refused its call (its own error "
+                               "says why): nothing was exchanged",
+                               fn, r);
+        }
+        for (int f = 1; st == WEFT_OK && f < RING_AGREE_N; f++) {
+            if (t[f] != mine[f]) {
+                st = weft_log_error(
+                    WEFT_ERR_INVALID_ARG, WEFT_LOG_WARN, WEFT_SUB_ML,
+                    "%s: params->%s %lld here (rank %d), %lld on rank %d: "
+                    "every rank must pass the same",
+                    fn, ring_agree_name[f], (long long)mine[f], me,
+                    (long long)t[f], r);
+            }
+        }
+    }
+    free(all);
+    return local != WEFT_OK ? local : st;
 }

@@ -232,23 +232,6 @@ bwd_finish(bwd_state_t *b, const ring_kv_t *kv, float *dk, float *dv)
     return WEFT_OK;
 }
 
-static weft_status_t
-bwd_check(const char *fn, const void *q, const void *k, const void *v,
-          const void *dout, const float *out, const float *lse, const float *dq,
-          const float *dk, const float *dv)
-{
-    WEFT_ML_ARG(q != NULL, "%s: q is NULL", fn);
-    WEFT_ML_ARG(k != NULL, "%s: k is NULL", fn);
-    WEFT_ML_ARG(v != NULL, "%s: v is NULL", fn);
-    WEFT_ML_ARG(dout != NULL, "%s: dout is NULL", fn);
-    WEFT_ML_ARG(out != NULL, "%s: out is NULL", fn);
-    WEFT_ML_ARG(lse != NULL, "%s: lse is NULL", fn);
-    WEFT_ML_ARG(dq != NULL, "%s: dq is NULL", fn);
-    WEFT_ML_ARG(dk != NULL, "%s: dk is NULL", fn);
-    WEFT_ML_ARG(dv != NULL, "%s: dv is NULL", fn);
-    return WEFT_OK;
-}
-
 weft_status_t
 weft_ring_attn_bwd(weft_comm_t *comm, const weft_ring_attn_params_t *p,
                    const void *q, const void *k, const void *v,
@@ -268,8 +251,11 @@ weft_ring_attn_bwd(weft_comm_t *comm, const weft_ring_attn_params_t *p,
     weft_status_t st;
     double t0 = weft__ring_now();
 
-    WEFT_ML_CHECK(weft__ring_setup(comm, p, fn, &s));
-    WEFT_ML_CHECK(bwd_check(fn, q, k, v, dout, out, lse, dq, dk, dv));
+    st = weft__ring_setup(comm, p, fn, &s);
+    if (st == WEFT_OK) {
+        st = weft__ring_check_bwd(fn, q, k, v, dout, out, lse, dq, dk, dv);
+    }
+    WEFT_ML_CHECK(weft__ring_agree(comm, p, fn, st));
     size_t rh = p->rows * p->heads, n = p->rows * s.kv_row;
     /* delta, tmp, 2 x 2 chain accumulators, 2 home shares: floats */
     size_t floats = rh + p->head_dim + 2 * n * 7;

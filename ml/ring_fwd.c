@@ -99,12 +99,11 @@ weft_ring_attn_fwd(weft_comm_t *comm, const weft_ring_attn_params_t *p,
     weft_status_t st;
     double t0 = weft__ring_now();
 
-    WEFT_ML_CHECK(weft__ring_setup(comm, p, fn, &s));
-    WEFT_ML_ARG(q != NULL, "%s: q is NULL", fn);
-    WEFT_ML_ARG(k != NULL, "%s: k is NULL", fn);
-    WEFT_ML_ARG(v != NULL, "%s: v is NULL", fn);
-    WEFT_ML_ARG(out != NULL, "%s: out is NULL", fn);
-    WEFT_ML_ARG(lse != NULL, "%s: lse is NULL", fn);
+    st = weft__ring_setup(comm, p, fn, &s);
+    if (st == WEFT_OK) {
+        st = weft__ring_check_fwd(fn, q, k, v, out, lse);
+    }
+    WEFT_ML_CHECK(weft__ring_agree(comm, p, fn, st));
     size_t rh = p->rows * p->heads;
     void *mem = malloc(2 * p->rows * sizeof(int64_t) +
                        (rh * p->head_dim + rh) * sizeof(float));

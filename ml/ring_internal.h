@@ -27,6 +27,23 @@ typedef struct ring_setup {
 weft_status_t weft__ring_setup(weft_comm_t *comm,
                                const weft_ring_attn_params_t *p, const char *fn,
                                ring_setup_t *s);
+/* The buffers of a forward, of a backward: none NULL. */
+weft_status_t weft__ring_check_fwd(const char *fn, const void *q, const void *k,
+                                   const void *v, const float *out,
+                                   const float *lse);
+weft_status_t weft__ring_check_bwd(const char *fn, const void *q, const void *k,
+                                   const void *v, const void *dout,
+                                   const float *out, const float *lse,
+                                   const float *dq, const float *dk,
+                                   const float *dv);
+/* Before anything moves, every rank tells the others whether it accepted
+ * its call (local: its own checks) and its shape (one small allgather):
+ * a rank that refused, or passed another shape, makes every rank return
+ * at once naming it, where the others would wait on its K/V blocks until
+ * the deadline. Returns local when that failed (its own error stays). */
+weft_status_t weft__ring_agree(weft_comm_t *comm,
+                               const weft_ring_attn_params_t *p, const char *fn,
+                               weft_status_t local);
 
 /* Positions of the rows of `rank` (rows of them) in pos. */
 void weft__ring_positions(weft_ring_layout_t layout, int nranks, size_t rows,

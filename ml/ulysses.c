@@ -221,11 +221,8 @@ weft_ulysses_attn_fwd(weft_comm_t *comm, const weft_ring_attn_params_t *p,
     uly_t u;
     double t0 = weft__ring_now();
 
-    WEFT_ML_ARG(q != NULL, "%s: q is NULL", fn);
-    WEFT_ML_ARG(k != NULL, "%s: k is NULL", fn);
-    WEFT_ML_ARG(v != NULL, "%s: v is NULL", fn);
-    WEFT_ML_ARG(out != NULL, "%s: out is NULL", fn);
-    WEFT_ML_ARG(lse != NULL, "%s: lse is NULL", fn);
+    WEFT_ML_CHECK(weft__ring_agree(
+        comm, p, fn, weft__ring_check_fwd(fn, q, k, v, out, lse)));
     WEFT_ML_CHECK(uly_init(&u, comm, p, fn));
     size_t d = p->head_dim, es = u.s.esize;
     size_t bytes = u.n * (u.hp + 2 * u.kvp) * d * es +
@@ -297,15 +294,9 @@ weft_ulysses_attn_bwd(weft_comm_t *comm, const weft_ring_attn_params_t *p,
     uly_t u;
     double t0 = weft__ring_now();
 
-    WEFT_ML_ARG(q != NULL, "%s: q is NULL", fn);
-    WEFT_ML_ARG(k != NULL, "%s: k is NULL", fn);
-    WEFT_ML_ARG(v != NULL, "%s: v is NULL", fn);
-    WEFT_ML_ARG(dout != NULL, "%s: dout is NULL", fn);
-    WEFT_ML_ARG(out != NULL, "%s: out is NULL", fn);
-    WEFT_ML_ARG(lse != NULL, "%s: lse is NULL", fn);
-    WEFT_ML_ARG(dq != NULL, "%s: dq is NULL", fn);
-    WEFT_ML_ARG(dk != NULL, "%s: dk is NULL", fn);
-    WEFT_ML_ARG(dv != NULL, "%s: dv is NULL", fn);
+    WEFT_ML_CHECK(weft__ring_agree(
+        comm, p, fn,
+        weft__ring_check_bwd(fn, q, k, v, dout, out, lse, dq, dk, dv)));
     WEFT_ML_CHECK(uly_init(&u, comm, p, fn));
     size_t d = p->head_dim, es = u.s.esize;
     size_t nq = u.n * u.hp * d, nkv = u.n * u.kvp * d;

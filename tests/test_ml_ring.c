@@ -4,7 +4,8 @@
  * by element, for 1, 2, 3, 4 and 8 ranks, causal and full, every layout
  * and ring mode, grouped-query attention, fp32/fp16/bf16 inputs, and
  * Ulysses; plus the merge, the conversions, the layouts, the kernel hook
- * and the errors on bad input.
+ * and the errors on bad input (also on one rank only: every rank returns
+ * at once, naming it).
  */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -790,12 +791,28 @@ bad_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
     p.field_mask = WEFT_RING_PARAM_FIELD_STATS;
     expect_invalid(weft_ring_attn_fwd(w, &p, buf, buf, buf, o, l), "stats NULL",
                    "stats");
+    /* on one rank only (rank 1): every rank returns at once, naming it
+     * (the others used to wait on its K/V blocks until the deadline) */
+    int me = weft_comm_rank(w);
+
+    expect_invalid(
+        weft_ring_attn_fwd(w, &good, buf, me == 1 ? NULL : buf, buf, o, l),
+        "k NULL on rank 1", me == 1 ? "k is NULL" : "rank 1 refused its call");
+    p = good;
+    p.rows = me == 1 ? 2 : 4;
+    expect_invalid(weft_ring_attn_fwd(w, &p, buf, buf, buf, o, l),
+                   "rows differ", "params->rows");
+    expect_invalid(weft_ulysses_attn_bwd(w, &good, buf, buf, buf, buf, o, l, dq,
+                                         dk, me == 1 ? NULL : dv),
+                   "ulysses dv NULL on rank 1",
+                   me == 1 ? "dv is NULL" : "rank 1 refused its call");
     /* the communicator still works after all that */
     WT_OK(weft_ring_attn_fwd(w, &good, buf, buf, buf, o, l));
 }
 
 Test(ml_ring, bad_input_names_the_argument, .timeout = 60)
 {
+    /* the deadline is 300 s: one rank's refusal must not wait for it */
     cr_assert_eq(wt_run_ranks(2, bad_body, NULL), 0);
 }
 

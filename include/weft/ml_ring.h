@@ -45,8 +45,11 @@
  * are collective (every rank calls with matching params) and blocking.
  * Kernels are called from the calling thread, on Q rows in chunks (1 to
  * 16 rows), with the transfers in flight polled between calls, so K/V
- * move during the compute without a progress thread. An error on one rank
- * (a kernel's, a bad argument only it has) leaves the others waiting
+ * move during the compute without a progress thread. Before anything
+ * moves, the ranks tell each other (one small allgather) whether each
+ * accepted its arguments and with which shape: a bad argument only one
+ * rank has, or a shape that differs, fails every rank at once, naming
+ * it. An error later on one rank (a kernel's) leaves the others waiting
  * until the communicator's timeout: abort the communicator on error.
  */
 #ifndef WEFT_ML_RING_H
