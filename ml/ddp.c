@@ -111,6 +111,7 @@ ddp_free(weft_ddp_t *ddp)
     free(ddp->params);
     free(ddp->bytes);
     free(ddp->bucket_of);
+    free(ddp->slot_of);
     free(ddp->state);
     free(ddp->arrival);
     free(ddp->used);
@@ -136,6 +137,7 @@ weft_ddp_create(weft_comm_t *comm, const weft_ddp_param_t *params,
         (ddp->params = malloc(n1 * sizeof(*ddp->params))) == NULL ||
         (ddp->bytes = malloc(n1 * sizeof(size_t))) == NULL ||
         (ddp->bucket_of = malloc(n1 * sizeof(size_t))) == NULL ||
+        (ddp->slot_of = malloc(n1 * sizeof(size_t))) == NULL ||
         (ddp->state = calloc(n1, 1)) == NULL ||
         (ddp->arrival = malloc(n1 * sizeof(size_t))) == NULL ||
         (ddp->used = malloc(n1 * sizeof(int32_t))) == NULL) {
@@ -278,7 +280,7 @@ ddp_arrive(weft_ddp_t *ddp, size_t i, int used)
 {
     ddp_bucket_t *k = &ddp->buckets[ddp->bucket_of[i]];
     double now = weft__ddp_now();
-    size_t j = 0; /* its place in the bucket */
+    size_t j = ddp->slot_of[i];
 
     ddp->state[i] = used ? DDP_READY : DDP_UNUSED;
     ddp->used[i] = used;
@@ -290,9 +292,6 @@ ddp_arrive(weft_ddp_t *ddp, size_t i, int used)
         ddp->first_ready_s = now;
     }
     ddp->last_ready_s = now;
-    while (k->params[j] != i) {
-        j++;
-    }
     if (k->own != NULL) {
         if (used) {
             memcpy((char *)k->own +

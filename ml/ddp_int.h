@@ -47,6 +47,7 @@ struct weft_ddp {
     ddp_bucket_t *buckets;
     size_t nbuckets;
     size_t *bucket_of; /* [nparams] */
+    size_t *slot_of;   /* [nparams] its place in its bucket */
     /* the step */
     int in_step, sync;
     uint8_t *state;  /* [nparams] DDP_* */

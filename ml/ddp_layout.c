@@ -53,6 +53,7 @@ ddp_fill(weft_ddp_t *ddp, const size_t *order)
         size_t i = order[j];
         ddp_bucket_t *k = &ddp->buckets[ddp->bucket_of[i]];
 
+        ddp->slot_of[i] = k->pub.nparams;
         k->params[k->pub.nparams] = i;
         k->offsets[k->pub.nparams] = k->pub.count;
         k->pub.nparams++;
