@@ -27,18 +27,13 @@ fwd_block(fwd_state_t *f, const char *kv, size_t k_bytes, int src, int step)
     const weft_ring_attn_params_t *p = f->p;
     const ring_setup_t *s = f->s;
     ring_range_t r;
+    size_t chunk;
     double t0 = weft__ring_now();
 
-    weft__ring_positions(p->layout, s->size, p->rows, src, f->k_pos);
-    if (!weft__ring_block_range(f->q_pos, f->k_pos, p->rows, p->causal, &r)) {
-        if (s->stats != NULL) {
-            s->stats->skipped++;
-        }
+    if (!weft__ring_block_plan(s, p, f->q_pos, f->k_pos, src, &r, &chunk)) {
         return WEFT_OK;
     }
     /* in chunks of Q rows, the transfers in flight polled in between */
-    size_t chunk = weft__ring_chunk_rows(r.k1 - r.k0, p->heads, p->head_dim);
-
     for (size_t c0 = r.q0; c0 < r.q1; c0 += chunk) {
         size_t c1 = c0 + chunk < r.q1 ? c0 + chunk : r.q1;
         weft_ring_block_t blk = weft__ring_chunk(

@@ -100,9 +100,15 @@ weft_status_t weft__ring_kv_wait(ring_kv_t *kv, const ring_setup_t *s);
  * they move while the block is computed even without a progress
  * thread); a finished request is released and its status kept. */
 void weft__ring_kv_poll(ring_kv_t *kv);
-/* Q rows per kernel call (the transfers are polled between calls): about
- * 2^18 multiply-adds of scores per call, 1 to 16 rows. */
-size_t weft__ring_chunk_rows(size_t kv_rows, size_t heads, size_t head_dim);
+/* The block of rank src against this rank's Q (positions q_pos): its
+ * positions into k_pos, the range with work in *r and the Q rows per
+ * kernel call in *chunk_p (about 2^18 multiply-adds of scores per call,
+ * 1 to 16 rows: the transfers are polled between calls). 0 when the mask
+ * hides everything (counted in the stats as skipped). */
+int weft__ring_block_plan(const ring_setup_t *s,
+                          const weft_ring_attn_params_t *p,
+                          const int64_t *q_pos, int64_t *k_pos, int src,
+                          ring_range_t *r, size_t *chunk_p);
 /* The kernel's view of Q rows [c0, c1) against the K/V block kv (its V
  * k_bytes after K) in the range r, step and source rank as given (q and
  * the positions are the caller's whole arrays). */

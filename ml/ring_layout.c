@@ -78,13 +78,24 @@ weft__ring_block_range(const int64_t *q_pos, const int64_t *k_pos, size_t rows,
     return 1;
 }
 
-size_t
-weft__ring_chunk_rows(size_t kv_rows, size_t heads, size_t head_dim)
+int
+weft__ring_block_plan(const ring_setup_t *s, const weft_ring_attn_params_t *p,
+                      const int64_t *q_pos, int64_t *k_pos, int src,
+                      ring_range_t *r, size_t *chunk_p)
 {
-    size_t per_row = kv_rows * heads * head_dim;
-    size_t rows = per_row > 0 ? ((size_t)1 << 18) / per_row : 16;
+    size_t per_row, rows;
 
-    return rows < 1 ? 1 : rows > 16 ? 16 : rows;
+    weft__ring_positions(p->layout, s->size, p->rows, src, k_pos);
+    if (!weft__ring_block_range(q_pos, k_pos, p->rows, p->causal, r)) {
+        if (s->stats != NULL) {
+            s->stats->skipped++;
+        }
+        return 0;
+    }
+    per_row = (r->k1 - r->k0) * p->heads * p->head_dim;
+    rows = per_row > 0 ? ((size_t)1 << 18) / per_row : 16;
+    *chunk_p = rows < 1 ? 1 : rows > 16 ? 16 : rows;
+    return 1;
 }
 
 weft_ring_block_t

@@ -24,35 +24,22 @@ typedef struct uly {
     void *pack;     /* staging for the all-to-alls */
 } uly_t;
 
-/* [rows][nh][d] -> [P][rows][nh/P][d]: rank p's block holds head group p. */
+/* [rows][nh][d] <-> [P][rows][nh/P][d] (rank p's block holds head group
+ * p): to_groups 1 the first into the second, 0 back. */
 static void
-uly_scatter_heads(const uly_t *u, const void *src, size_t nh, size_t esize,
-                  void *dst)
+uly_move_heads(const uly_t *u, const void *src, size_t nh, size_t esize,
+               void *dst, int to_groups)
 {
     size_t rows = u->p->rows, d = u->p->head_dim, g = nh / u->s.size;
     size_t chunk = g * d * esize;
 
     for (int p = 0; p < u->s.size; p++) {
         for (size_t i = 0; i < rows; i++) {
-            memcpy((char *)dst + ((size_t)p * rows + i) * chunk,
-                   (const char *)src + (i * nh + (size_t)p * g) * d * esize,
-                   chunk);
-        }
-    }
-}
+            size_t grouped = ((size_t)p * rows + i) * chunk;
+            size_t natural = (i * nh + (size_t)p * g) * d * esize;
 
-/* The inverse: [P][rows][nh/P][d] -> [rows][nh][d]. */
-static void
-uly_gather_heads(const uly_t *u, const void *src, size_t nh, size_t esize,
-                 void *dst)
-{
-    size_t rows = u->p->rows, d = u->p->head_dim, g = nh / u->s.size;
-    size_t chunk = g * d * esize;
-
-    for (int p = 0; p < u->s.size; p++) {
-        for (size_t i = 0; i < rows; i++) {
-            memcpy((char *)dst + (i * nh + (size_t)p * g) * d * esize,
-                   (const char *)src + ((size_t)p * rows + i) * chunk, chunk);
+            memcpy((char *)dst + (to_groups ? grouped : natural),
+                   (const char *)src + (to_groups ? natural : grouped), chunk);
         }
     }
 }
@@ -69,7 +56,7 @@ uly_to_heads(uly_t *u, const void *src, size_t nh, size_t d, weft_dtype_t dtype,
     weft_status_t st;
 
     if (d == u->p->head_dim) {
-        uly_scatter_heads(u, src, nh, esize, u->pack);
+        uly_move_heads(u, src, nh, esize, u->pack, 1);
     } else { /* lse: one value per head */
         for (int p = 0; p < u->s.size; p++) {
             for (size_t i = 0; i < u->p->rows; i++) {
@@ -96,7 +83,7 @@ uly_to_seq(uly_t *u, const float *src, size_t nh, size_t d, float *dst)
 
     WEFT_ML_CHECK(weft_alltoall(src, u->pack, count, WEFT_FLOAT32, u->comm));
     if (d == u->p->head_dim) {
-        uly_gather_heads(u, u->pack, nh, sizeof(float), dst);
+        uly_move_heads(u, u->pack, nh, sizeof(float), dst, 0);
     } else {
         for (int p = 0; p < u->s.size; p++) {
             for (size_t i = 0; i < u->p->rows; i++) {
