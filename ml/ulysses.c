@@ -158,6 +158,19 @@ uly_block(const uly_t *u, const void *q, const void *k, const void *v)
     };
 }
 
+/* The working memory of a call (NULL: said why). */
+static char *
+uly_alloc(const char *fn, size_t bytes)
+{
+    char *m = malloc(bytes);
+
+    if (m == NULL) {
+        weft_log_error(WEFT_ERR_NO_MEMORY, WEFT_LOG_WARN, WEFT_SUB_ML,
+                       "%s: no memory for %zu bytes", fn, bytes);
+    }
+    return m;
+}
+
 static void
 uly_finish(uly_t *u, void *mem, double t0)
 {
@@ -214,17 +227,10 @@ weft_ulysses_attn_fwd(weft_comm_t *comm, const weft_ring_attn_params_t *p,
     size_t d = p->head_dim, es = u.s.esize;
     size_t bytes = u.n * (u.hp + 2 * u.kvp) * d * es +
                    u.n * u.hp * (d + 1) * sizeof(float) + 8;
-    char *m = malloc(bytes);
-    weft_status_t st = WEFT_ERR_NO_MEMORY;
+    char *m = uly_alloc(fn, bytes);
+    weft_status_t st =
+        m != NULL ? uly_fwd_run(&u, q, k, v, m, out, lse) : WEFT_ERR_NO_MEMORY;
 
-    if (m == NULL) {
-        weft_log_error(st, WEFT_LOG_WARN, WEFT_SUB_ML,
-                       "%s: no memory for %zu "
-                       "bytes",
-                       fn, bytes);
-    } else {
-        st = uly_fwd_run(&u, q, k, v, m, out, lse);
-    }
     uly_finish(&u, m, t0);
     return st;
 }
@@ -289,17 +295,10 @@ weft_ulysses_attn_bwd(weft_comm_t *comm, const weft_ring_attn_params_t *p,
     size_t nq = u.n * u.hp * d, nkv = u.n * u.kvp * d;
     size_t bytes = (2 * nq + 2 * nkv) * es +
                    (2 * nq + 2 * nkv + 2 * u.n * u.hp) * sizeof(float) + 8;
-    char *m = malloc(bytes);
-    weft_status_t st = WEFT_ERR_NO_MEMORY;
+    char *m = uly_alloc(fn, bytes);
+    weft_status_t st = m != NULL ? uly_bwd_run(&u, in, out, lse, m, dq, dk, dv)
+                                 : WEFT_ERR_NO_MEMORY;
 
-    if (m == NULL) {
-        weft_log_error(st, WEFT_LOG_WARN, WEFT_SUB_ML,
-                       "%s: no memory for %zu "
-                       "bytes",
-                       fn, bytes);
-    } else {
-        st = uly_bwd_run(&u, in, out, lse, m, dq, dk, dv);
-    }
     uly_finish(&u, m, t0);
     return st;
 }
