@@ -6,6 +6,7 @@
 #ifndef WEFT_ML_UTIL_H
 #define WEFT_ML_UTIL_H
 
+#include <stdint.h>
 #include <weft.h>
 
 /* Fail the calling function with WEFT_ERR_INVALID_ARG and the message
@@ -26,5 +27,16 @@
             return _st;                                                        \
         }                                                                      \
     } while (0)
+
+/* Every rank's header of a collective call, gathered: `all` holds size
+ * rows of `stride` words, each starting with the n header words (word 0
+ * the call's magic, or `refused` from a rank that refused its own call;
+ * names[f] names word f in errors). WEFT_OK when every row matches mine,
+ * else WEFT_ERR_INVALID_ARG naming the first rank that refused or
+ * differs, and what. (ml/ml_agree.c) */
+weft_status_t weft__ml_headers_agree(const char *fn, const int64_t *all,
+                                     size_t stride, int size, int me,
+                                     const int64_t *mine, size_t n,
+                                     const char *const *names, int64_t refused);
 
 #endif /* WEFT_ML_UTIL_H */

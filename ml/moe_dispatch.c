@@ -246,32 +246,12 @@ moe_exchange_counts(weft_moe_handle_t *h, size_t recv_cap, size_t *needed_p)
         }
     }
     st = weft_allgather(mine, all, W, WEFT_INT64, h->comm);
+    if (st == WEFT_OK) { /* the header but the receive room */
+        st = weft__ml_headers_agree("weft_moe_dispatch", all, W, (int)P,
+                                    (int)me, mine, MOE_NHDR - 1, moe_hdr_name,
+                                    MOE_FAILED);
+    }
     hdr_ok = st == WEFT_OK;
-    for (size_t r = 0; st == WEFT_OK && r < P; r++) {
-        if (all[r * W] == MOE_FAILED) {
-            hdr_ok = 0;
-            st =
-                weft_log_error(WEFT_ERR_INVALID_ARG, WEFT_LOG_WARN, WEFT_SUB_ML,
-                               "weft_moe_dispatch: rank %zu refused its "
-                               "call (its own error says why): nothing was "
-                               "exchanged",
-                               r);
-        }
-    }
-    for (size_t r = 0; st == WEFT_OK && r < P; r++) {
-        for (int f = 0; f < MOE_NHDR - 1; f++) {
-            if (all[r * W + f] != mine[f]) {
-                hdr_ok = 0;
-                st = weft_log_error(
-                    WEFT_ERR_INVALID_ARG, WEFT_LOG_WARN, WEFT_SUB_ML,
-                    "weft_moe_dispatch: %s %lld here (rank %zu), %lld on "
-                    "rank %zu: every rank must pass the same",
-                    moe_hdr_name[f], (long long)mine[f], me,
-                    (long long)all[r * W + f], r);
-                break;
-            }
-        }
-    }
     for (size_t q = 0; hdr_ok && q < P; q++) {
         size_t need = 0, cap = (size_t)all[q * W + MOE_NHDR - 1];
 

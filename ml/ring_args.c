@@ -125,7 +125,8 @@ weft__ring_check_bwd(const char *fn, const void *q, const void *k,
 #define RING_AGREE_REFUSED 0x72696e78 /* "rinx" */
 
 static const char *const ring_agree_name[RING_AGREE_N] = {
-    "", "dtype", "layout", "mode", "rows", "heads", "kv_heads", "head_dim"};
+    "call",         "params->dtype", "params->layout",   "params->mode",
+    "params->rows", "params->heads", "params->kv_heads", "params->head_dim"};
 
 weft_status_t
 weft__ring_agree(weft_comm_t *comm, const weft_ring_attn_params_t *p,
@@ -157,26 +158,10 @@ weft__ring_agree(weft_comm_t *comm, const weft_ring_attn_params_t *p,
                                     WEFT_SUB_ML, "%s: out of memory", fn);
     }
     st = weft_allgather(mine, all, RING_AGREE_N, WEFT_INT64, comm);
-    for (int r = 0; st == WEFT_OK && local == WEFT_OK && r < size; r++) {
-        const int64_t *t = all + (size_t)r * RING_AGREE_N;
-
-        if (t[0] != RING_AGREE_OK) {
-            st =
-                weft_log_error(WEFT_ERR_INVALID_ARG, WEFT_LOG_WARN, WEFT_SUB_ML,
-                               "%s: rank %d refused its call (its own error "
-                               "says why): nothing was exchanged",
-                               fn, r);
-        }
-        for (int f = 1; st == WEFT_OK && f < RING_AGREE_N; f++) {
-            if (t[f] != mine[f]) {
-                st = weft_log_error(
-                    WEFT_ERR_INVALID_ARG, WEFT_LOG_WARN, WEFT_SUB_ML,
-                    "%s: params->%s %lld here (rank %d), %lld on rank %d: "
-                    "every rank must pass the same",
-                    fn, ring_agree_name[f], (long long)mine[f], me,
-                    (long long)t[f], r);
-            }
-        }
+    if (st == WEFT_OK && local == WEFT_OK) {
+        st = weft__ml_headers_agree(fn, all, RING_AGREE_N, size, me, mine,
+                                    RING_AGREE_N, ring_agree_name,
+                                    RING_AGREE_REFUSED);
     }
     free(all);
     return local != WEFT_OK ? local : st;
