@@ -313,17 +313,20 @@ weft__shm_area_all_done(const weft__shm_area_t *ar, uint64_t d,
     return 1;
 }
 
-weft_status_t
-weft__shm_area_read(const weft__shm_area_t *ar, int r, void *dst,
-                    uint64_t addr, size_t n, char *why, size_t why_len)
+/* Copy n bytes between `local` and `addr` in member r's memory, either
+ * way (CMA: one kernel copy, no mapping). */
+static weft_status_t
+shm_area_cma(const weft__shm_area_t *ar, int r, void *local, uint64_t addr,
+             size_t n, int write, char *why, size_t why_len)
 {
     size_t got = 0;
 
     while (got < n) {
-        struct iovec l = {.iov_base = (char *)dst + got, .iov_len = n - got};
+        struct iovec l = {.iov_base = (char *)local + got, .iov_len = n - got};
         struct iovec rem = {.iov_base = (void *)(uintptr_t)(addr + got),
                             .iov_len = n - got};
-        ssize_t k = process_vm_readv(ar->pid[r], &l, 1, &rem, 1, 0);
+        ssize_t k = write ? process_vm_writev(ar->pid[r], &l, 1, &rem, 1, 0)
+                          : process_vm_readv(ar->pid[r], &l, 1, &rem, 1, 0);
 
         if (k > 0) {
             got += (size_t)k;
@@ -332,10 +335,25 @@ weft__shm_area_read(const weft__shm_area_t *ar, int r, void *dst,
         if (k < 0 && errno == EINTR) {
             continue;
         }
-        weft__why(why, why_len, "cannot read %zu bytes of rank %d's buffer: %s",
-                  n - got, r, k < 0 ? strerror(errno) : "nothing read");
+        weft__why(why, why_len, "cannot %s %zu bytes of rank %d's buffer: %s",
+                  write ? "write" : "read", n - got, r,
+                  k < 0 ? strerror(errno) : "nothing moved");
         return k < 0 && errno == ESRCH ? WEFT_ERR_PEER_LOST
                                        : WEFT_ERR_TRANSPORT;
     }
     return WEFT_OK;
+}
+
+weft_status_t
+weft__shm_area_read(const weft__shm_area_t *ar, int r, void *dst, uint64_t addr,
+                    size_t n, char *why, size_t why_len)
+{
+    return shm_area_cma(ar, r, dst, addr, n, 0, why, why_len);
+}
+
+weft_status_t
+weft__shm_area_write(const weft__shm_area_t *ar, int r, const void *src,
+                     uint64_t addr, size_t n, char *why, size_t why_len)
+{
+    return shm_area_cma(ar, r, (void *)src, addr, n, 1, why, why_len);
 }

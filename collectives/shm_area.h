@@ -223,5 +223,10 @@ int weft__shm_area_all_done(const weft__shm_area_t *ar, uint64_t d,
 weft_status_t weft__shm_area_read(const weft__shm_area_t *ar, int r,
                                   void *dst, uint64_t addr, size_t n,
                                   char *why, size_t why_len);
+/* Write n bytes from src at `addr` in member r's memory (the same
+ * permission as reading it). */
+weft_status_t weft__shm_area_write(const weft__shm_area_t *ar, int r,
+                                   const void *src, uint64_t addr, size_t n,
+                                   char *why, size_t why_len);
 
 #endif /* WEFT_SHM_AREA_H */

@@ -223,13 +223,14 @@ pt_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
 static void
 pt_cases(const char *tl, int thread, int coll)
 {
-    static pt_cfg_t cases[4][5];
-    const pt_cfg_t base[5] = {
-        {coll, 1000, 16, 0, 3}, {coll, 100003, 7, 0, 2},  {coll, 5, 8, 0, 2},
-        {coll, 4099, 3, 1, 2},  {coll, 262144, 16, 0, 2},
+    static pt_cfg_t cases[4][6];
+    const pt_cfg_t base[6] = {
+        {coll, 1000, 16, 0, 3},   {coll, 100003, 7, 0, 2},
+        {coll, 5, 8, 0, 2},       {coll, 4099, 3, 1, 2},
+        {coll, 262144, 16, 0, 2}, {coll, 300007, 5, 1, 2},
     };
 
-    for (int k = 0; k < 5; k++) {
+    for (int k = 0; k < 6; k++) {
         cases[coll][k] = base[k];
         if (coll == 1 && cases[coll][k].inplace) {
             cases[coll][k].inplace = 0; /* not allowed (tested below) */

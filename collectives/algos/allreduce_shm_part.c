@@ -2,22 +2,25 @@
  * Partitioned allreduce of two ranks on one node (weft_allreduce_init):
  * one node-local call for the whole request instead of one per partition.
  *
- * With two ranks each rank reduces every partition itself, reading the
- * peer's input straight from its memory (as the two-rank allreduce_shm
- * does), so the ranks need not meet per partition: each marks the
- * partitions it has produced in its shared buffer (a byte each) and
- * reduces partition i as soon as both have marked it, in whatever order
- * and as many at once as are ready. The ranks meet twice per start: the
- * announcement (buffer addresses, what was called, and the partition
- * count) and `done` at the end, once each has finished reading the
- * other's input. The generic form (an ordinary collective per partition)
- * has the ranks hand off twice per partition and take turns, which
- * measured 7-10% slower here at 16 partitions of 1 MiB.
+ * Each rank marks the partitions it has produced in its shared buffer (a
+ * byte each). Once both have marked partition i, each rank reduces its
+ * half of it, reading the peer's half of the input straight from the
+ * peer's memory, and writes the result, still in cache, into its own and
+ * the peer's result (process_vm_writev), then marks the half written in a
+ * second byte. Partition i has arrived once both halves are written: so
+ * each rank reads the vector once and writes it once (as the one-call
+ * allreduce_shm does), partitions are reduced in whatever order and as
+ * many at once as are ready, and the ranks meet only twice per start:
+ * the announcement (buffer addresses, what was called, and the partition
+ * count) and `done` at the end. The generic form (an ordinary collective
+ * per partition) hands off twice per partition and takes turns. In place
+ * too: the half a rank writes into the peer's buffer is one only it reads,
+ * and it has read it.
  *
  * Taken when every partition would run the node-local allreduce on data
- * read from the peer (not in place, larger than the shared buffers), the
- * dtype reduces as itself (no fp16/bf16 staging), and the partition
- * flags fit the shared buffer. AVG divides each piece as it is reduced.
+ * read from the peer (larger than the shared buffers), the dtype reduces
+ * as itself (no fp16/bf16 staging), and the partition flags fit the
+ * shared buffer. AVG divides each piece as it is reduced.
  */
 #include "build_config.h"
 #include "collectives/coll_part_shm.h"
@@ -40,46 +43,55 @@ struct weft__part_shm {
     size_t nparts;
     size_t split;         /* elements split into partitions */
     const uint8_t *ready; /* this rank's marks (the request's, this start) */
-    uint8_t *reduced;     /* [nparts] */
-    size_t nreduced;
+    uint8_t *reduced;     /* [nparts] PP_MINE | PP_THEIRS */
+    size_t nreduced;      /* partitions with both halves written */
     size_t lo;     /* partitions below lo are reduced */
     int published; /* the marks live in the shared buffer */
     size_t waits;  /* the first partition not reduced, for describe */
 };
 
+/* Halves of a partition written. */
+enum { PP_MINE = 1, PP_THEIRS = 2, PP_WHOLE = PP_MINE | PP_THEIRS };
+
 static const void *
 pp_input(const weft__part_shm_t *pp)
 {
-    return pp->c.a.sendbuf;
+    return pp->c.a.inplace ? pp->c.a.recvbuf : pp->c.a.sendbuf;
 }
 
-/* This rank's mark of partition i, where the peer reads it. */
+/* Member r's mark of partition i (0: ready, 1: its half written), where
+ * the other reads it. */
 static _Atomic uint8_t *
-pp_mark(const weft__part_shm_t *pp, int r, size_t i)
+pp_mark(const weft__part_shm_t *pp, int r, int which, size_t i)
 {
-    return (_Atomic uint8_t *)(weft__shm_area_buf(pp->c.ar, r, pp->c.d) + i);
+    return (_Atomic uint8_t *)(weft__shm_area_buf(pp->c.ar, r, pp->c.d) +
+                               (size_t)which * pp->nparts + i);
 }
 
-/* Reduce partition i into the result: the peer's part of the input read
- * into scratch piece by piece, operands in rank order. */
+/* Reduce this rank's half of partition i into both results: the peer's
+ * part of the input read into scratch piece by piece, operands in rank
+ * order, each piece written into the peer's result while in cache. */
 static int
 pp_reduce(weft__part_shm_t *pp, size_t i, char *why, size_t why_len)
 {
     weft__shmc_t *c = &pp->c;
     const weft__coll_args_t *a = &c->a;
     int peer = 1 - c->ar->rank;
-    uint64_t theirs = weft__shm_area_head(c->ar, peer, c->d)->u.at.sbuf;
-    size_t first, n;
+    const weft__shm_head_t *h = weft__shm_area_head(c->ar, peer, c->d);
+    size_t pfirst, pn, first, n;
 
-    weft__block(pp->split, (int)pp->nparts, (int)i, &first, &n);
+    weft__block(pp->split, (int)pp->nparts, (int)i, &pfirst, &pn);
+    weft__block(pn, 2, c->ar->rank, &first, &n);
+    first += pfirst;
     for (size_t off = first; off < first + n; off += c->chunk) {
         size_t len = first + n - off < c->chunk ? first + n - off : c->chunk;
         char *dst = (char *)a->recvbuf + off * a->esize;
         const char *mine = (const char *)pp_input(pp) + off * a->esize;
         weft_status_t st;
 
-        st = weft__shm_area_read(c->ar, peer, c->tmp, theirs + off * a->esize,
-                                 len * a->esize, why, why_len);
+        st = weft__shm_area_read(c->ar, peer, c->tmp,
+                                 h->u.at.sbuf + off * a->esize, len * a->esize,
+                                 why, why_len);
         if (st != WEFT_OK) {
             return st;
         }
@@ -89,6 +101,12 @@ pp_reduce(weft__part_shm_t *pp, size_t i, char *why, size_t why_len)
             weft__reduce3(a->dtype, a->op, dst, c->tmp, mine, len);
         }
         weft__shmc_avg(c, dst, len);
+        st = weft__shm_area_write(c->ar, peer, dst,
+                                  h->u.at.rbuf + off * a->esize, len * a->esize,
+                                  why, why_len);
+        if (st != WEFT_OK) {
+            return st;
+        }
     }
     return 1;
 }
@@ -102,32 +120,49 @@ pp_publish(weft__part_shm_t *pp)
     uint8_t *marks = weft__shm_area_buf(c->ar, c->ar->rank, c->d);
 
     memcpy(marks, pp->ready, pp->nparts);
+    memset(marks + pp->nparts, 0, pp->nparts);
     pp->published = 1;
     weft__shm_area_arrive(c->ar, c->d, c->desc, pp_input(pp), c->a.recvbuf,
                           NULL);
 }
 
-/* Reduce every partition both ranks have marked; 1 when all are done. */
+/* Reduce our half of every partition both ranks have marked, and take
+ * note of the halves the peer has written; 1 when every partition is
+ * whole. */
 static int
 pp_run(weft__part_shm_t *pp, char *why, size_t why_len)
 {
-    int peer = 1 - pp->c.ar->rank;
+    weft__shm_area_t *ar = pp->c.ar;
+    int peer = 1 - ar->rank;
 
     for (size_t i = pp->lo; i < pp->nparts; i++) {
         int rc;
 
-        if (pp->reduced[i] || !pp->ready[i] ||
-            !atomic_load_explicit(pp_mark(pp, peer, i), memory_order_acquire)) {
+        if (pp->reduced[i] == PP_WHOLE) {
             continue;
         }
-        rc = pp_reduce(pp, i, why, why_len);
-        if (rc != 1) {
-            return rc;
+        if (!(pp->reduced[i] & PP_MINE) && pp->ready[i] &&
+            atomic_load_explicit(pp_mark(pp, peer, 0, i),
+                                 memory_order_acquire)) {
+            rc = pp_reduce(pp, i, why, why_len);
+            if (rc != 1) {
+                return rc;
+            }
+            pp->reduced[i] |= PP_MINE;
+            atomic_store_explicit(pp_mark(pp, ar->rank, 1, i), 1,
+                                  memory_order_release);
+            weft__shm_area_wake(ar);
         }
-        pp->reduced[i] = 1;
-        pp->nreduced++;
+        if (!(pp->reduced[i] & PP_THEIRS) &&
+            atomic_load_explicit(pp_mark(pp, peer, 1, i),
+                                 memory_order_acquire)) {
+            pp->reduced[i] |= PP_THEIRS;
+        }
+        if (pp->reduced[i] == PP_WHOLE) {
+            pp->nreduced++;
+        }
     }
-    while (pp->lo < pp->nparts && pp->reduced[pp->lo]) {
+    while (pp->lo < pp->nparts && pp->reduced[pp->lo] == PP_WHOLE) {
         pp->lo++;
     }
     pp->waits = pp->lo;
@@ -208,10 +243,16 @@ pp_describe(const void *state, char *buf, size_t len)
                  "weft_pready of partition %zu of %zu on this rank "
                  "(node-local call #%llu)",
                  pp->waits, pp->nparts, (unsigned long long)c->d);
-    } else {
+    } else if (!(pp->reduced[pp->waits] & PP_MINE)) {
         snprintf(buf, len,
                  "rank %d to mark partition %zu of %zu ready "
                  "(weft_pready; node-local call #%llu)",
+                 1 - c->ar->rank, pp->waits, pp->nparts,
+                 (unsigned long long)c->d);
+    } else {
+        snprintf(buf, len,
+                 "rank %d to write its half of partition %zu of %zu "
+                 "(node-local call #%llu)",
                  1 - c->ar->rank, pp->waits, pp->nparts,
                  (unsigned long long)c->d);
     }
@@ -229,10 +270,10 @@ weft__part_shm_fits(const weft__coll_args_t *whole, size_t nparts,
     const weft__shm_area_t *ar = comm->shm;
 
     return whole->coll == WEFT_COLL_ALLREDUCE && ar != NULL &&
-           comm->size == 2 && ar->cma && !whole->inplace &&
+           comm->size == 2 && ar->cma &&
            weft__reduce_dtype(whole->dtype) == whole->dtype &&
            comm->ctx->cfg.shm.coll_large != 1 && /* not told to pipe */
-           nparts <= ar->buf && whole->count * whole->esize > ar->buf &&
+           2 * nparts <= ar->buf && whole->count * whole->esize > ar->buf &&
            strcmp(algo, "shm") == 0;
 }
 
@@ -278,7 +319,7 @@ weft__part_shm_ready(weft__part_shm_t *pp, size_t first, size_t last)
         return; /* copied when it takes its turn */
     }
     for (size_t i = first; i <= last; i++) {
-        atomic_store_explicit(pp_mark(pp, pp->c.ar->rank, i), 1,
+        atomic_store_explicit(pp_mark(pp, pp->c.ar->rank, 0, i), 1,
                               memory_order_release);
     }
     weft__shm_area_wake(pp->c.ar);
@@ -287,5 +328,5 @@ weft__part_shm_ready(weft__part_shm_t *pp, size_t first, size_t last)
 int
 weft__part_shm_arrived(const weft__part_shm_t *pp, size_t i)
 {
-    return pp->reduced[i];
+    return pp->reduced[i] == PP_WHOLE;
 }
