@@ -192,6 +192,62 @@ ParameterizedTest(tl_case_t *c, tl_conformance, many_outstanding,
                  c->sub[0] ? "/" : "", c->sub, c->nranks);
 }
 
+/* ---- blocking sends behind nonblocking ones, one tag -----------------------
+ */
+
+/* Large nonblocking sends (past the eager limit) and small blocking ones
+ * (which a transport may push out at once: weft_tl_ops_t.inject) on one
+ * tag: the receiver, whose receives are all posted first, gets them in
+ * the order sent; a blocking send that overtook a pending one would land
+ * in the buffer of another message (each message's bytes name it). */
+static void
+order_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
+{
+    enum { NO = 24 };
+    static uint8_t out[NO][EAGER + 10], in[NO][EAGER + 10];
+    weft_request_t *r[2 * NO];
+    int nr = 0;
+
+    (void)ctx;
+    (void)arg;
+    for (int i = 0; i < NO; i++) {
+        WT_OK(weft_irecv(in[i], sizeof(in[i]), PREV(w), 5, w, &r[i]));
+    }
+    WT_OK(weft_barrier(w)); /* every receive is posted */
+    for (int i = 0; i < NO; i++) {
+        size_t n = i % 3 == 0 ? sizeof(out[i]) : (size_t)(8 + i);
+
+        wt_fill(out[i], n, weft_comm_rank(w), i);
+        if (i % 3 == 0) {
+            WT_OK(weft_isend(out[i], n, NEXT(w), 5, w, &r[NO + nr++]));
+        } else {
+            WT_OK(weft_send(out[i], n, NEXT(w), 5, w));
+        }
+    }
+    WT_OK(weft_waitall((size_t)nr, r + NO));
+    WT_OK(weft_waitall(NO, r));
+    for (int i = 0; i < NO; i++) {
+        size_t n = i % 3 == 0 ? sizeof(out[i]) : (size_t)(8 + i);
+
+        WT_CHECK(wt_verify(in[i], n, PREV(w), i) == n,
+                 "message %d (%zu bytes) is not the one sent %d-th", i, n, i);
+    }
+}
+
+ParameterizedTestParameters(tl_conformance, blocking_sends_keep_order)
+{
+    return cr_make_param_array(tl_case_t, conformance_cases,
+                               sizeof(conformance_cases) /
+                                   sizeof(conformance_cases[0]));
+}
+
+ParameterizedTest(tl_case_t *c, tl_conformance, blocking_sends_keep_order,
+                  .timeout = 120)
+{
+    cr_assert_eq(run(c, order_body), 0, "%s%s%s with %d ranks", c->tl,
+                 c->sub[0] ? "/" : "", c->sub, c->nranks);
+}
+
 /* ---- tags: out of order, and FIFO within one tag -------------------------- */
 
 static void

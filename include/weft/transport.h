@@ -168,6 +168,14 @@ typedef struct weft_tl_ops {
      * core is awake again (stop arranging it); the result is ignored.
      * A transport whose wait_fd always tells (sockets) leaves it NULL. */
     int (*wait_arm)(weft_tl_t *tl, int arm);
+    /* Send now, without an op, a message that can leave at once (a short
+     * eager one): WEFT_OK when it is on its way and buf may be reused (as
+     * an isend completed inside the call); WEFT_INPROGRESS when it cannot
+     * (nothing was sent: the core posts an isend instead, which also
+     * reports any error). Never ahead of this endpoint's earlier sends.
+     * The core uses it for blocking sends, where no request is wanted. */
+    weft_status_t (*inject)(weft_tl_ep_t *ep, const void *buf, size_t len,
+                            uint64_t tag);
 } weft_tl_ops_t;
 
 #define WEFT_TL_HAS_OP(_ops, _op)                                              \

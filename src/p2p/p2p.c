@@ -130,6 +130,34 @@ weft_irecv(void *buf, size_t bytes, int peer, int tag, weft_comm_t *comm,
     return st;
 }
 
+/* A blocking send the transport can finish at once, without a request
+ * (weft_tl_ops_t.inject). Lock held. WEFT_OK: sent; WEFT_INPROGRESS:
+ * nothing was sent (the caller posts it as usual, which also reports a
+ * sticky error or a lost peer). */
+static weft_status_t
+p2p_inject(weft_comm_t *comm, const void *buf, size_t bytes, int peer, int tag)
+{
+    weft_context_t *ctx = comm->ctx;
+    const weft_tl_ops_t *ops;
+    weft_tl_ep_t *ep;
+    int tl;
+
+    if (comm->error != WEFT_OK ||
+        weft__ctx_ep(ctx, weft__comm_job_rank(comm, peer), &tl, &ep) !=
+            WEFT_OK) {
+        return WEFT_INPROGRESS;
+    }
+    ops = ctx->tls[tl].ops;
+    if (!WEFT_TL_HAS_OP(ops, inject)) {
+        return WEFT_INPROGRESS;
+    }
+    return ops->inject(ep, buf, bytes,
+                       weft__comm_tag(comm, WEFT_TAG_KIND_P2P,
+                                      (uint32_t)tag)) == WEFT_OK
+               ? WEFT_OK
+               : WEFT_INPROGRESS;
+}
+
 weft_status_t
 weft_send(const void *buf, size_t bytes, int peer, int tag, weft_comm_t *comm)
 {
@@ -138,11 +166,14 @@ weft_send(const void *buf, size_t bytes, int peer, int tag, weft_comm_t *comm)
 
     WEFT_CHECK(p2p_check("weft_send", buf, bytes, peer, tag, comm));
     pthread_mutex_lock(&comm->ctx->lock);
-    st = weft__p2p_start(comm, WEFT_REQ_SEND, (void *)buf, bytes, peer,
-                         WEFT_TAG_KIND_P2P, (uint32_t)tag, &req);
-    if (st == WEFT_OK) {
-        st = weft__req_wait(req);
-        weft__req_release(req);
+    st = p2p_inject(comm, buf, bytes, peer, tag);
+    if (st == WEFT_INPROGRESS) {
+        st = weft__p2p_start(comm, WEFT_REQ_SEND, (void *)buf, bytes, peer,
+                             WEFT_TAG_KIND_P2P, (uint32_t)tag, &req);
+        if (st == WEFT_OK) {
+            st = weft__req_wait(req);
+            weft__req_release(req);
+        }
     }
     pthread_mutex_unlock(&comm->ctx->lock);
     return st;

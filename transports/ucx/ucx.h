@@ -143,6 +143,10 @@ void weft__ucx_list_push(ucx_list_t *l, weft_tl_op_t *op);
 void weft__ucx_list_remove(ucx_list_t *l, weft_tl_op_t *op);
 weft_status_t weft__ucx_isend(weft_tl_ep_t *ep, const void *buf, size_t len,
                               uint64_t tag, weft_tl_op_t *op);
+/* A send UCX finishes inside the call (UCP_OP_ATTR_FLAG_FORCE_IMM_CMPL),
+ * or WEFT_INPROGRESS with nothing sent (weft_tl_ops_t.inject). */
+weft_status_t weft__ucx_inject(weft_tl_ep_t *ep, const void *buf, size_t len,
+                               uint64_t tag);
 weft_status_t weft__ucx_irecv(weft_tl_ep_t *ep, void *buf, size_t len,
                               uint64_t tag, weft_tl_op_t *op);
 /* Post a receive with a UCX tag of our own (the goodbye). */

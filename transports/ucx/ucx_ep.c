@@ -86,6 +86,21 @@ ucx_ep_unwatch(weft_tl_ep_t *ep)
     }
 }
 
+#define UCX_DRAIN_ROUNDS 4096 /* a bound: live peers may keep sending */
+
+/* A process that has ended wrote all it ever will: take in what UCX holds
+ * of it (its last completions, the acknowledgements of our rendezvous
+ * sends) before its pending ops are counted lost. */
+static void
+ucx_drain(weft_tl_t *tl)
+{
+    for (int k = 0; k < UCX_DRAIN_ROUNDS; k++) {
+        if (ucp_worker_progress(tl->worker) == 0) {
+            return;
+        }
+    }
+}
+
 void
 weft__ucx_ep_check_pids(weft_tl_t *tl)
 {
@@ -94,6 +109,12 @@ weft__ucx_ep_check_pids(weft_tl_t *tl)
 
     tl->check_pids = 0;
     n = epoll_wait(tl->epfd, evs, 16, 0);
+    for (int i = 0; i < n; i++) {
+        if (evs[i].data.ptr != NULL) {
+            ucx_drain(tl); /* once, before any is counted */
+            break;
+        }
+    }
     for (int i = 0; i < n; i++) {
         weft_tl_ep_t *ep = evs[i].data.ptr;
 

@@ -431,6 +431,43 @@ weft__ucx_isend(weft_tl_ep_t *ep, const void *buf, size_t len, uint64_t tag,
     return st == WEFT_INPROGRESS ? WEFT_OK : st;
 }
 
+weft_status_t
+weft__ucx_inject(weft_tl_ep_t *ep, const void *buf, size_t len, uint64_t tag)
+{
+    weft_tl_t *tl = ep->tl;
+    ucp_request_param_t prm;
+    ucs_status_ptr_t p;
+    uint64_t utag;
+    int ok;
+
+    if (ep->state != UCX_EP_OPEN || ep->uep == NULL) {
+        return WEFT_INPROGRESS; /* isend says why */
+    }
+    utag = weft__ucx_tag(tl, tl->rank, tag, &ok);
+    if (!ok) {
+        return WEFT_INPROGRESS;
+    }
+    /* UCX keeps an endpoint's sends in order: one that would queue behind
+     * earlier ones cannot complete at once and is refused */
+    prm.op_attr_mask = UCP_OP_ATTR_FLAG_FORCE_IMM_CMPL;
+    p = ucp_tag_send_nbx(ep->uep, buf, len, utag, &prm);
+    if (p == NULL) {
+        return WEFT_OK;
+    }
+    if (!UCS_PTR_IS_ERR(p)) {
+        /* not expected with FORCE_IMM_CMPL: let it finish as a blocking
+         * send would (a failing link ends it with an error) */
+        ucs_status_t s;
+
+        while ((s = ucp_request_check_status(p)) == UCS_INPROGRESS) {
+            ucp_worker_progress(tl->worker);
+        }
+        ucp_request_free(p);
+        return weft__ucx_status(s);
+    }
+    return WEFT_INPROGRESS; /* UCS_ERR_NO_RESOURCE, or a failing link */
+}
+
 /* Receives ask for a request even when done at once (NO_IMM_CMPL): UCX
  * 1.13 leaves recv_info unfilled then, and the length would be lost. The
  * callback then runs inside the call; what it queued is completed here. */

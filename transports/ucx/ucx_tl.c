@@ -514,6 +514,7 @@ WEFT_TL_PLUGIN_EXPORT const weft_tl_ops_t weft_tl_plugin_v1 = {
     .ep_create = ucx_ep_create,
     .ep_destroy = ucx_ep_destroy,
     .isend = weft__ucx_isend,
+    .inject = weft__ucx_inject,
     .irecv = weft__ucx_irecv,
     .progress = ucx_progress,
     .wait_fd = ucx_wait_fd,
