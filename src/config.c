@@ -136,9 +136,10 @@ static const weft_param_t config_params[] = {
      "node-local collectives larger than the shared buffers: pipe streams "
      "them through the buffers in pieces (two copies, no system call: "
      "broadcast, allgather, alltoall); read reads the peers' memory in one "
-     "copy (process_vm_readv, where the kernel allows it); auto pipes "
-     "broadcasts (the root copies in while the others copy out) and reads "
-     "the rest (measured faster here)"},
+     "copy (process_vm_readv/writev, where the kernel allows it; a "
+     "broadcast's root writes a share itself); auto pipes broadcasts of "
+     "more than two ranks (the root copies in while the others copy out) "
+     "and reads the rest (measured faster here)"},
     {"SHM_SEGMENT", WEFT_PARAM_ENUM, "memfd", CFG(shm.segment), 0,
      "memfd|file", NOLIM,
      "shm segments: memfd (anonymous, nothing to leak) or file (an O_EXCL "

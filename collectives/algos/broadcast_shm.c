@@ -5,10 +5,10 @@
  * reader; the others copy it out of the root's queue slot. Data that fits
  * the shared buffers: the root copies it into its buffer and goes on once
  * every member has reached the previous call; the others copy it out
- * once it is announced. Larger: piped through the root's buffers (the
- * default: WEFT_SHM_COLL_LARGE), or every other rank
- * reads the root's buffer directly (process_vm_readv), piece by piece,
- * all at once; the root returns when all have.
+ * once it is announced. Larger: piped through the root's buffers (where
+ * the kernel refuses reads of other processes, or WEFT_SHM_COLL_LARGE
+ * says so), or copied by the kernel, the readers and the root sharing
+ * the work (bc_large).
  */
 #include "build_config.h"
 #include "collectives/algos/shm_common.h"
@@ -159,43 +159,91 @@ bc_piped(weft__shmc_t *c)
     return 1;
 }
 
+/* Where the root's share begins (see bc_large): the last 1/size of the
+ * data, cache-line aligned. */
+static size_t
+bc_split(const weft__shmc_t *c)
+{
+    size_t bytes = c->a.count * c->a.esize;
+    size_t lo = bytes - bytes / (size_t)c->ar->size;
+
+    lo = (lo + 63) & ~(size_t)63;
+    return lo < bytes ? lo : bytes;
+}
+
+/* Copy [from, to) between this rank's buffer and member r's (whose
+ * address is in its head), piece by piece: read or write. */
+static weft_status_t
+bc_copy(weft__shmc_t *c, int r, size_t from, size_t to, int write, char *why,
+        size_t why_len)
+{
+    size_t piece = c->chunk * c->a.esize;
+    uint64_t theirs = weft__shm_area_head(c->ar, r, c->d)->u.at.rbuf;
+    char *mine = c->a.recvbuf;
+
+    for (size_t off = from; off < to; off += piece) {
+        size_t n = to - off < piece ? to - off : piece;
+        weft_status_t st =
+            write ? weft__shm_area_write(c->ar, r, mine + off, theirs + off, n,
+                                         why, why_len)
+                  : weft__shm_area_read(c->ar, r, mine + off, theirs + off, n,
+                                        why, why_len);
+
+        if (st != WEFT_OK) {
+            return st;
+        }
+    }
+    return WEFT_OK;
+}
+
+/* Larger than a buffer, copied by the kernel (process_vm_readv/writev):
+ * every reader reads the data up to bc_split from the root's buffer while
+ * the root writes the rest into every reader's buffer, so the root's core
+ * copies too (each rank copies (size - 1) / size of the data; with two
+ * ranks each copies half, at the same time). A reader is done once the
+ * root is; the root once every reader is (its buffer is the caller's
+ * again). */
 static int
 bc_large(weft__shmc_t *c, char *why, size_t why_len)
 {
-    int rc;
     weft__shm_area_t *ar = c->ar;
-    size_t bytes = c->a.count * c->a.esize, piece = c->chunk * c->a.esize;
-    int root = c->a.root;
+    size_t bytes = c->a.count * c->a.esize, split = bc_split(c);
+    int rc, root = c->a.root;
+    weft_status_t st;
 
     if (c->phase == BC_ENTER) {
-        weft__shm_area_arrive(ar, c->d, c->desc, c->a.recvbuf, c->a.recvbuf, NULL);
+        weft__shm_area_arrive(ar, c->d, c->desc, c->a.recvbuf, c->a.recvbuf,
+                              NULL);
         c->phase = BC_COPY;
-        if (ar->rank == root) {
-            weft__shm_area_done(ar, c->d); /* it reads nothing */
-            c->phase = BC_DONE;
-        }
     }
     if (c->phase == BC_COPY) {
-        if ((rc = weft__shmc_arrived_one(c, root)) <= 0) {
-            return rc;
+        rc = ar->rank == root ? weft__shmc_arrived(c, c->d)
+                              : weft__shmc_arrived_one(c, root);
+        if (rc <= 0) {
+            return weft__shmc_result(c, rc, why, why_len);
         }
-        for (size_t off = 0; off < bytes; off += piece) {
-            size_t n = bytes - off < piece ? bytes - off : piece;
-            weft_status_t st = weft__shm_area_read(
-                ar, root, (char *)c->a.recvbuf + off,
-                weft__shm_area_head(ar, root, c->d)->u.at.rbuf + off, n, why,
-                why_len);
-
+        for (int i = 1; ar->rank == root && i < ar->size; i++) {
+            st = bc_copy(c, (root + i) % ar->size, split, bytes, 1, why,
+                         why_len);
             if (st != WEFT_OK) {
                 return st;
             }
         }
+        if (ar->rank != root &&
+            (st = bc_copy(c, root, 0, split, 0, why, why_len)) != WEFT_OK) {
+            return st;
+        }
         weft__shm_area_done(ar, c->d);
-        weft__shmc_finish(c); /* nobody reads a non-root's buffer */
-        return 1;
+        c->phase = BC_DONE;
     }
-    /* the root: its buffer is the caller's until every reader is done */
-    if (!weft__shmc_all_done(c)) {
+    if (ar->rank == root) {
+        if (!weft__shmc_all_done(c)) {
+            return 0;
+        }
+    } else if (atomic_load_explicit(&ar->ctl[root]->done,
+                                    memory_order_acquire) < c->d) {
+        c->missing = root;
+        c->wait = "rank %d (the root) to write its share";
         return 0;
     }
     weft__shmc_finish(c);

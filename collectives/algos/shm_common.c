@@ -33,8 +33,10 @@ shmc_init(weft__shmc_t *c, size_t size, const weft__coll_args_t *a,
     c->ar = comm->shm;
     c->a = *a;
     /* larger than the buffers: piped where the kernel refuses reads or
-     * when told; else broadcasts pipe (the root's core copies in while
-     * the readers copy out) and the others read (one copy) */
+     * when told; else broadcasts of more than two ranks pipe (the root's
+     * core copies in while the readers copy out; measured here only with
+     * more ranks than cores, where the kernel's copies, shared with the
+     * root, lost at 4-16 MiB) and the rest use the kernel (one copy) */
     switch (comm->ctx->cfg.shm.coll_large) {
     case 1:
         c->pipe = 1;
@@ -43,7 +45,8 @@ shmc_init(weft__shmc_t *c, size_t size, const weft__coll_args_t *a,
         c->pipe = !c->ar->cma;
         break;
     default:
-        c->pipe = !c->ar->cma || a->coll == WEFT_COLL_BROADCAST;
+        c->pipe =
+            !c->ar->cma || (a->coll == WEFT_COLL_BROADCAST && c->ar->size > 2);
         break;
     }
     c->missing = -1;
