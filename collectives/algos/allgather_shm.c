@@ -26,6 +26,16 @@ ag_mine(const weft__coll_args_t *a, int rank)
                       : a->sendbuf;
 }
 
+/* Shared-buffer bytes a call needs (a rank's block); SIZE_MAX where two
+ * ranks read each other instead. ar: the comm's. */
+static size_t
+ag_buffered(const weft__coll_args_t *a, const weft__shm_area_t *ar, int size)
+{
+    size_t blk = a->count * a->esize;
+
+    return weft__shmc_pair_buffered(ar, blk, blk * (size_t)size);
+}
+
 static int
 ag_small(weft__shmc_t *c)
 {
@@ -129,7 +139,7 @@ allgather_shm_poll(void *state, char *why, size_t why_len)
     if (!weft__shmc_turn(c)) {
         return 0;
     }
-    if (c->a.count * c->a.esize <= c->ar->buf) {
+    if (ag_buffered(&c->a, c->ar, c->ar->size) <= c->ar->buf) {
         return weft__shmc_result(c, ag_small(c), why, why_len);
     }
     if (c->pipe) {
@@ -155,7 +165,7 @@ allgather_shm_build(weft__sched_t *s, const weft__coll_args_t *a)
 static const char *
 allgather_shm_supported(const weft__coll_args_t *a, const weft_comm_t *comm)
 {
-    return weft__shmc_supported(comm, a->count * a->esize,
+    return weft__shmc_supported(comm, ag_buffered(a, comm->shm, comm->size),
                                 WEFT_SHMC_READS | WEFT_SHMC_PIPES);
 }
 
@@ -171,7 +181,8 @@ allgather_shm_run(const weft__coll_args_t *a, weft_comm_t *comm)
     if (a->count == 0) {
         return WEFT_OK; /* nothing moves, as the schedule would do */
     }
-    return weft__shmc_run(a, comm, &allgather_shm_ops, sizeof(weft__shmc_t), a->count * a->esize);
+    return weft__shmc_run(a, comm, &allgather_shm_ops, sizeof(weft__shmc_t),
+                          ag_buffered(a, comm->shm, comm->size));
 }
 
 const weft__algo_t weft__algo_allgather_shm = {

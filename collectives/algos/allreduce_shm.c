@@ -73,35 +73,19 @@ ar_scatters(const weft__shmc_t *c)
     return c->ar->size == 2 && !c->a.part_follows;
 }
 
-/* Two ranks that may read each other's memory take the large path past
- * this many bytes: the peer's input read in one kernel copy beats its
- * lines handed dirty from the other core through the shared buffer
- * (measured 64 KiB 9.5-11.9 against 11.9-16.5 us, 48 KiB 8.5-9.5
- * against 10.5-11.8; 32 KiB 7.9 against 6.9-7.5). */
-#define AR_PAIR_BUFFERED_MAX 32768
-
 /* Shared-buffer bytes a call needs: the input, plus (unless tiny) room for
- * the slice a rank reduces, cache-line aligned; SIZE_MAX where it takes
- * the large path whatever the buffers hold. cma: the area's. */
+ * the slice a rank reduces, cache-line aligned; SIZE_MAX where two ranks
+ * read each other instead (weft__shmc_pair_buffered). ar: the comm's. */
 static size_t
-ar_buffered(const weft__coll_args_t *a, int size, int cma)
+ar_buffered(const weft__coll_args_t *a, const weft__shm_area_t *ar, int size)
 {
-    size_t bytes = a->count * a->esize, off, len;
+    size_t bytes = a->count * a->esize, off, len, need = bytes;
 
-    if (size == 2 && cma && bytes > AR_PAIR_BUFFERED_MAX) {
-        return SIZE_MAX;
+    if (!ar_tiny(a, size)) {
+        weft__block(a->count, size, 0, &off, &len); /* the largest slice */
+        need = ((bytes + 63) & ~(size_t)63) + len * a->esize;
     }
-    if (ar_tiny(a, size)) {
-        return bytes;
-    }
-    weft__block(a->count, size, 0, &off, &len); /* the largest slice */
-    return ((bytes + 63) & ~(size_t)63) + len * a->esize;
-}
-
-static size_t
-ar_buffered_on(const weft__coll_args_t *a, const weft_comm_t *comm)
-{
-    return ar_buffered(a, comm->size, comm->shm != NULL && comm->shm->cma);
+    return weft__shmc_pair_buffered(ar, need, bytes);
 }
 
 static int
@@ -341,7 +325,7 @@ allreduce_shm_poll(void *state, char *why, size_t why_len)
     if (!weft__shmc_turn(c)) {
         return 0;
     }
-    if (ar_buffered(&c->a, c->ar->size, c->ar->cma) <= c->ar->buf) {
+    if (ar_buffered(&c->a, c->ar, c->ar->size) <= c->ar->buf) {
         return weft__shmc_result(c, ar_small(c), why, why_len);
     }
     return ar_large(c, why, why_len);
@@ -356,9 +340,10 @@ static weft_status_t
 allreduce_shm_build(weft__sched_t *s, const weft__coll_args_t *a)
 {
     weft_comm_t *comm = weft__sched_comm(s);
-    size_t tmp = weft__shmc_buffered(comm, ar_buffered_on(a, comm))
-                     ? 0
-                     : comm->ctx->cfg.coll.chunk + a->esize;
+    size_t tmp =
+        weft__shmc_buffered(comm, ar_buffered(a, comm->shm, comm->size))
+            ? 0
+            : comm->ctx->cfg.coll.chunk + a->esize;
 
     if (a->count == 0) {
         return WEFT_OK;
@@ -370,7 +355,8 @@ allreduce_shm_build(weft__sched_t *s, const weft__coll_args_t *a)
 static const char *
 allreduce_shm_supported(const weft__coll_args_t *a, const weft_comm_t *comm)
 {
-    return weft__shmc_supported(comm, ar_buffered_on(a, comm), WEFT_SHMC_READS);
+    return weft__shmc_supported(comm, ar_buffered(a, comm->shm, comm->size),
+                                WEFT_SHMC_READS);
 }
 
 static double
@@ -388,7 +374,7 @@ allreduce_shm_run(const weft__coll_args_t *a, weft_comm_t *comm)
         return WEFT_OK; /* nothing moves, as the schedule would do */
     }
     return weft__shmc_run(a, comm, &allreduce_shm_ops, sizeof(weft__shmc_t),
-                          ar_buffered_on(a, comm));
+                          ar_buffered(a, comm->shm, comm->size));
 }
 
 const weft__algo_t weft__algo_allreduce_shm = {

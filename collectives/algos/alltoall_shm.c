@@ -17,6 +17,17 @@
 
 enum { AA_ENTER, AA_COPY, AA_DONE };
 
+/* Shared-buffer bytes a call needs (a rank's input); SIZE_MAX where two
+ * ranks read each other instead (not in place: that one only pipes).
+ * ar: the comm's. */
+static size_t
+aa_buffered(const weft__coll_args_t *a, const weft__shm_area_t *ar, int size)
+{
+    size_t bytes = a->count * a->esize * (size_t)size;
+
+    return a->inplace ? bytes : weft__shmc_pair_buffered(ar, bytes, bytes);
+}
+
 static int
 aa_small(weft__shmc_t *c)
 {
@@ -133,7 +144,7 @@ alltoall_shm_poll(void *state, char *why, size_t why_len)
     if (!weft__shmc_turn(c)) {
         return 0;
     }
-    if (c->a.count * c->a.esize * (size_t)c->ar->size <= c->ar->buf) {
+    if (aa_buffered(&c->a, c->ar, c->ar->size) <= c->ar->buf) {
         return weft__shmc_result(c, aa_small(c), why, why_len);
     }
     if (c->pipe || c->a.inplace) {
@@ -160,7 +171,7 @@ static const char *
 alltoall_shm_supported(const weft__coll_args_t *a, const weft_comm_t *comm)
 {
     /* in place, only piped (readers would see blocks already replaced) */
-    return weft__shmc_supported(comm, a->count * a->esize * (size_t)comm->size,
+    return weft__shmc_supported(comm, aa_buffered(a, comm->shm, comm->size),
                                 a->inplace ? WEFT_SHMC_PIPES
                                            : WEFT_SHMC_READS | WEFT_SHMC_PIPES);
 }
@@ -177,7 +188,8 @@ alltoall_shm_run(const weft__coll_args_t *a, weft_comm_t *comm)
     if (a->count == 0) {
         return WEFT_OK; /* nothing moves, as the schedule would do */
     }
-    return weft__shmc_run(a, comm, &alltoall_shm_ops, sizeof(weft__shmc_t), a->count * a->esize * (size_t)comm->size);
+    return weft__shmc_run(a, comm, &alltoall_shm_ops, sizeof(weft__shmc_t),
+                          aa_buffered(a, comm->shm, comm->size));
 }
 
 const weft__algo_t weft__algo_alltoall_shm = {

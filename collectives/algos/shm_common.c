@@ -487,6 +487,16 @@ weft__shmc_supported(const weft_comm_t *comm, size_t buffered, int large)
     return NULL;
 }
 
+size_t
+weft__shmc_pair_buffered(const weft__shm_area_t *ar, size_t buffered,
+                         size_t result)
+{
+    return ar != NULL && ar->size == 2 && ar->cma &&
+                   result > WEFT_SHMC_PAIR_BUFFERED_MAX
+               ? SIZE_MAX
+               : buffered;
+}
+
 int
 weft__shmc_buffered(const weft_comm_t *comm, size_t buffered)
 {
