@@ -23,9 +23,10 @@
 #include "req_callback.h"
 
 /* The store is polled for events (a system call) at most every
- * PROGRESS_STORE_PERIOD seconds, the clock looked at every this many
- * progress calls (and on every blocking round): a poll every 64 calls
- * put a system call every couple of microseconds on the spin path. */
+ * PROGRESS_STORE_PERIOD seconds (or the coarse clock's tick, when
+ * longer), the clock looked at every this many progress calls (and on
+ * every blocking round): a poll every 64 calls put a system call every
+ * couple of microseconds on the spin path. */
 #define PROGRESS_STORE_EVERY 64
 #define PROGRESS_STORE_PERIOD 1e-3
 /* A transport with no op in flight is polled every this many calls (its
@@ -124,7 +125,7 @@ weft__progress(weft_context_t *ctx)
 void
 weft__progress_store_due(weft_context_t *ctx)
 {
-    double now = weft__now();
+    double now = weft__now_coarse(); /* called on every collective */
 
     if (now >= ctx->progress.store_next) {
         ctx->progress.store_next = now + PROGRESS_STORE_PERIOD;
