@@ -97,6 +97,10 @@ for c in allgather alltoall gather scatter reduce; do
     [ $rc = 0 ] && rows 2
     check "$c -d fp16 -r 1 --inplace --check"
 done
+# buffers in huge pages (--huge): the header says so, results exact
+bench 2 allreduce -b 3M -e 3M -n 3 --huge --check
+[ $rc = 0 ] && rows 1 && grep -q '| huge on |' "$d/out"
+check "allreduce --huge --check"
 bench 3 allreduce -b 8 -e 1K -f 128 -n 10 -a all --check
 listed=$(grep '^# -a all' "$d/out" | cut -d: -f3 | wc -w)
 # an algorithm that cannot run here (hier on one node) says so and is skipped

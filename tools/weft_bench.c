@@ -60,10 +60,10 @@ bench_header(const bench_opts_t *o, const bench_env_t *env,
            bench_coll_name(o->coll), weft_dtype_name(o->dtype),
            bench_ops[o->op], env->size, weft_version(),
            o->algo ? o->algo : "auto");
-    printf("# busbw factor %.4f | check %s | inplace %s | root %d | iters "
-           "%s\n",
+    printf("# busbw factor %.4f | check %s | inplace %s | huge %s | root %d "
+           "| iters %s\n",
            bench_busbw_factor(o->coll, env->size), o->check ? "on" : "off",
-           o->inplace ? "on" : "off", o->root,
+           o->inplace ? "on" : "off", o->huge ? "on" : "off", o->root,
            o->iters > 0 ? "fixed" : "1000 <64K, 100 <=16M, 20 >16M");
     if (o->algo != NULL && strcmp(o->algo, "all") == 0) {
         printf("# -a all: one row per size and algorithm:");

@@ -44,6 +44,7 @@ typedef struct bench_opts {
     weft_op_t op;
     int root;
     int check, json, inplace;
+    int huge;         /* --huge: buffers in transparent huge pages */
     const char *algo; /* NULL: auto; "all": every algorithm */
     int window;       /* pingpong only */
 } bench_opts_t;

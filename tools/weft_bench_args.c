@@ -39,7 +39,7 @@ bench_usage(FILE *out)
             "[-o OP]\n"
             "                  [-n ITERS] [-w WARMUP] [-a ALGO|all] [-r ROOT] "
             "[--check]\n"
-            "                  [--inplace] [--json]\n"
+            "                  [--inplace] [--huge] [--json]\n"
             "       weft-bench pingpong [-b MIN] [-e MAX] [-f FACTOR] "
             "[-n ITERS] [-w WARMUP]\n"
             "                  [-W WINDOW] [--check]\n"
@@ -63,6 +63,9 @@ bench_usage(FILE *out)
             "  --check   verify every output element after the timed loop "
             "(exit 1 on errors)\n"
             "  --inplace time the in-place form (sendbuf == recvbuf)\n"
+            "  --huge    buffers in transparent huge pages "
+            "(madvise MADV_HUGEPAGE), as a\n"
+            "            framework's allocator may give them\n"
             "  --json    one JSON object per size instead of the table\n");
 }
 
@@ -115,11 +118,10 @@ bench_parse_name(const char *s, bench_opts_t *o, int c)
 int
 bench_parse(int argc, char **argv, bench_opts_t *o, int *pingpong_p)
 {
-    static const struct option lopts[] = {{"check", no_argument, NULL, 'c'},
-                                          {"json", no_argument, NULL, 'j'},
-                                          {"inplace", no_argument, NULL, 'i'},
-                                          {"help", no_argument, NULL, 'h'},
-                                          {NULL, 0, NULL, 0}};
+    static const struct option lopts[] = {
+        {"check", no_argument, NULL, 'c'},   {"json", no_argument, NULL, 'j'},
+        {"inplace", no_argument, NULL, 'i'}, {"huge", no_argument, NULL, 'H'},
+        {"help", no_argument, NULL, 'h'},    {NULL, 0, NULL, 0}};
     const char *coll = NULL;
     char *end;
     int c, factor_set = 0;
@@ -188,6 +190,9 @@ bench_parse(int argc, char **argv, bench_opts_t *o, int *pingpong_p)
             break;
         case 'i':
             o->inplace = 1;
+            break;
+        case 'H':
+            o->huge = 1;
             break;
         case 'h':
             bench_usage(stdout);

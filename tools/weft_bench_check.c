@@ -13,9 +13,11 @@
  * An output element is right when it is bitwise equal to the expected
  * value converted to the dtype.
  */
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "weft_bench.h"
 
@@ -120,18 +122,30 @@ check_expected(const bench_opts_t *o, const bench_env_t *env,
 
 /* ---- buffers ----------------------------------------------------------- */
 
+#define BENCH_HUGE_PAGE ((size_t)2 << 20)
+
+/* huge: aligned to a huge page and advised into them (the kernel's copies
+ * between processes then pin a page per 2 MiB instead of per 4 KiB). */
 static void *
-check_alloc(const bench_env_t *env, size_t elems, size_t esize)
+check_alloc(const bench_env_t *env, size_t elems, size_t esize, int huge)
 {
     void *p = NULL;
+    size_t align = huge ? BENCH_HUGE_PAGE : 4096, bytes;
 
     if (elems == 0) {
         return NULL;
     }
+    bytes = elems * esize;
     if (elems > SIZE_MAX / esize ||
-        posix_memalign(&p, 4096, elems * esize) != 0) {
+        posix_memalign(&p, align, (bytes + align - 1) / align * align) != 0) {
         fprintf(stderr, "%s: rank %d: cannot allocate %zu bytes\n", bench_prog,
-                env->rank, elems * esize);
+                env->rank, bytes);
+        exit(1);
+    }
+    if (huge &&
+        madvise(p, (bytes + align - 1) / align * align, MADV_HUGEPAGE) != 0) {
+        fprintf(stderr, "%s: rank %d: madvise(MADV_HUGEPAGE): %s\n", bench_prog,
+                env->rank, strerror(errno));
         exit(1);
     }
     return p;
@@ -181,8 +195,8 @@ bench_bufs_create(const bench_opts_t *o, const bench_env_t *env, size_t count,
     default:
         break;
     }
-    b->sbuf = check_alloc(env, b->nsend, esize);
-    b->rbuf = check_alloc(env, b->nrecv, esize);
+    b->sbuf = check_alloc(env, b->nsend, esize, o->huge);
+    b->rbuf = check_alloc(env, b->nrecv, esize, o->huge);
     b->recv = b->rbuf;
     b->send = b->nsend > 0 ? b->sbuf : b->rbuf; /* in place: same buffer */
     if (o->coll == BENCH_REDUCE && ip && !root) {
