@@ -454,6 +454,13 @@ ucx_progress(weft_tl_t *tl)
     unsigned n = 0, k;
     int rounds = 0;
 
+    /* until UCX has nothing more. (Returning after the first round that
+     * finished an op saves a system call per message over UCX's tcp,
+     * 5.45 -> 4.98 us one way, but with UCX 1.13's automatic rendezvous
+     * scheme over sm it left a few rendezvous sends pending for good on a
+     * rank whose peer had received them: tl_ucx::many_mixed_sizes_in_order
+     * failed 2-5 times in 40, never with UCX_RNDV_SCHEME=get_zcopy or
+     * put_zcopy.) */
     do {
         k = ucp_worker_progress(tl->worker);
         n += k;
