@@ -231,6 +231,24 @@ done
 [ $rc = 0 ] && [ $miss = 0 ]
 check "--help documents the options and exit statuses"
 
+# 14b. binding: by default each rank to one core, ranks beyond the cores
+# sharing them round-robin; --bind none leaves the ranks where weftrun is
+full=$(awk '/^Cpus_allowed_list:/ {print $2}' /proc/self/status)
+if [ "$(nproc)" -gt 1 ]; then
+    run 20 -n 4 sh -c 'echo $WEFT_RANK $(awk "/^Cpus_allowed_list:/ {print \$2}" /proc/self/status)'
+    sort -n "$d/out" | cut -d' ' -f2 >"$d/lists"
+    k=$(sort -u "$d/lists" | wc -l)
+    [ $rc = 0 ] && [ "$(wc -l <"$d/lists")" = 4 ] && ! grep -qx -- "$full" "$d/lists" &&
+        awk -v k="$k" '{l[NR - 1] = $0} END {for (r = 0; r < NR; r++) if (l[r] != l[r % k]) exit 1}' "$d/lists"
+    check "4 ranks are bound to cores round-robin by default ($k distinct)"
+    run 20 -n 4 --bind none sh -c 'awk "/^Cpus_allowed_list:/ {print \$2}" /proc/self/status'
+    [ $rc = 0 ] && [ "$(sort -u "$d/out")" = "$full" ]
+    check "--bind none leaves every rank on weftrun's cpus"
+else
+    skip "binding: one cpu"
+    skip "binding: one cpu"
+fi
+
 # 15. weft-style ranks (a store client): the failure reaches the others
 # through the store, and they exit on their own before the grace period
 H=$B/tests/helper_store_wait

@@ -150,7 +150,11 @@ weftrun_bind_setup(weftrun_job_t *job)
         nobjs = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_PU);
     }
     if (mode == WEFTRUN_BIND_AUTO) {
-        if (nobjs <= 0 || job->opts.nranks > nobjs || job->hosts.n > 0) {
+        /* more ranks than cores too: ranks that share a core hand it to
+         * each other when they yield, instead of the scheduler moving
+         * them (4 ranks on 2 cores, 8-byte allreduce 2.7 against 3.9-4.8
+         * us unbound; 8 ranks, 64-byte allgather 10 against 13-18) */
+        if (nobjs <= 0 || job->hosts.n > 0) {
             hwloc_topology_destroy(topo);
             return;
         }
