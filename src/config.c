@@ -137,9 +137,8 @@ static const weft_param_t config_params[] = {
      "them through the buffers in pieces (two copies, no system call: "
      "broadcast, allgather, alltoall); read reads the peers' memory in one "
      "copy (process_vm_readv/writev, where the kernel allows it; a "
-     "broadcast's root writes a share itself); auto pipes broadcasts of "
-     "more than two ranks (the root copies in while the others copy out) "
-     "and reads the rest (measured faster here)"},
+     "broadcast's root writes a share itself); auto reads where the "
+     "kernel allows it, else pipes"},
     {"SHM_SEGMENT", WEFT_PARAM_ENUM, "memfd", CFG(shm.segment), 0,
      "memfd|file", NOLIM,
      "shm segments: memfd (anonymous, nothing to leak) or file (an O_EXCL "

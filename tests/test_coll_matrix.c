@@ -481,12 +481,8 @@ mx_run_job(weft__coll_t coll, int n, int nodes)
         .env = {sh->full ? "WEFT_TIMEOUT=600s" : "WEFT_TIMEOUT=30s",
                 chunked ? "WEFT_COLL_CHUNK=1KiB" : NULL,
                 chunked ? "WEFT_SHM_COLL_BUF=1KiB" : NULL,
-                /* the piped forms of the collectives that read by
-                 * default, and the kernel-copy form of those that pipe
-                 * (broadcasts of more than two ranks) */
-                n == 5   ? "WEFT_SHM_COLL_LARGE=pipe"
-                : n == 8 ? "WEFT_SHM_COLL_LARGE=read"
-                         : NULL},
+                /* the piped forms of the collectives that read by default */
+                n == 5 ? "WEFT_SHM_COLL_LARGE=pipe" : NULL},
     };
     int failed, used = 0;
 

@@ -33,22 +33,10 @@ shmc_init(weft__shmc_t *c, size_t size, const weft__coll_args_t *a,
     c->ar = comm->shm;
     c->a = *a;
     /* larger than the buffers: piped where the kernel refuses reads or
-     * when told; else broadcasts of more than two ranks pipe (the root's
-     * core copies in while the readers copy out; measured here only with
-     * more ranks than cores, where the kernel's copies, shared with the
-     * root, lost at 4-16 MiB) and the rest use the kernel (one copy) */
-    switch (comm->ctx->cfg.shm.coll_large) {
-    case 1:
-        c->pipe = 1;
-        break;
-    case 2:
-        c->pipe = !c->ar->cma;
-        break;
-    default:
-        c->pipe =
-            !c->ar->cma || (a->coll == WEFT_COLL_BROADCAST && c->ar->size > 2);
-        break;
-    }
+     * when told, else copied by the kernel (one copy; broadcast at 3, 4
+     * and 8 ranks on 2 cores, bound: 4 MiB 0.52-0.71 against 2.0-2.3 ms
+     * piped at 3 and 4 ranks, 2.0-2.1 against 2.6 ms at 8) */
+    c->pipe = comm->ctx->cfg.shm.coll_large == 1 || !c->ar->cma;
     c->missing = -1;
     c->bounded = 0; /* after why: not cleared above */
     c->wait = "its turn (an earlier node-local call on the comm)";
