@@ -329,6 +329,7 @@ weft_status_t
 weft_waitall(size_t n, weft_request_t **reqs)
 {
     weft_status_t first = WEFT_OK;
+    weft_context_t *locked = NULL;
     double start = weft__now();
 
     if (n > 0 && reqs == NULL) {
@@ -340,9 +341,10 @@ weft_waitall(size_t n, weft_request_t **reqs)
             WEFT_CHECK(weft__req_check(reqs[i], "weft_waitall"));
         }
     }
+    /* the lock of a context is kept from one of its requests to the next
+     * (taken once for the usual array of one context's requests) */
     for (size_t i = 0; i < n; i++) {
         weft_request_t *req = reqs[i];
-        weft_context_t *ctx;
         weft_status_t st;
 
         if (req == NULL) {
@@ -353,18 +355,25 @@ weft_waitall(size_t n, weft_request_t **reqs)
             reqs[i] = NULL;
             continue; /* listed twice: freed by the first wait */
         }
-        ctx = req->ctx;
-        pthread_mutex_lock(&ctx->lock);
+        if (req->ctx != locked) {
+            if (locked != NULL) {
+                pthread_mutex_unlock(&locked->lock);
+            }
+            locked = req->ctx;
+            pthread_mutex_lock(&locked->lock);
+        }
         /* one deadline per comm, counted from the call */
         st = req_wait_until(req, start + weft__comm_timeout(req->comm), 0);
         req_record_error(req, "weft_waitall");
-        weft__req_cb_fire(ctx);
+        weft__req_cb_fire(locked);
         req_finish(req);
-        pthread_mutex_unlock(&ctx->lock);
         reqs[i] = NULL;
         if (st < 0 && first == WEFT_OK) {
             first = st;
         }
+    }
+    if (locked != NULL) {
+        pthread_mutex_unlock(&locked->lock);
     }
     return first;
 }
