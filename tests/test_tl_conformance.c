@@ -93,6 +93,21 @@ run(const tl_case_t *c, wt_rank_fn_t fn)
 #define PREV(_w)                                                               \
     ((weft_comm_rank(_w) + weft_comm_size(_w) - 1) % weft_comm_size(_w))
 
+/* One test of the suite: body run for every case of conformance_cases. */
+#define CONFORMANCE_TEST(_name, _body, _timeout)                               \
+    ParameterizedTestParameters(tl_conformance, _name)                         \
+    {                                                                          \
+        return cr_make_param_array(tl_case_t, conformance_cases,               \
+                                   sizeof(conformance_cases) /                 \
+                                       sizeof(conformance_cases[0]));          \
+    }                                                                          \
+    ParameterizedTest(tl_case_t *c, tl_conformance, _name,                     \
+                      .timeout = _timeout)                                     \
+    {                                                                          \
+        cr_assert_eq(run(c, _body), 0, "%s%s%s with %d ranks", c->tl,          \
+                     c->sub[0] ? "/" : "", c->sub, c->nranks);                 \
+    }
+
 /* ---- sizes around the protocol limits -------------------------------- */
 
 static void
@@ -139,18 +154,7 @@ sizes_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
     }
 }
 
-ParameterizedTestParameters(tl_conformance, sizes)
-{
-    return cr_make_param_array(tl_case_t, conformance_cases,
-                               sizeof(conformance_cases) /
-                                   sizeof(conformance_cases[0]));
-}
-
-ParameterizedTest(tl_case_t *c, tl_conformance, sizes, .timeout = 180)
-{
-    cr_assert_eq(run(c, sizes_body), 0, "%s%s%s with %d ranks", c->tl,
-                 c->sub[0] ? "/" : "", c->sub, c->nranks);
-}
+CONFORMANCE_TEST(sizes, sizes_body, 180)
 
 /* ---- many outstanding requests ----------------------------------------- */
 
@@ -178,22 +182,9 @@ many_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
     }
 }
 
-ParameterizedTestParameters(tl_conformance, many_outstanding)
-{
-    return cr_make_param_array(tl_case_t, conformance_cases,
-                               sizeof(conformance_cases) /
-                                   sizeof(conformance_cases[0]));
-}
+CONFORMANCE_TEST(many_outstanding, many_body, 120)
 
-ParameterizedTest(tl_case_t *c, tl_conformance, many_outstanding,
-                  .timeout = 120)
-{
-    cr_assert_eq(run(c, many_body), 0, "%s%s%s with %d ranks", c->tl,
-                 c->sub[0] ? "/" : "", c->sub, c->nranks);
-}
-
-/* ---- blocking sends behind nonblocking ones, one tag -----------------------
- */
+/* ---- blocking sends behind nonblocking ones, one tag ------------------ */
 
 /* Large nonblocking sends (past the eager limit) and small blocking ones
  * (which a transport may push out at once: weft_tl_ops_t.inject) on one
@@ -234,19 +225,7 @@ order_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
     }
 }
 
-ParameterizedTestParameters(tl_conformance, blocking_sends_keep_order)
-{
-    return cr_make_param_array(tl_case_t, conformance_cases,
-                               sizeof(conformance_cases) /
-                                   sizeof(conformance_cases[0]));
-}
-
-ParameterizedTest(tl_case_t *c, tl_conformance, blocking_sends_keep_order,
-                  .timeout = 120)
-{
-    cr_assert_eq(run(c, order_body), 0, "%s%s%s with %d ranks", c->tl,
-                 c->sub[0] ? "/" : "", c->sub, c->nranks);
-}
+CONFORMANCE_TEST(blocking_sends_keep_order, order_body, 120)
 
 /* ---- tags: out of order, and FIFO within one tag -------------------------- */
 
@@ -289,19 +268,7 @@ tags_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
     WT_OK(weft_waitall(NF, r));
 }
 
-ParameterizedTestParameters(tl_conformance, out_of_order_tags)
-{
-    return cr_make_param_array(tl_case_t, conformance_cases,
-                               sizeof(conformance_cases) /
-                                   sizeof(conformance_cases[0]));
-}
-
-ParameterizedTest(tl_case_t *c, tl_conformance, out_of_order_tags,
-                  .timeout = 120)
-{
-    cr_assert_eq(run(c, tags_body), 0, "%s%s%s with %d ranks", c->tl,
-                 c->sub[0] ? "/" : "", c->sub, c->nranks);
-}
+CONFORMANCE_TEST(out_of_order_tags, tags_body, 120)
 
 /* ---- truncation: the receiver gets a prefix and an error ------------------ */
 
@@ -342,18 +309,7 @@ truncation_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
     }
 }
 
-ParameterizedTestParameters(tl_conformance, truncation)
-{
-    return cr_make_param_array(tl_case_t, conformance_cases,
-                               sizeof(conformance_cases) /
-                                   sizeof(conformance_cases[0]));
-}
-
-ParameterizedTest(tl_case_t *c, tl_conformance, truncation, .timeout = 120)
-{
-    cr_assert_eq(run(c, truncation_body), 0, "%s%s%s with %d ranks", c->tl,
-                 c->sub[0] ? "/" : "", c->sub, c->nranks);
-}
+CONFORMANCE_TEST(truncation, truncation_body, 120)
 
 /* ---- unexpected messages: the send arrives before the receive ------------- */
 
@@ -377,19 +333,7 @@ unexpected_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
     WT_OK(weft_waitall(3, r));
 }
 
-ParameterizedTestParameters(tl_conformance, unexpected_first)
-{
-    return cr_make_param_array(tl_case_t, conformance_cases,
-                               sizeof(conformance_cases) /
-                                   sizeof(conformance_cases[0]));
-}
-
-ParameterizedTest(tl_case_t *c, tl_conformance, unexpected_first,
-                  .timeout = 120)
-{
-    cr_assert_eq(run(c, unexpected_body), 0, "%s%s%s with %d ranks", c->tl,
-                 c->sub[0] ? "/" : "", c->sub, c->nranks);
-}
+CONFORMANCE_TEST(unexpected_first, unexpected_body, 120)
 
 /* ---- weft_test polling loop ----------------------------------------------- */
 
@@ -421,15 +365,4 @@ test_poll_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
     WT_CHECK(wt_verify(in, sizeof(in), PREV(w), 3) == sizeof(in), "data");
 }
 
-ParameterizedTestParameters(tl_conformance, test_polling)
-{
-    return cr_make_param_array(tl_case_t, conformance_cases,
-                               sizeof(conformance_cases) /
-                                   sizeof(conformance_cases[0]));
-}
-
-ParameterizedTest(tl_case_t *c, tl_conformance, test_polling, .timeout = 120)
-{
-    cr_assert_eq(run(c, test_poll_body), 0, "%s%s%s with %d ranks", c->tl,
-                 c->sub[0] ? "/" : "", c->sub, c->nranks);
-}
+CONFORMANCE_TEST(test_polling, test_poll_body, 120)
