@@ -602,7 +602,24 @@ Test(coll_errors, unknown_algorithm_in_the_environment, .timeout = 60)
 
 /* ---- ranks that disagree ---- */
 
-enum { MM_COUNT, MM_DTYPE, MM_COUNT_SMALL };
+enum { MM_COUNT, MM_DTYPE, MM_COUNT_SMALL, MM_COUNT_LARGE };
+
+/* MM_COUNT_LARGE: counts past the shared buffers, where node-local calls
+ * read and write the peers' memory; a guard after each buffer must come
+ * back untouched (no peer wrote past the shorter call's buffer). */
+#define MM_GUARD      4096
+#define MM_GUARD_BYTE 0x5a
+
+static int
+mm_guard_intact(const unsigned char *g)
+{
+    for (size_t i = 0; i < MM_GUARD * sizeof(float); i++) {
+        if (g[i] != MM_GUARD_BYTE) {
+            return 0;
+        }
+    }
+    return 1;
+}
 
 static void
 mismatch_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
@@ -613,6 +630,7 @@ mismatch_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
     size_t count = 20;
     weft_dtype_t dt = WEFT_FLOAT32;
     weft_status_t st;
+    float *big = NULL, *bigr = NULL;
 
     (void)ctx;
     if (sh->algo[0]) {
@@ -625,11 +643,30 @@ mismatch_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
     case MM_DTYPE:
         dt = rank == 0 ? WEFT_FLOAT64 : WEFT_FLOAT32;
         break;
-    default:
+    case MM_COUNT_SMALL:
         count = rank == 0 ? 4000 : 3000;
         break;
+    default:
+        count = rank == 0 ? 300000 : 200000;
+        big = calloc(count + MM_GUARD, sizeof(float));
+        bigr = calloc(count + MM_GUARD, sizeof(float));
+        if (big == NULL || bigr == NULL) {
+            WT_CHECK(0, "out of memory");
+            _exit(1);
+        }
+        memset(big + count, MM_GUARD_BYTE, MM_GUARD * sizeof(float));
+        memset(bigr + count, MM_GUARD_BYTE, MM_GUARD * sizeof(float));
+        break;
     }
-    st = weft_allreduce(s, r, count, dt, WEFT_SUM, w);
+    if (big != NULL) {
+        st = weft_allreduce(big, bigr, count, dt, WEFT_SUM, w);
+        WT_CHECK(mm_guard_intact((unsigned char *)(big + count)) &&
+                     mm_guard_intact((unsigned char *)(bigr + count)),
+                 "rank %d: bytes past its %zu-element buffers were written",
+                 rank, count);
+    } else {
+        st = weft_allreduce(s, r, count, dt, WEFT_SUM, w);
+    }
     sh->status[rank] = st;
     snprintf(sh->msg[rank], sizeof(sh->msg[rank]), "%s",
              st != WEFT_OK ? weft_last_error() : "");
@@ -646,7 +683,8 @@ mismatch_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
 }
 
 static const char *const mm_names[] = {"count 10 vs 20", "fp64 vs fp32",
-                                       "count 4000 vs 3000"};
+                                       "count 4000 vs 3000",
+                                       "count 300000 vs 200000"};
 
 static int
 mm_says_what(const char *m)
@@ -676,7 +714,7 @@ Test(coll_errors, mismatched_calls_fail_every_rank, .timeout = 300)
         const char *name = ai < 0 ? "" : algos[ai]->name;
 
         /* weft's choice: every kind of disagreement; forced: counts */
-        for (int mode = 0; mode < (ai < 0 ? 3 : 1); mode++) {
+        for (int mode = 0; mode < (ai < 0 ? 4 : 1); mode++) {
             for (int i = 0; i < 2; i++) {
                 er_shared_t *sh = er_shared_new();
                 /* node-aware: over two "nodes", 2 + 1 and 2 + 2 ranks */

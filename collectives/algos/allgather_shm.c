@@ -145,7 +145,8 @@ allgather_shm_poll(void *state, char *why, size_t why_len)
     if (c->pipe) {
         return weft__shmc_result(c, ag_piped(c), why, why_len);
     }
-    return ag_large(c, why, why_len);
+    /* a disagreement found on the way keeps its reason */
+    return weft__shmc_result(c, ag_large(c, why, why_len), why, why_len);
 }
 
 static const weft__sched_poll_ops_t allgather_shm_ops = {

@@ -328,7 +328,8 @@ allreduce_shm_poll(void *state, char *why, size_t why_len)
     if (ar_buffered(&c->a, c->ar, c->ar->size) <= c->ar->buf) {
         return weft__shmc_result(c, ar_small(c), why, why_len);
     }
-    return ar_large(c, why, why_len);
+    /* a disagreement found on the way keeps its reason */
+    return weft__shmc_result(c, ar_large(c, why, why_len), why, why_len);
 }
 
 static const weft__sched_poll_ops_t allreduce_shm_ops = {

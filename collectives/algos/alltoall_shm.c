@@ -150,7 +150,8 @@ alltoall_shm_poll(void *state, char *why, size_t why_len)
     if (c->pipe || c->a.inplace) {
         return weft__shmc_result(c, aa_piped(c), why, why_len);
     }
-    return aa_large(c, why, why_len);
+    /* a disagreement found on the way keeps its reason */
+    return weft__shmc_result(c, aa_large(c, why, why_len), why, why_len);
 }
 
 static const weft__sched_poll_ops_t alltoall_shm_ops = {

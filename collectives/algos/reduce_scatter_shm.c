@@ -126,7 +126,8 @@ reduce_scatter_shm_poll(void *state, char *why, size_t why_len)
     if (c->a.count * c->a.esize * (size_t)c->ar->size <= c->ar->buf) {
         return weft__shmc_result(c, rs_small(c), why, why_len);
     }
-    return rs_large(s, why, why_len);
+    /* a disagreement found on the way keeps its reason */
+    return weft__shmc_result(c, rs_large(s, why, why_len), why, why_len);
 }
 
 static const weft__sched_poll_ops_t reduce_scatter_shm_ops = {
