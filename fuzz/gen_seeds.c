@@ -19,6 +19,7 @@
 #include "collectives/select.h"
 #include "collectives/tuning.h"
 #include "config.h"
+#include "ctrl_msg.h"
 #include "wire.h"
 
 static const char *seeds_root;
@@ -303,6 +304,38 @@ seeds_auth_hs(void)
                 0);
 }
 
+/* ---- ctrl_msg ---- */
+
+static void
+seeds_ctrl_msg(void)
+{
+    static const char reason[] = "rank 2 lost: the process of rank 2 has "
+                                 "ended";
+    weft__ctrl_msg_t m = {.magic = WEFT_CTRL_MAGIC,
+                          .version = WEFT_CTRL_VERSION,
+                          .kind = WEFT_CTRL_KIND_COMM_ERROR,
+                          .comm_id = 3,
+                          .origin = 2,
+                          .status = WEFT_ERR_PEER_LOST};
+    uint8_t buf[3 + WEFT_CTRL_WIRE_MAX];
+    size_t n;
+
+    buf[0] = 7; /* 8 ranks */
+    buf[1] = 0;
+    buf[2] = 0;
+    m.reason_len = sizeof(reason) - 1;
+    memcpy(m.reason, reason, m.reason_len);
+    n = weft__ctrl_msg_encode(&m, buf + 3);
+    seeds_write("ctrl_msg", "comm-error", buf, 3 + n, NULL, 0);
+    m.reason_len = 0;
+    n = weft__ctrl_msg_encode(&m, buf + 3);
+    seeds_write("ctrl_msg", "no-reason", buf, 3 + n, NULL, 0);
+    m.reason_len = WEFT_CTRL_REASON_MAX;
+    memset(m.reason, 'x', m.reason_len);
+    n = weft__ctrl_msg_encode(&m, buf + 3);
+    seeds_write("ctrl_msg", "longest-reason", buf, 3 + n, NULL, 0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -321,5 +354,6 @@ main(int argc, char **argv)
     seeds_tuning();
     seeds_config();
     seeds_auth_hs();
+    seeds_ctrl_msg();
     return 0;
 }

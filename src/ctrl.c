@@ -8,56 +8,10 @@
 #include "bootstrap/store.h"
 #include "comm.h"
 #include "context.h"
+#include "ctrl_msg.h"
 #include "errmsg.h"
 #include "log.h"
 #include "util.h"
-
-#define CTRL_MAGIC           0x7446574du /* "MWFt" */
-#define CTRL_VERSION         1
-#define CTRL_KIND_COMM_ERROR 1
-#define CTRL_REASON_MAX      (WEFT_STORE_REASON_MAX - 1) /* bytes, no NUL sent */
-
-/* On the wire, little-endian: magic (4), version (1), kind (1),
- * reason_len (2), comm id (4), origin (4: the job rank where the error
- * started), status (4), then reason_len bytes of text (no NUL). */
-#define CTRL_HDR_SIZE 20
-#define CTRL_WIRE_MAX (CTRL_HDR_SIZE + CTRL_REASON_MAX)
-
-typedef struct ctrl_msg {
-    uint32_t magic;
-    unsigned version, kind, reason_len;
-    uint32_t comm_id;
-    int32_t origin;
-    int32_t status;
-    char reason[CTRL_REASON_MAX + 1];
-} ctrl_msg_t;
-
-static size_t
-ctrl_encode(const ctrl_msg_t *m, uint8_t *out)
-{
-    weft__put_le(out, m->magic, 4);
-    weft__put_le(out + 4, m->version, 1);
-    weft__put_le(out + 5, m->kind, 1);
-    weft__put_le(out + 6, m->reason_len, 2);
-    weft__put_le(out + 8, m->comm_id, 4);
-    weft__put_le(out + 12, (uint32_t)m->origin, 4);
-    weft__put_le(out + 16, (uint32_t)m->status, 4);
-    memcpy(out + CTRL_HDR_SIZE, m->reason, m->reason_len);
-    return CTRL_HDR_SIZE + m->reason_len;
-}
-
-/* The header's fields (the caller checked that it is all there). */
-static void
-ctrl_decode(const uint8_t *in, ctrl_msg_t *m)
-{
-    m->magic = (uint32_t)weft__get_le(in, 4);
-    m->version = (unsigned)weft__get_le(in + 4, 1);
-    m->kind = (unsigned)weft__get_le(in + 5, 1);
-    m->reason_len = (unsigned)weft__get_le(in + 6, 2);
-    m->comm_id = (uint32_t)weft__get_le(in + 8, 4);
-    m->origin = (int32_t)(uint32_t)weft__get_le(in + 12, 4);
-    m->status = (int32_t)(uint32_t)weft__get_le(in + 16, 4);
-}
 
 struct weft__ctrl_slot {
     weft_tl_op_t op;
@@ -68,7 +22,7 @@ struct weft__ctrl_slot {
     weft_status_t status;
     size_t bytes;
     weft__ctrl_slot_t *next, *prev; /* tx list, or the arrived queue */
-    uint8_t wire[CTRL_WIRE_MAX];
+    uint8_t wire[WEFT_CTRL_WIRE_MAX];
 };
 
 static uint64_t
@@ -156,60 +110,18 @@ weft__ctrl_ep_made(weft_context_t *ctx, int job_rank)
     ctrl_rx_post(s);
 }
 
-/* NULL when the message is well formed (then in *m), else what is wrong
- * with it. */
-static const char *
-ctrl_check(const weft_context_t *ctx, const weft__ctrl_slot_t *s,
-           ctrl_msg_t *m)
-{
-    if (s->status == WEFT_ERR_TRUNCATED) {
-        return "longer than any control message";
-    }
-    if (s->bytes < CTRL_HDR_SIZE) {
-        return "shorter than the header";
-    }
-    ctrl_decode(s->wire, m);
-    if (m->magic != CTRL_MAGIC) {
-        return "bad magic";
-    }
-    if (m->version != CTRL_VERSION) {
-        return "unknown version";
-    }
-    if (m->kind != CTRL_KIND_COMM_ERROR) {
-        return "unknown kind";
-    }
-    if (m->reason_len > CTRL_REASON_MAX ||
-        s->bytes != CTRL_HDR_SIZE + m->reason_len) {
-        return "length does not match its reason";
-    }
-    if (memchr(s->wire + CTRL_HDR_SIZE, '\0', m->reason_len) != NULL) {
-        return "NUL inside the reason";
-    }
-    if (m->comm_id > WEFT_COMM_ID_MAX) {
-        return "communicator id out of range";
-    }
-    if (m->origin < 0 || m->origin >= ctx->size) {
-        return "origin rank out of range";
-    }
-    if (m->status >= 0 || m->status <= WEFT_ERR_LAST) {
-        return "status is not an error";
-    }
-    memcpy(m->reason, s->wire + CTRL_HDR_SIZE, m->reason_len);
-    m->reason[m->reason_len] = '\0';
-    return NULL;
-}
-
 static void
 ctrl_rx_apply(weft_context_t *ctx, weft__ctrl_slot_t *s)
 {
     weft__store_event_t ev;
-    ctrl_msg_t m;
+    weft__ctrl_msg_t m;
     const char *bad;
 
     if (s->status != WEFT_OK && s->status != WEFT_ERR_TRUNCATED) {
         return; /* withdrawn or the peer is gone: not posted again */
     }
-    bad = ctrl_check(ctx, s, &m);
+    bad = weft__ctrl_msg_parse(s->wire, s->bytes,
+                               s->status == WEFT_ERR_TRUNCATED, ctx->size, &m);
     if (bad != NULL) {
         char why[160];
 
@@ -282,7 +194,7 @@ ctrl_tx_complete(weft_tl_op_t *op, weft_status_t status, size_t bytes)
 }
 
 static void
-ctrl_send(weft_context_t *ctx, int job_rank, const ctrl_msg_t *msg)
+ctrl_send(weft_context_t *ctx, int job_rank, const weft__ctrl_msg_t *msg)
 {
     weft__peer_t *p = &ctx->peers[job_rank];
     weft__ctrl_slot_t *s;
@@ -299,7 +211,7 @@ ctrl_send(weft_context_t *ctx, int job_rank, const ctrl_msg_t *msg)
     s->ctx = ctx;
     s->peer = job_rank;
     s->tl = p->tl;
-    len = ctrl_encode(msg, s->wire);
+    len = weft__ctrl_msg_encode(msg, s->wire);
     s->op.complete = ctrl_tx_complete;
     s->next = ctx->ctrl.tx;
     if (s->next != NULL) {
@@ -322,7 +234,7 @@ void
 weft__ctrl_flood(weft_comm_t *comm, const char *reason)
 {
     weft_context_t *ctx = comm->ctx;
-    ctrl_msg_t msg;
+    weft__ctrl_msg_t msg;
     size_t len = strlen(reason);
 
     if (!(ctx->cfg.flood & WEFT_FLOOD_LINKS) || ctx->destroying ||
@@ -330,10 +242,11 @@ weft__ctrl_flood(weft_comm_t *comm, const char *reason)
         return;
     }
     memset(&msg, 0, sizeof(msg));
-    msg.magic = CTRL_MAGIC;
-    msg.version = CTRL_VERSION;
-    msg.kind = CTRL_KIND_COMM_ERROR;
-    msg.reason_len = (unsigned)(len < CTRL_REASON_MAX ? len : CTRL_REASON_MAX);
+    msg.magic = WEFT_CTRL_MAGIC;
+    msg.version = WEFT_CTRL_VERSION;
+    msg.kind = WEFT_CTRL_KIND_COMM_ERROR;
+    msg.reason_len =
+        (unsigned)(len < WEFT_CTRL_REASON_MAX ? len : WEFT_CTRL_REASON_MAX);
     msg.comm_id = comm->id;
     msg.origin = weft__comm_job_rank(comm, comm->error_origin);
     msg.status = comm->error;

@@ -5,7 +5,7 @@
 # summary line.
 top_src=${WT_TOP_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
 top_build=${WT_TOP_BUILDDIR:-.}
-targets="store_msg wire tuning config auth_hs"
+targets="store_msg wire tuning config auth_hs ctrl_msg"
 total=0
 failed=0
 ntargets=0
