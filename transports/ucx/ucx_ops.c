@@ -431,6 +431,39 @@ weft__ucx_isend(weft_tl_ep_t *ep, const void *buf, size_t len, uint64_t tag,
     return st == WEFT_INPROGRESS ? WEFT_OK : st;
 }
 
+static double
+ucx_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* A request from a send that was to complete at once (not expected with
+ * FORCE_IMM_CMPL): the caller's buffer is UCX's until it completes, so
+ * wait, as a blocking send would; past UCX_WITHDRAW_WAIT_S the link is
+ * closed, which makes UCX end it with an error. */
+static weft_status_t
+ucx_inject_finish(weft_tl_ep_t *ep, ucs_status_ptr_t p, size_t len)
+{
+    double deadline = ucx_now() + UCX_WITHDRAW_WAIT_S;
+    ucs_status_t s;
+
+    while ((s = ucp_request_check_status(p)) == UCS_INPROGRESS) {
+        if (deadline > 0 && ucx_now() >= deadline) {
+            weft__ucx_ep_lose(ep,
+                              "a send of %zu bytes to rank %d did not leave "
+                              "in %g s: the link is closed",
+                              len, ep->rank, UCX_WITHDRAW_WAIT_S);
+            deadline = 0;
+        }
+        ucp_worker_progress(ep->tl->worker);
+    }
+    ucp_request_free(p);
+    return s == UCS_OK ? WEFT_OK : WEFT_ERR_PEER_LOST;
+}
+
 weft_status_t
 weft__ucx_inject(weft_tl_ep_t *ep, const void *buf, size_t len, uint64_t tag)
 {
@@ -455,15 +488,7 @@ weft__ucx_inject(weft_tl_ep_t *ep, const void *buf, size_t len, uint64_t tag)
         return WEFT_OK;
     }
     if (!UCS_PTR_IS_ERR(p)) {
-        /* not expected with FORCE_IMM_CMPL: let it finish as a blocking
-         * send would (a failing link ends it with an error) */
-        ucs_status_t s;
-
-        while ((s = ucp_request_check_status(p)) == UCS_INPROGRESS) {
-            ucp_worker_progress(tl->worker);
-        }
-        ucp_request_free(p);
-        return weft__ucx_status(s);
+        return ucx_inject_finish(ep, p, len);
     }
     return WEFT_INPROGRESS; /* UCS_ERR_NO_RESOURCE, or a failing link */
 }
@@ -541,15 +566,6 @@ weft__ucx_recv_raw(weft_tl_ep_t *ep, uint64_t utag, weft_tl_op_t *op)
 }
 
 /* ---- withdrawing ------------------------------------------------------ */
-
-static double
-ucx_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 void
 weft__ucx_detach(weft_tl_t *tl, weft_tl_op_t *op)
