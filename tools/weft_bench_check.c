@@ -130,20 +130,20 @@ static void *
 check_alloc(const bench_env_t *env, size_t elems, size_t esize, int huge)
 {
     void *p = NULL;
-    size_t align = huge ? BENCH_HUGE_PAGE : 4096, bytes;
+    size_t align = huge ? BENCH_HUGE_PAGE : 4096, bytes, whole;
 
     if (elems == 0) {
         return NULL;
     }
     bytes = elems * esize;
-    if (elems > SIZE_MAX / esize ||
-        posix_memalign(&p, align, (bytes + align - 1) / align * align) != 0) {
+    whole = (bytes + align - 1) / align * align; /* whole pages */
+    if (elems > SIZE_MAX / esize || whole < bytes ||
+        posix_memalign(&p, align, whole) != 0) {
         fprintf(stderr, "%s: rank %d: cannot allocate %zu bytes\n", bench_prog,
                 env->rank, bytes);
         exit(1);
     }
-    if (huge &&
-        madvise(p, (bytes + align - 1) / align * align, MADV_HUGEPAGE) != 0) {
+    if (huge && madvise(p, whole, MADV_HUGEPAGE) != 0) {
         fprintf(stderr, "%s: rank %d: madvise(MADV_HUGEPAGE): %s\n", bench_prog,
                 env->rank, strerror(errno));
         exit(1);

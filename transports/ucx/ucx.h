@@ -22,6 +22,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <time.h>
 #include <stdint.h>
 #include <ucp/api/ucp.h>
 #include <weft/transport.h>
@@ -143,6 +144,16 @@ void weft__ucx_list_push(ucx_list_t *l, weft_tl_op_t *op);
 void weft__ucx_list_remove(ucx_list_t *l, weft_tl_op_t *op);
 weft_status_t weft__ucx_isend(weft_tl_ep_t *ep, const void *buf, size_t len,
                               uint64_t tag, weft_tl_op_t *op);
+/* Monotonic seconds, for the module's bounded waits. */
+static inline double
+weft__ucx_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 /* A send UCX finishes inside the call (UCP_OP_ATTR_FLAG_FORCE_IMM_CMPL),
  * or WEFT_INPROGRESS with nothing sent (weft_tl_ops_t.inject). */
 weft_status_t weft__ucx_inject(weft_tl_ep_t *ep, const void *buf, size_t len,

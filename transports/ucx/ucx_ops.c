@@ -431,15 +431,6 @@ weft__ucx_isend(weft_tl_ep_t *ep, const void *buf, size_t len, uint64_t tag,
     return st == WEFT_INPROGRESS ? WEFT_OK : st;
 }
 
-static double
-ucx_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* A request from a send that was to complete at once (not expected with
  * FORCE_IMM_CMPL): the caller's buffer is UCX's until it completes, so
  * wait, as a blocking send would; past UCX_WITHDRAW_WAIT_S the link is
@@ -447,11 +438,11 @@ ucx_now(void)
 static weft_status_t
 ucx_inject_finish(weft_tl_ep_t *ep, ucs_status_ptr_t p, size_t len)
 {
-    double deadline = ucx_now() + UCX_WITHDRAW_WAIT_S;
+    double deadline = weft__ucx_now() + UCX_WITHDRAW_WAIT_S;
     ucs_status_t s;
 
     while ((s = ucp_request_check_status(p)) == UCS_INPROGRESS) {
-        if (deadline > 0 && ucx_now() >= deadline) {
+        if (deadline > 0 && weft__ucx_now() >= deadline) {
             weft__ucx_ep_lose(ep,
                               "a send of %zu bytes to rank %d did not leave "
                               "in %g s: the link is closed",
@@ -608,8 +599,8 @@ weft__ucx_cancel(weft_tl_ep_t *ep, weft_tl_op_t *op)
     if (o->kind == UCX_OP_RECV) {
         ucp_request_cancel(tl->worker, r); /* unmatched: finishes now */
     }
-    deadline = ucx_now() + UCX_WITHDRAW_WAIT_S;
-    while (!r->finished && ucx_now() < deadline) {
+    deadline = weft__ucx_now() + UCX_WITHDRAW_WAIT_S;
+    while (!r->finished && weft__ucx_now() < deadline) {
         ucp_worker_progress(tl->worker);
     }
     ucx_op_unlink(op);

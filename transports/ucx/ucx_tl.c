@@ -48,15 +48,6 @@ ucx_peer_failed_ignore(void *host, int peer, weft_status_t status,
     (void)reason;
 }
 
-static double
-ucx_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* The worker address, trimmed to network devices when the whole one does
  * not fit WEFT_TL_ADDR_MAX (peers then reach us over the network even on
  * this node). */
@@ -266,7 +257,7 @@ ucx_fini_drain(weft_tl_t *tl)
 {
     weft_tl_op_t sink = {0}; /* ucx_op len 0: the datatype copies nothing */
     ucp_request_param_t prm = {0};
-    double deadline = ucx_now() + 0.5;
+    double deadline = weft__ucx_now() + 0.5;
     ucp_tag_recv_info_t info;
     ucp_tag_message_h msg;
     int dropped = 0;
@@ -279,7 +270,7 @@ ucx_fini_drain(weft_tl_t *tl)
     }
     prm.op_attr_mask = UCP_OP_ATTR_FIELD_DATATYPE;
     prm.datatype = tl->dt_copy;
-    while (ucx_now() < deadline &&
+    while (weft__ucx_now() < deadline &&
            (msg = ucp_tag_probe_nb(tl->worker, 0, 0, 1, &info)) != NULL) {
         ucs_status_ptr_t p =
             ucp_tag_msg_recv_nbx(tl->worker, &sink, 1, msg, &prm);
@@ -287,7 +278,7 @@ ucx_fini_drain(weft_tl_t *tl)
         dropped += ((info.sender_tag >> 32) & 7) != 7; /* not a goodbye */
         if (UCS_PTR_IS_PTR(p)) {
             while (ucp_request_check_status(p) == UCS_INPROGRESS &&
-                   ucx_now() < deadline) {
+                   weft__ucx_now() < deadline) {
                 ucp_worker_progress(tl->worker);
             }
             ucp_request_free(p);
@@ -308,7 +299,7 @@ ucx_fini_close(weft_tl_t *tl)
 {
     ucp_request_param_t send = {0}, close = {0};
     ucs_status_ptr_t *reqs = calloc((size_t)tl->nranks, sizeof(*reqs));
-    double deadline = ucx_now() + tl->teardown_timeout;
+    double deadline = weft__ucx_now() + tl->teardown_timeout;
     int busy;
 
     for (int r = 0; r < tl->nranks; r++) {
@@ -357,7 +348,7 @@ ucx_fini_close(weft_tl_t *tl)
                 }
             }
         }
-    } while (busy > 0 && ucx_now() < deadline);
+    } while (busy > 0 && weft__ucx_now() < deadline);
     for (int r = 0; reqs != NULL && r < tl->nranks; r++) {
         if (UCS_PTR_IS_PTR(reqs[r])) {
             weft__ucx_log(tl, WEFT_LOG_DEBUG,
