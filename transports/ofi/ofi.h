@@ -46,6 +46,7 @@
 #define OFI_CQ_BATCH     32
 #define OFI_MR_CACHE_MAX 64           /* registrations kept */
 #define OFI_LIVENESS_S   0.01         /* pidfds checked at most this often */
+#define OFI_EXIT_DRAIN_S 1.0 /* a peer gone without a goodbye: read on */
 #define OFI_SINK_LEN     (1ull << 30) /* bytes past a receive buffer */
 
 /* ---- the address blob ----------------------------------------------- */
@@ -132,6 +133,7 @@ struct weft_tl_ep {
     pid_t pid;    /* same node: its process; else 0 */
     int pidfd;    /* readable when it exits; -1: none */
     int exited;   /* its process is gone */
+    double exited_at; /* when that was seen */
     int bye;      /* it said goodbye */
     int hello;    /* our hello to it is on its way */
     int ready;    /* its hello came: it has us in its AV, sends may go */
@@ -235,7 +237,7 @@ weft_status_t weft__ofi_ep_create(weft_tl_t *tl, const weft_tl_peer_t *peer,
 void weft__ofi_ep_destroy(weft_tl_ep_t *ep);
 void weft__ofi_ep_fail(weft_tl_ep_t *ep, weft_status_t status, const char *fmt,
                        ...) __attribute__((format(printf, 3, 4)));
-void weft__ofi_ep_sweep(weft_tl_t *tl);
+unsigned weft__ofi_ep_sweep(weft_tl_t *tl);
 void weft__ofi_liveness(weft_tl_t *tl, int force);
 int weft__ofi_addr_parse(const void *addr, size_t len, ofi_addr_hdr_t *hdr,
                          const uint8_t **name_p);

@@ -288,8 +288,7 @@ weft__ofi_progress(weft_tl_t *tl)
     }
     weft__ofi_liveness(tl, 0);
     if (tl->peer_news) {
-        weft__ofi_ep_sweep(tl);
-        n++;
+        n += weft__ofi_ep_sweep(tl);
     }
     if (tl->done != NULL) {
         n += weft__ofi_deliver(tl);
