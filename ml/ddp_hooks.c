@@ -5,6 +5,7 @@
  * narrowed (so that the sum cannot overflow where the average does not),
  * summed in fp32 by the allreduce, and widened back.
  */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "ml/ddp_int.h"
@@ -29,6 +30,24 @@ ddp_bucket_done(void *arg, weft_status_t status)
     }
 }
 
+/* The other ranks launched this bucket's reduction and wait for ours:
+ * aborting the comm ends their wait now (WEFT_ERR_ABORTED) rather than at
+ * the deadline. Returns st (WEFT_ERR_ABORTED if it is no error). */
+static weft_status_t
+ddp_launch_failed(weft_ddp_t *ddp, const ddp_bucket_t *k, weft_status_t st)
+{
+    char why[256];
+
+    snprintf(why, sizeof(why), "%s", weft_last_error());
+    weft_comm_abort(ddp->comm, WEFT_ERR_ABORTED);
+    return weft_log_error(st < 0 && st > WEFT_ERR_LAST ? st : WEFT_ERR_ABORTED,
+                          WEFT_LOG_ERROR, WEFT_SUB_ML,
+                          "weft_ddp: bucket %zu's reduction did not start "
+                          "(%d, %s: %s); comm aborted, so the other ranks "
+                          "stop too (WEFT_ERR_ABORTED)",
+                          k->pub.index, (int)st, weft_status_string(st), why);
+}
+
 weft_status_t
 weft__ddp_launch(weft_ddp_t *ddp, ddp_bucket_t *k)
 {
@@ -50,7 +69,7 @@ weft__ddp_launch(weft_ddp_t *ddp, ddp_bucket_t *k)
             k->pub.count, k->pub.dtype, WEFT_AVG, ddp->comm, &req);
     }
     if (st != WEFT_OK) {
-        return st;
+        return ddp_launch_failed(ddp, k, st);
     }
     k->req = req;
     k->ddp = ddp;

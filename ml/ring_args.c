@@ -6,6 +6,7 @@
 #include "ml/ring_internal.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -61,6 +62,8 @@ weft__ring_setup(weft_comm_t *comm, const weft_ring_attn_params_t *p,
     WEFT_ML_ARG(p->layout != WEFT_RING_ZIGZAG || p->rows % 2 == 0,
                 "%s: params->rows %zu must be even for the zigzag layout", fn,
                 p->rows);
+    s->comm = comm;
+    s->fn = fn;
     s->rank = weft_comm_rank(comm);
     s->size = weft_comm_size(comm);
     WEFT_ML_ARG(s->rank >= 0 && s->size > 0, "%s: comm has no rank", fn);
@@ -91,6 +94,27 @@ weft__ring_setup(weft_comm_t *comm, const weft_ring_attn_params_t *p,
     }
     s->serial = (p->field_mask & WEFT_RING_PARAM_FIELD_SERIAL) && p->serial;
     return WEFT_OK;
+}
+
+weft_status_t
+weft__ring_kernel_failed(const ring_setup_t *s, weft_status_t st,
+                         const char *which, int step, int src)
+{
+    /* what this rank returns: an error, whatever the kernel returned */
+    weft_status_t reason = st < 0 && st > WEFT_ERR_LAST ? st : WEFT_ERR_ABORTED;
+    char where[64] = "on this rank's heads (Ulysses)";
+
+    if (step >= 0) {
+        snprintf(where, sizeof(where), "at step %d, on the K/V of rank %d",
+                 step, src);
+    }
+    /* the others see WEFT_ERR_ABORTED (their own resources are fine) */
+    weft_comm_abort(s->comm, WEFT_ERR_ABORTED);
+    return weft_log_error(reason, WEFT_LOG_ERROR, WEFT_SUB_ML,
+                          "%s: the %s block kernel returned %d (%s) %s; comm "
+                          "aborted, so the other ranks stop too "
+                          "(WEFT_ERR_ABORTED)",
+                          s->fn, which, (int)st, weft_status_string(st), where);
 }
 
 weft_status_t

@@ -56,11 +56,15 @@ bwd_block(bwd_state_t *b, const char *kv, size_t k_bytes, int src, int step)
         size_t c1 = c0 + chunk < r.q1 ? c0 + chunk : r.q1;
         weft_ring_block_t blk = weft__ring_chunk(
             s, p, b->q, b->q_pos, b->k_pos, kv, k_bytes, &r, c0, c1, step, src);
-        WEFT_ML_CHECK(
+        weft_status_t st =
             s->bwd_fn(s->user, &blk, b->dout + c0 * s->q_row * s->esize,
                       b->lse + c0 * p->heads, b->delta + c0 * p->heads,
                       b->dq + c0 * s->q_row, b->tmp + r.k0 * s->kv_row,
-                      b->tmp + b->kv_elems + r.k0 * s->kv_row));
+                      b->tmp + b->kv_elems + r.k0 * s->kv_row);
+
+        if (st != WEFT_OK) {
+            return weft__ring_kernel_failed(s, st, "backward", step, src);
+        }
         weft__ring_kv_poll(b->kv);
     }
     if (s->stats != NULL) {

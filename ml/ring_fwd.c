@@ -38,7 +38,11 @@ fwd_block(fwd_state_t *f, const char *kv, size_t k_bytes, int src, int step)
         size_t c1 = c0 + chunk < r.q1 ? c0 + chunk : r.q1;
         weft_ring_block_t blk = weft__ring_chunk(
             s, p, f->q, f->q_pos, f->k_pos, kv, k_bytes, &r, c0, c1, step, src);
-        WEFT_ML_CHECK(s->fwd_fn(s->user, &blk, f->bout, f->blse));
+        weft_status_t st = s->fwd_fn(s->user, &blk, f->bout, f->blse);
+
+        if (st != WEFT_OK) {
+            return weft__ring_kernel_failed(s, st, "forward", step, src);
+        }
         weft_ring_attn_merge(f->out + c0 * s->q_row, f->lse + c0 * p->heads,
                              f->bout, f->blse, blk.q_rows, p->heads,
                              p->head_dim);

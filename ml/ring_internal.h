@@ -11,6 +11,8 @@
 #define RING_TAG_BASE 0x57520000 /* "WR" */
 
 typedef struct ring_setup {
+    weft_comm_t *comm;
+    const char *fn; /* the public call, for errors */
     int rank, size;
     size_t esize;  /* bytes of one element of dtype */
     size_t q_row;  /* elements of one q row: heads * head_dim */
@@ -27,6 +29,14 @@ typedef struct ring_setup {
 weft_status_t weft__ring_setup(weft_comm_t *comm,
                                const weft_ring_attn_params_t *p, const char *fn,
                                ring_setup_t *s);
+/* A block kernel returned st (not WEFT_OK) in the middle of the exchange:
+ * the comm is aborted, so every other rank's pending and next transfer
+ * fails at once with WEFT_ERR_ABORTED (they would otherwise wait for this
+ * rank's blocks until the deadline). Returns st (WEFT_ERR_ABORTED when st
+ * is no error status), with an error naming the kernel, the step and the
+ * rank whose K/V block it was (step < 0: Ulysses, no ring). */
+weft_status_t weft__ring_kernel_failed(const ring_setup_t *s, weft_status_t st,
+                                       const char *which, int step, int src);
 /* The buffers of a forward, of a backward: none NULL. */
 weft_status_t weft__ring_check_fwd(const char *fn, const void *q, const void *k,
                                    const void *v, const float *out,

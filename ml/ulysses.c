@@ -203,7 +203,11 @@ uly_fwd_run(uly_t *u, const void *q, const void *k, const void *v, char *m,
     weft_ring_block_t blk = uly_block(u, hq, hk, hv);
     double t0 = weft__ring_now();
 
-    WEFT_ML_CHECK(u->s.fwd_fn(u->s.user, &blk, ho, hl));
+    weft_status_t st = u->s.fwd_fn(u->s.user, &blk, ho, hl);
+
+    if (st != WEFT_OK) {
+        return weft__ring_kernel_failed(&u->s, st, "forward", -1, -1);
+    }
     if (u->s.stats != NULL) {
         u->s.stats->blocks = 1;
         u->s.stats->compute_s += weft__ring_now() - t0;
@@ -266,7 +270,12 @@ uly_bwd_run(uly_t *u, const void *const in[4], const float *out,
     }
     memset(hdq, 0, (nq + 2 * nkv) * sizeof(float));
     weft_ring_block_t blk = uly_block(u, hq, hk, hv);
-    WEFT_ML_CHECK(u->s.bwd_fn(u->s.user, &blk, hdo, hl, hdl, hdq, hdk, hdv));
+    weft_status_t st =
+        u->s.bwd_fn(u->s.user, &blk, hdo, hl, hdl, hdq, hdk, hdv);
+
+    if (st != WEFT_OK) {
+        return weft__ring_kernel_failed(&u->s, st, "backward", -1, -1);
+    }
     if (u->s.stats != NULL) {
         u->s.stats->blocks = 1;
         u->s.stats->compute_s += weft__ring_now() - t0;

@@ -11,6 +11,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <weft.h>
 #include <weft/ml.h>
@@ -441,6 +442,87 @@ Test(ml_ddp, compression_hooks, .timeout = 60)
 
     cr_expect_eq(wt_run_ranks(2, hook_body, &fp16), 0, "fp16");
     cr_expect_eq(wt_run_ranks(4, hook_body, &bf16), 0, "bf16");
+}
+
+/* ---- a hook that fails on one rank ------------------------------------ */
+
+#define HOOK_FAIL_RANK 1
+
+static double
+hook_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* The averaging allreduce, except bucket 1 on HOOK_FAIL_RANK. */
+static weft_status_t
+failing_launch(void *state, weft_comm_t *comm, weft_ddp_bucket_t *b,
+               weft_request_t **req_p)
+{
+    (void)state;
+    if (b->index == 1 && weft_comm_rank(comm) == HOOK_FAIL_RANK) {
+        return WEFT_ERR_NO_MEMORY;
+    }
+    return weft_iallreduce(b->buffer, b->buffer, b->count, b->dtype, WEFT_AVG,
+                           comm, req_p);
+}
+
+static const weft_ddp_hook_t failing_hook = {.launch = failing_launch};
+
+static void
+hook_fail_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
+{
+    enum { C = 1000 };
+    static float g[2][C];
+    int me = weft_comm_rank(w);
+    weft_ddp_param_t p[2] = {{g[0], C, WEFT_FLOAT32}, {g[1], C, WEFT_FLOAT32}};
+    weft_ddp_params_t dp = {.field_mask = WEFT_DDP_PARAM_HOOK |
+                                          WEFT_DDP_PARAM_FIRST_BUCKET_CAP,
+                            .first_bucket_cap_bytes = 64,
+                            .hook = &failing_hook};
+    weft_ddp_t *ddp = NULL;
+    weft_comm_t *after;
+    weft_status_t st = WEFT_OK;
+    double t0;
+
+    (void)ctx;
+    (void)arg;
+    /* met on after the step, so the failing rank stays alive (one that
+     * exits is seen at once: the others must not need that) */
+    WT_OK(weft_comm_dup(w, &after));
+    WT_OK(weft_comm_set_timeout(w, 60));
+    WT_OK(weft_ddp_create(w, p, 2, &dp, &ddp));
+    WT_OK(weft_ddp_begin(ddp, 1));
+    t0 = hook_now();
+    /* bucket 0 holds parameter 1, bucket 1 parameter 0 */
+    WT_OK(weft_ddp_grad_ready(ddp, 1));
+    st = weft_ddp_grad_ready(ddp, 0);
+    if (me == HOOK_FAIL_RANK) {
+        WT_CHECK(st == WEFT_ERR_NO_MEMORY, "grad_ready returned %s",
+                 weft_status_string(st));
+        WT_CHECK(strstr(weft_last_error(), "bucket 1") != NULL,
+                 "the error \"%s\" does not name the bucket",
+                 weft_last_error());
+    } else {
+        WT_OK(st);
+        st = weft_ddp_finish(ddp);
+        WT_CHECK(st == WEFT_ERR_ABORTED, "rank %d: finish returned %s (%s)", me,
+                 weft_status_string(st), weft_last_error());
+        WT_CHECK(hook_now() - t0 < 20,
+                 "rank %d: finish returned after %.1f s (deadline 60 s)", me,
+                 hook_now() - t0);
+    }
+    weft_ddp_destroy(ddp);
+    WT_OK(weft_barrier(after));
+    WT_OK(weft_comm_destroy(after));
+}
+
+Test(ml_ddp, hook_failing_on_one_rank_stops_every_rank, .timeout = 90)
+{
+    cr_expect_eq(wt_run_ranks(4, hook_fail_body, NULL), 0);
 }
 
 /* ---- bad input --------------------------------------------------------- */

@@ -75,7 +75,9 @@ typedef struct weft_ddp_bucket {
  * do) must leave the average over the ranks in bucket->buffer. release
  * (NULL: nothing kept) frees bucket->hook_data when the bucket goes.
  * Called from the thread that calls weft_ddp_grad_ready / finish, never
- * from a progress thread. Built-in: fp16 and bf16 compression (the bucket
+ * from a progress thread. A launch that fails aborts the comm
+ * (weft_comm_abort): the other ranks, which launched the bucket, get
+ * WEFT_ERR_ABORTED at once. Built-in: fp16 and bf16 compression (the bucket
  * travels as 16-bit floats, divided by the rank count first, and is
  * widened back: half the bytes, rounding error up to 2^-11 / 2^-8
  * relative per element; fp16 saturates past 65504).

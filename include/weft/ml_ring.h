@@ -99,7 +99,11 @@ typedef struct weft_ring_block {
 
 /* Forward block kernel: writes (does not accumulate) out
  * [q_rows][heads][head_dim] and lse [q_rows][heads]; a row with no
- * visible key gets out 0 and lse -INFINITY. */
+ * visible key gets out 0 and lse -INFINITY. A kernel that returns an
+ * error ends the call on its rank with that error and aborts the comm
+ * (weft_comm_abort), so the ranks still waiting for this rank's blocks
+ * return WEFT_ERR_ABORTED at once; the same holds for the backward
+ * kernel and for Ulysses. */
 typedef weft_status_t (*weft_ring_block_fn_t)(void *user,
                                               const weft_ring_block_t *blk,
                                               float *out, float *lse);
