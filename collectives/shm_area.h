@@ -68,10 +68,13 @@ typedef struct weft__shm_head {
  * a member that has finished call d (fin >= d) has reached it. The depth
  * matters where ranks outnumber cores: readers then take several calls
  * per time slice (8-byte broadcast, 4 ranks on 2 cores: 1.0-1.35 us at a
- * depth of 8, 0.47 at 64, 0.27-0.47 at 128); 64 slots of 1 KiB cost each
- * comm slot 128 KiB of control pages (WEFT_SHM_SLOT_CTL). */
+ * depth of 8, 0.47 at 64, 0.27-0.47 at 128). Slots of 4 KiB rather than
+ * 1 KiB queue 2 and 4 KiB broadcasts too (2 KiB, 8 ranks on 2 cores:
+ * 0.9-1.9 us against 8.2-10.2 through the buffers); 64 of them cost each
+ * comm slot 272 KiB of control pages (WEFT_SHM_SLOT_CTL), where 1 KiB
+ * cost 128. */
 #define WEFT_SHM_QDEPTH 64
-#define WEFT_SHM_QBYTES 1024
+#define WEFT_SHM_QBYTES 4096
 
 typedef struct weft__shm_qslot {
     weft__shm_head_t head;

@@ -51,7 +51,7 @@ extern const weft_tl_ops_t weft__tl_shm;
 #define SHM_ADDR_MAGIC 0x41485357u /* "WSHA" */
 #define SHM_PATH_MAX 160 /* the address blob holds the path */
 #define SHM_CMA_CHUNK (4u * 1024 * 1024) /* read per receive and round */
-#define SHM_COLL_CTL       131072             /* control bytes of a slot */
+#define SHM_COLL_CTL       278528             /* control bytes of a slot */
 #define SHM_COLL_SLOTS_MAX 64
 
 /* Message types (cell.type). */

@@ -13,7 +13,7 @@
 #include <sys/types.h>
 #include <weft/transport.h>
 
-#define WEFT_SHM_SLOT_CTL 131072 /* bytes of a slot's control pages */
+#define WEFT_SHM_SLOT_CTL 278528 /* bytes of a slot's control pages */
 
 /* A free slot of this rank's segment, or -1 (none left, or no segment). */
 int weft__shm_slot_take(weft_tl_t *tl);
