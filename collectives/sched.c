@@ -154,6 +154,7 @@ sched_op_complete(weft_tl_op_t *op, weft_status_t status, size_t bytes)
     sched_op_t *o = weft__container_of(op, sched_op_t, op);
     weft__sched_t *s = o->s;
     sched_step_t *st = &s->steps[o->step];
+    int arrived, longer;
 
     s->comm->ctx->tls[o->tl].inflight--;
     if (st->state != STEP_POSTED) {
@@ -176,19 +177,24 @@ sched_op_complete(weft_tl_op_t *op, weft_status_t status, size_t bytes)
     }
     /* its data lands only once its descriptor is checked: no reduction
      * waits for it (desc_recvs counts descriptors of their own) */
+    /* a receive split by the transport has room for exactly the message
+     * expected: a larger one is truncated, but its descriptor says why */
+    arrived = status == WEFT_OK || (st->split && status == WEFT_ERR_TRUNCATED);
+    longer = status == WEFT_ERR_TRUNCATED;
     if (st->pack != NULL && st->kind == WEFT_STEP_RECV) {
-        if (status == WEFT_OK && s->desc_status == WEFT_OK &&
+        if (arrived && s->desc_status == WEFT_OK &&
             weft__sched_desc_check(s, st->peer, st->pack, bytes, 0)) {
             bytes -= WEFT_COLL_DESC_WIRE;
-            if (bytes == st->n && st->n > 0) {
+            if (!st->split && bytes == st->n && st->n > 0) {
                 memcpy(st->dst, st->pack + WEFT_COLL_DESC_WIRE, st->n);
             }
-        } else if (status == WEFT_OK) {
+        } else if (arrived) {
             return; /* desc_status says why; sched_advance fails the call */
         }
     }
     if (status == WEFT_OK && st->kind == WEFT_STEP_RECV && bytes != st->n) {
         status = WEFT_ERR_TRUNCATED;
+        longer = bytes > st->n;
     }
     if (status == WEFT_OK || s->failed_step >= 0) {
         return;
@@ -199,11 +205,56 @@ sched_op_complete(weft_tl_op_t *op, weft_status_t status, size_t bytes)
         snprintf(s->fail_why, sizeof(s->fail_why),
                  "got %s bytes than the %zu expected (did the ranks pass "
                  "different counts, dtypes or roots?)",
-                 bytes > st->n ? "more" : "fewer", st->n);
+                 longer ? "more" : "fewer", st->n);
     } else {
         snprintf(s->fail_why, sizeof(s->fail_why), "%s",
                  weft_status_string(status));
     }
+}
+
+/* The first message to a peer: the descriptor (in pack), then the data;
+ * as two parts of one message where the transport takes them apart, else
+ * copied behind the descriptor. */
+static weft_status_t
+sched_send_packed(const weft_tl_ops_t *ops, sched_op_t *o,
+                  const sched_step_t *st, uint64_t tag)
+{
+    if (WEFT_TL_HAS_OP(ops, isend_head)) {
+        weft_status_t rc = ops->isend_head(o->ep, st->pack, WEFT_COLL_DESC_WIRE,
+                                           st->src, st->n, tag, &o->op);
+
+        if (rc != WEFT_INPROGRESS) {
+            return rc;
+        }
+    }
+    if (st->n > 0) {
+        memcpy(st->pack + WEFT_COLL_DESC_WIRE, st->src, st->n);
+    }
+    return ops->isend(o->ep, st->pack, WEFT_COLL_DESC_WIRE + st->n, tag,
+                      &o->op);
+}
+
+/* The first message from a peer: its descriptor into pack and the data
+ * straight into dst where the transport splits it (room for exactly the
+ * data), else all of it into pack (room for up to SCHED_DESC_PACK_MAX,
+ * copied out once the descriptor is checked). */
+static weft_status_t
+sched_recv_packed(const weft_tl_ops_t *ops, sched_op_t *o, sched_step_t *st,
+                  uint64_t tag)
+{
+    if (WEFT_TL_HAS_OP(ops, irecv_head)) {
+        weft_status_t rc;
+
+        st->split = 1; /* before: it may complete inside */
+        rc = ops->irecv_head(o->ep, st->pack, WEFT_COLL_DESC_WIRE, st->dst,
+                             st->n, tag, &o->op);
+        if (rc != WEFT_INPROGRESS) {
+            return rc;
+        }
+        st->split = 0;
+    }
+    return ops->irecv(o->ep, st->pack,
+                      WEFT_COLL_DESC_WIRE + SCHED_DESC_PACK_MAX, tag, &o->op);
 }
 
 static weft_status_t
@@ -237,17 +288,11 @@ sched_post(weft__sched_t *s, int i)
     ctx->tls[o->tl].inflight++; /* before: it may complete inside */
     if (st->kind == WEFT_STEP_SEND && st->pack != NULL) {
         weft__coll_desc_encode(&s->desc, s->desc_seq, st->pack);
-        if (st->n > 0) {
-            memcpy(st->pack + WEFT_COLL_DESC_WIRE, st->src, st->n);
-        }
-        st_ = ctx->tls[o->tl].ops->isend(
-            o->ep, st->pack, WEFT_COLL_DESC_WIRE + st->n, tag, &o->op);
+        st_ = sched_send_packed(ctx->tls[o->tl].ops, o, st, tag);
     } else if (st->kind == WEFT_STEP_SEND) {
         st_ = ctx->tls[o->tl].ops->isend(o->ep, st->src, st->n, tag, &o->op);
     } else if (st->pack != NULL) {
-        st_ = ctx->tls[o->tl].ops->irecv(
-            o->ep, st->pack, WEFT_COLL_DESC_WIRE + SCHED_DESC_PACK_MAX, tag,
-            &o->op);
+        st_ = sched_recv_packed(ctx->tls[o->tl].ops, o, st, tag);
     } else {
         st_ = ctx->tls[o->tl].ops->irecv(o->ep, st->dst, st->n, tag, &o->op);
     }

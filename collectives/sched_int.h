@@ -14,10 +14,12 @@
 #include "comm.h"
 
 /* With two ranks, first messages up to this size carry the call's
- * descriptor in front of their data, copied through scratch (one message,
- * not two: a 24-byte message of its own cost 60% on an 8-byte allreduce
- * over tcp, and 28% at 32 KiB; the copies cost less up to here); larger
- * ones get a message of its own. */
+ * descriptor in front of their data (one message, not two: a 24-byte
+ * message of its own cost 60% on an 8-byte allreduce over tcp, and 28% at
+ * 32 KiB); larger ones get a message of its own. Where the transport
+ * sends and receives a head apart from the body (isend_head, irecv_head:
+ * tcp) nothing is copied; elsewhere both go through scratch (the copies
+ * cost less than a second message up to here). */
 #define SCHED_DESC_PACK_MAX 65536
 
 /* A message's tag: the call's sequence number on the comm, then its
@@ -44,6 +46,8 @@ typedef struct sched_step {
     const weft__sched_poll_ops_t *poll; /* POLL */
     uint8_t *pack; /* SEND/RECV: the first message to/from a peer carries
                       the call's descriptor in front (mismatch check) */
+    uint8_t split; /* RECV with pack: the transport put the descriptor in
+                      pack and the data straight into dst (irecv_head) */
 } sched_step_t;
 
 /* The transport op of one posted send or recv. */

@@ -196,6 +196,39 @@ Test(coll_faults, mismatched_calls_fail_every_rank, .timeout = 300)
     }
 }
 
+/* Over tcp, two ranks: the first message carries the call's descriptor
+ * as its head (isend_head), received apart from the data into room for
+ * exactly the count this rank passed: a longer message is truncated, and
+ * its descriptor still names the disagreement (and the guards hold). */
+Test(coll_faults, mismatched_calls_over_tcp_say_so, .timeout = 120)
+{
+    for (int mode = 0; mode < 4; mode++) {
+        er_shared_t *sh = er_shared_new();
+        wt_job_t job = {.nranks = 2,
+                        .timeout_s = 30,
+                        .env = {"WEFT_TIMEOUT=3s", "WEFT_TL=self,tcp"}};
+        int failed;
+
+        for (int k = 0; k < 8; k++) {
+            sh->status[k] = 1; /* "never answered" */
+        }
+        sh->mode = mode;
+        failed = wt_run(&job, mismatch_body, sh);
+        cr_expect_eq(failed, 0, "tcp %s: %d ranks failed or hung",
+                     mm_names[mode], failed);
+        for (int k = 0; k < 2; k++) {
+            cr_expect(sh->status[k] == WEFT_ERR_MISMATCH &&
+                          strstr(sh->msg[k], "mismatch") != NULL,
+                      "tcp %s: rank %d got %s (\"%s\"), want a mismatch",
+                      mm_names[mode], k,
+                      sh->status[k] == 1 ? "no answer"
+                                         : weft_status_string(sh->status[k]),
+                      sh->msg[k]);
+        }
+        munmap(sh, sizeof(*sh));
+    }
+}
+
 /* ---- a rank killed in the middle of an allreduce ---- */
 
 static void

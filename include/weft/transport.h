@@ -176,7 +176,25 @@ typedef struct weft_tl_ops {
      * The core uses it for blocking sends, where no request is wanted. */
     weft_status_t (*inject)(weft_tl_ep_t *ep, const void *buf, size_t len,
                             uint64_t tag);
+    /* One message made of a short head (hlen <= WEFT_TL_HEAD_MAX bytes)
+     * and a body, without copying them together: isend_head sends the
+     * hlen bytes at head followed by the len bytes at buf; irecv_head
+     * receives a message's first hlen bytes into head and the rest (up to
+     * len) into buf, and reports the bytes of both. On the wire it is an
+     * ordinary message: either side may use the plain isend/irecv with
+     * the parts back to back in one buffer. WEFT_INPROGRESS: the
+     * transport does not take this one that way (nothing was posted; the
+     * core copies the parts into one buffer and uses isend/irecv). */
+    weft_status_t (*isend_head)(weft_tl_ep_t *ep, const void *head, size_t hlen,
+                                const void *buf, size_t len, uint64_t tag,
+                                weft_tl_op_t *op);
+    weft_status_t (*irecv_head)(weft_tl_ep_t *ep, void *head, size_t hlen,
+                                void *buf, size_t len, uint64_t tag,
+                                weft_tl_op_t *op);
 } weft_tl_ops_t;
+
+/* The largest head of isend_head / irecv_head. */
+#define WEFT_TL_HEAD_MAX 64
 
 #define WEFT_TL_HAS_OP(_ops, _op)                                              \
     (((_ops)->size > offsetof(weft_tl_ops_t, _op)) && ((_ops)->_op != NULL))

@@ -132,6 +132,8 @@ typedef struct weft__tcp_conn {
     weft__wire_hdr_t hdr;         /* the frame being read */
     uint8_t *dst;                 /* payload goes here (NULL: dropped) */
     size_t dst_left;              /* bytes still going to dst */
+    uint8_t *dst2;                /* then here (a receive's body behind */
+    size_t dst2_left;             /* its head: irecv_head) */
     size_t left;                  /* payload bytes still to read */
     weft_tl_op_t *rx_op;          /* EAGER into a posted receive */
     struct weft__tcp_msg *rx_msg; /* EAGER into an unexpected record,
@@ -147,6 +149,13 @@ typedef enum tcp_txi_type {
     TCP_TXI_CTS,       /* a rendezvous receive record: its CTS frame */
     TCP_TXI_BYE        /* the peer's BYE item */
 } tcp_txi_type_t;
+
+/* A frame's payload: up to two pieces back to back (an op's head, then
+ * its body). */
+typedef struct weft__tcp_parts {
+    const uint8_t *p[2];
+    size_t n[2];
+} weft__tcp_parts_t;
 
 typedef struct tcp_txi {
     struct tcp_txi *next;
@@ -171,8 +180,10 @@ typedef struct tcp_op {
     tcp_txi_t txi;             /* send queue */
     struct tcp_op *next;       /* sends waiting for their CTS */
     weft_tl_ep_t *peer;
-    uint8_t *buf;
+    uint8_t *head; /* isend_head / irecv_head: the first hlen bytes */
+    uint8_t *buf;  /* then these len */
     size_t len;
+    uint32_t hlen;
     uint64_t msg_id;           /* rendezvous sends */
     uint64_t accepted;         /* rendezvous sends: bytes the CTS allows */
     uint64_t sent;             /* rendezvous sends: DATA bytes framed */
@@ -193,6 +204,13 @@ static inline weft_tl_op_t *
 weft__tcp_op_owner(tcp_op_t *o)
 {
     return (weft_tl_op_t *)((char *)o - offsetof(weft_tl_op_t, priv));
+}
+
+/* Bytes of an op's message (send) or room (receive): head and body. */
+static inline size_t
+weft__tcp_op_bytes(const tcp_op_t *o)
+{
+    return (size_t)o->hlen + o->len;
 }
 
 /* ---- received-message records ----------------------------------------- */
@@ -243,8 +261,8 @@ struct weft_tl_ep {
     tcp_txi_t *txq_head, *txq_tail;
     tcp_txi_t *tx_cur; /* the head frame, partly written */
     uint8_t tx_cur_hdr[WEFT_WIRE_HDR_LEN];
-    const uint8_t *tx_cur_payload;
-    size_t tx_cur_plen, tx_cur_off; /* off counts header + payload */
+    weft__tcp_parts_t tx_cur_parts;
+    size_t tx_cur_off;              /* counts header + payload */
     tcp_op_t *wait_cts;             /* sends waiting for their CTS */
     tcp_txi_t bye;
     /* receiving */
@@ -340,8 +358,11 @@ void weft__tcp_peer_run_deferred(weft_tl_t *tl);
 
 /* Read and handle frames until the socket would block (or a budget). */
 void weft__tcp_rx_read(weft__tcp_conn_t *conn);
-weft_status_t weft__tcp_rx_post(weft_tl_ep_t *peer, void *buf, size_t len,
-                                uint64_t tag, weft_tl_op_t *op);
+/* A receive; head (hlen bytes, 0: none) takes the message's first bytes
+ * and buf the rest. */
+weft_status_t weft__tcp_rx_post(weft_tl_ep_t *peer, void *head, size_t hlen,
+                                void *buf, size_t len, uint64_t tag,
+                                weft_tl_op_t *op);
 void weft__tcp_rx_cancel(weft_tl_ep_t *peer, weft_tl_op_t *op);
 /* Complete the matched receive of a record now (failure paths). */
 void weft__tcp_msg_fail(weft__tcp_msg_t *msg, weft_status_t status);
@@ -354,7 +375,10 @@ void weft__tcp_rx_cts_written(weft__tcp_msg_t *msg);
 
 /* ---- tcp_tx.c --------------------------------------------------------- */
 
-weft_status_t weft__tcp_tx_send(weft_tl_ep_t *peer, const void *buf, size_t len,
+/* A send of head (hlen bytes, 0: none) then buf. With a head, only one
+ * that goes EAGER: WEFT_INPROGRESS (nothing posted) for a larger one. */
+weft_status_t weft__tcp_tx_send(weft_tl_ep_t *peer, const void *head,
+                                size_t hlen, const void *buf, size_t len,
                                 uint64_t tag, weft_tl_op_t *op);
 /* Queue an item (starting the link if there is none); flush at once when
  * the link is open and was idle. Fails (nothing queued) when the peer is

@@ -30,6 +30,63 @@ tcp_min(size_t a, size_t b)
     return a < b ? a : b;
 }
 
+/* Copy n bytes of a message into a receive: its head, then its body. */
+static void
+tcp_op_fill(const tcp_op_t *o, const uint8_t *src, size_t n)
+{
+    size_t h = tcp_min(n, o->hlen);
+
+    if (h > 0) {
+        memcpy(o->head, src, h);
+    }
+    if (n > h) {
+        memcpy(o->buf, src + h, n - h);
+    }
+}
+
+/* Point the parser at n bytes of a receive from message offset off on. */
+static void
+tcp_rx_aim(weft__tcp_conn_t *conn, const tcp_op_t *o, size_t off, size_t n)
+{
+    conn->dst2 = NULL;
+    conn->dst2_left = 0;
+    if (off < o->hlen) {
+        size_t h = tcp_min(n, o->hlen - off);
+
+        conn->dst = o->head + off;
+        conn->dst_left = h;
+        if (n > h) {
+            conn->dst2 = o->buf;
+            conn->dst2_left = n - h;
+        }
+        return;
+    }
+    conn->dst = o->buf + (off - o->hlen);
+    conn->dst_left = n;
+}
+
+/* Nothing more goes to the receive's buffers (done, or dropped). */
+static void
+tcp_rx_unaim(weft__tcp_conn_t *conn)
+{
+    conn->dst = conn->dst2 = NULL;
+    conn->dst_left = conn->dst2_left = 0;
+}
+
+/* n bytes went to dst: on to the body when the head is full. */
+static void
+tcp_rx_advance(weft__tcp_conn_t *conn, size_t n)
+{
+    conn->dst += n;
+    conn->dst_left -= n;
+    if (conn->dst_left == 0 && conn->dst2 != NULL) {
+        conn->dst = conn->dst2;
+        conn->dst_left = conn->dst2_left;
+        conn->dst2 = NULL;
+        conn->dst2_left = 0;
+    }
+}
+
 /* ---- records ------------------------------------------------------- */
 
 /* Records for payloads above this size come from a small cache of
@@ -161,7 +218,7 @@ tcp_rndv_start(weft__tcp_msg_t *msg, weft_tl_op_t *op)
     tcp_op_t *o = weft__tcp_op(op);
     weft_status_t st;
 
-    msg->accepted = tcp_min(msg->size, o->len);
+    msg->accepted = tcp_min(msg->size, weft__tcp_op_bytes(o));
     msg->next = peer->active;
     peer->active = msg;
     msg->in_active = 1;
@@ -194,14 +251,16 @@ weft__tcp_rx_cts_written(weft__tcp_msg_t *msg)
 /* ---- posting and cancelling receives ---------------------------------- */
 
 weft_status_t
-weft__tcp_rx_post(weft_tl_ep_t *peer, void *buf, size_t len, uint64_t tag,
-                  weft_tl_op_t *op)
+weft__tcp_rx_post(weft_tl_ep_t *peer, void *head, size_t hlen, void *buf,
+                  size_t len, uint64_t tag, weft_tl_op_t *op)
 {
     tcp_op_t *o = weft__tcp_op(op);
     weft__match_entry_t *e;
 
     memset(o, 0, sizeof(*o));
     o->peer = peer;
+    o->head = head;
+    o->hlen = (uint32_t)hlen;
     o->buf = buf;
     o->len = len;
     if (peer->failed != WEFT_OK) {
@@ -215,14 +274,12 @@ weft__tcp_rx_post(weft_tl_ep_t *peer, void *buf, size_t len, uint64_t tag,
 
         msg->in_unexp = 0;
         if (msg->type == WEFT_WIRE_EAGER) {
-            size_t size = msg->size;
-            size_t n = tcp_min(len, size);
+            size_t size = msg->size, room = weft__tcp_op_bytes(o);
+            size_t n = tcp_min(room, size);
 
-            if (n > 0) {
-                memcpy(buf, msg->data, n);
-            }
+            tcp_op_fill(o, msg->data, n);
             weft__tcp_msg_release(msg);
-            op->complete(op, size > len ? WEFT_ERR_TRUNCATED : WEFT_OK, n);
+            op->complete(op, size > room ? WEFT_ERR_TRUNCATED : WEFT_OK, n);
             return WEFT_OK;
         }
         tcp_rndv_start(msg, op);
@@ -255,8 +312,7 @@ weft__tcp_rx_cancel(weft_tl_ep_t *peer, weft_tl_op_t *op)
         /* the rest of its payload is read and dropped */
         if (conn != NULL && conn->rx_op == op) {
             conn->rx_op = NULL;
-            conn->dst = NULL;
-            conn->dst_left = 0;
+            tcp_rx_unaim(conn);
         }
         break;
     case TCP_OP_RECV_RNDV:
@@ -265,8 +321,7 @@ weft__tcp_rx_cancel(weft_tl_ep_t *peer, weft_tl_op_t *op)
         if (msg->txi.queued && peer->tx_cur != &msg->txi) {
             msg->accepted = 0; /* CTS for nothing: the sender is done */
         } else if (conn != NULL && conn->rx_msg == msg) {
-            conn->dst = NULL; /* the rest of the data is dropped */
-            conn->dst_left = 0;
+            tcp_rx_unaim(conn); /* the rest of the data is dropped */
         }
         break;
     default:
@@ -285,15 +340,15 @@ tcp_rx_payload_done(weft__tcp_conn_t *conn)
     weft_tl_op_t *op = conn->rx_op;
 
     conn->in_payload = 0;
-    conn->dst = NULL;
-    conn->dst_left = 0;
+    tcp_rx_unaim(conn);
     if (op != NULL) { /* EAGER into a posted receive */
         tcp_op_t *o = weft__tcp_op(op);
-        size_t n = tcp_min(o->len, conn->hdr.len);
+        size_t room = weft__tcp_op_bytes(o);
+        size_t n = tcp_min(room, conn->hdr.len);
 
         conn->rx_op = NULL;
         o->state = TCP_OP_IDLE;
-        op->complete(op, conn->hdr.len > o->len ? WEFT_ERR_TRUNCATED : WEFT_OK,
+        op->complete(op, conn->hdr.len > room ? WEFT_ERR_TRUNCATED : WEFT_OK,
                      n);
         return;
     }
@@ -308,15 +363,14 @@ tcp_rx_payload_done(weft__tcp_conn_t *conn)
 
         if (e != NULL) {
             tcp_op_t *o = weft__container_of(e, tcp_op_t, entry);
-            size_t n = tcp_min(o->len, msg->size);
+            size_t room = weft__tcp_op_bytes(o);
+            size_t n = tcp_min(room, msg->size);
 
-            if (n > 0) {
-                memcpy(o->buf, msg->data, n);
-            }
+            tcp_op_fill(o, msg->data, n);
             o->state = TCP_OP_IDLE;
             weft__tcp_op_owner(o)->complete(
                 weft__tcp_op_owner(o),
-                msg->size > o->len ? WEFT_ERR_TRUNCATED : WEFT_OK, n);
+                msg->size > room ? WEFT_ERR_TRUNCATED : WEFT_OK, n);
             weft__tcp_msg_release(msg);
             return;
         }
@@ -342,8 +396,7 @@ tcp_rx_eager(weft__tcp_conn_t *conn, const weft__wire_hdr_t *h)
 
         o->state = TCP_OP_RECV_EAGER;
         conn->rx_op = weft__tcp_op_owner(o);
-        conn->dst = o->buf;
-        conn->dst_left = tcp_min(o->len, h->len);
+        tcp_rx_aim(conn, o, 0, tcp_min(weft__tcp_op_bytes(o), h->len));
     } else {
         weft__tcp_msg_t *msg = tcp_msg_alloc(conn->tl, h->len);
 
@@ -360,6 +413,7 @@ tcp_rx_eager(weft__tcp_conn_t *conn, const weft__wire_hdr_t *h)
         msg->size = h->len;
         msg->in_rx = 1;
         conn->rx_msg = msg;
+        tcp_rx_unaim(conn);
         conn->dst = msg->data;
         conn->dst_left = h->len;
     }
@@ -430,11 +484,9 @@ tcp_rx_data(weft__tcp_conn_t *conn, const weft__wire_hdr_t *h)
     conn->left = h->len;
     conn->in_payload = 1;
     if (msg->op != NULL) {
-        conn->dst = weft__tcp_op(msg->op)->buf + msg->received;
-        conn->dst_left = h->len;
+        tcp_rx_aim(conn, weft__tcp_op(msg->op), msg->received, h->len);
     } else {
-        conn->dst = NULL;
-        conn->dst_left = 0;
+        tcp_rx_unaim(conn);
     }
 }
 
@@ -492,12 +544,14 @@ tcp_rx_frame(weft__tcp_conn_t *conn)
 static void
 tcp_rx_consume(weft__tcp_conn_t *conn, const uint8_t *p, size_t n)
 {
-    size_t to_dst = tcp_min(n, conn->dst_left);
+    size_t done = 0;
 
-    if (to_dst > 0) {
-        memcpy(conn->dst, p, to_dst);
-        conn->dst += to_dst;
-        conn->dst_left -= to_dst;
+    while (done < n && conn->dst_left > 0) {
+        size_t to_dst = tcp_min(n - done, conn->dst_left);
+
+        memcpy(conn->dst, p + done, to_dst);
+        done += to_dst;
+        tcp_rx_advance(conn, to_dst);
     }
     conn->left -= n;
     if (conn->left == 0) {
@@ -581,8 +635,7 @@ weft__tcp_rx_read(weft__tcp_conn_t *conn)
                 budget = (size_t)n < conn->dst_left
                              ? 0
                              : budget - tcp_min(budget, (size_t)n);
-                conn->dst += n;
-                conn->dst_left -= (size_t)n;
+                tcp_rx_advance(conn, (size_t)n);
                 conn->left -= (size_t)n;
                 if (conn->left == 0) {
                     tcp_rx_payload_done(conn);

@@ -340,14 +340,32 @@ static weft_status_t
 tcp_isend(weft_tl_ep_t *ep, const void *buf, size_t len, uint64_t tag,
           weft_tl_op_t *op)
 {
-    return weft__tcp_tx_send(ep, buf, len, tag, op);
+    return weft__tcp_tx_send(ep, NULL, 0, buf, len, tag, op);
 }
 
 static weft_status_t
 tcp_irecv(weft_tl_ep_t *ep, void *buf, size_t len, uint64_t tag,
           weft_tl_op_t *op)
 {
-    return weft__tcp_rx_post(ep, buf, len, tag, op);
+    return weft__tcp_rx_post(ep, NULL, 0, buf, len, tag, op);
+}
+
+/* The parts of a message as one frame (iovecs), no copy together. */
+static weft_status_t
+tcp_isend_head(weft_tl_ep_t *ep, const void *head, size_t hlen, const void *buf,
+               size_t len, uint64_t tag, weft_tl_op_t *op)
+{
+    return weft__tcp_tx_send(ep, head, hlen, buf, len, tag, op);
+}
+
+static weft_status_t
+tcp_irecv_head(weft_tl_ep_t *ep, void *head, size_t hlen, void *buf, size_t len,
+               uint64_t tag, weft_tl_op_t *op)
+{
+    if (hlen > WEFT_TL_HEAD_MAX) {
+        return WEFT_INPROGRESS;
+    }
+    return weft__tcp_rx_post(ep, head, hlen, buf, len, tag, op);
 }
 
 static unsigned
@@ -423,4 +441,6 @@ const weft_tl_ops_t weft__tl_tcp = {
     .progress = tcp_progress,
     .wait_fd = tcp_wait_fd,
     .cancel = tcp_cancel,
+    .isend_head = tcp_isend_head,
+    .irecv_head = tcp_irecv_head,
 };

@@ -98,25 +98,28 @@ tcp_data_len(const weft_tl_ep_t *peer, const tcp_op_t *o)
     return left < peer->chunk ? (size_t)left : peer->chunk;
 }
 
-/* Encode the next frame of txi; returns its payload length. */
+/* Encode the next frame of txi; returns its payload length (in parts). */
 static size_t
 tcp_tx_encode(weft_tl_ep_t *peer, tcp_txi_t *txi,
-              uint8_t hdr[WEFT_WIRE_HDR_LEN], const uint8_t **payload_p)
+              uint8_t hdr[WEFT_WIRE_HDR_LEN], weft__tcp_parts_t *parts)
 {
     weft__wire_hdr_t h;
     tcp_op_t *o;
 
     memset(&h, 0, sizeof(h));
+    memset(parts, 0, sizeof(*parts));
     h.src = (uint32_t)peer->tl->rank;
-    *payload_p = NULL;
     switch (txi->type) {
     case TCP_TXI_EAGER:
         o = tcp_txi_op(txi);
         h.type = WEFT_WIRE_EAGER;
         h.tag = o->entry.tag;
-        h.len = (uint32_t)o->len;
-        h.size = o->len;
-        *payload_p = o->buf;
+        h.len = (uint32_t)weft__tcp_op_bytes(o);
+        h.size = weft__tcp_op_bytes(o);
+        parts->p[0] = o->head;
+        parts->n[0] = o->hlen;
+        parts->p[1] = o->buf;
+        parts->n[1] = o->len;
         break;
     case TCP_TXI_RTS:
         o = tcp_txi_op(txi);
@@ -131,7 +134,8 @@ tcp_tx_encode(weft_tl_ep_t *peer, tcp_txi_t *txi,
         h.msg_id = o->msg_id;
         h.size = o->sent;
         h.len = (uint32_t)tcp_data_len(peer, o);
-        *payload_p = o->buf + o->sent;
+        parts->p[1] = o->buf + o->sent;
+        parts->n[1] = h.len;
         break;
     case TCP_TXI_CTS:
         h.type = WEFT_WIRE_CTS;
@@ -144,6 +148,21 @@ tcp_tx_encode(weft_tl_ep_t *peer, tcp_txi_t *txi,
     }
     weft__wire_encode(&h, hdr);
     return h.len;
+}
+
+/* Append what is left of a piece after skipping *skip bytes of it. */
+static size_t
+tcp_iov_add(struct iovec *iov, size_t niov, const uint8_t *p, size_t n,
+            size_t *skip)
+{
+    if (*skip >= n) {
+        *skip -= n;
+        return niov;
+    }
+    iov[niov].iov_base = (void *)(p + *skip);
+    iov[niov].iov_len = n - *skip;
+    *skip = 0;
+    return niov + 1;
 }
 
 /* The head frame is completely in the kernel. */
@@ -162,7 +181,7 @@ tcp_tx_frame_done(weft_tl_ep_t *peer)
         o = tcp_txi_op(txi);
         o->state = TCP_OP_IDLE;
         op = weft__tcp_op_owner(o);
-        op->complete(op, WEFT_OK, o->len);
+        op->complete(op, WEFT_OK, weft__tcp_op_bytes(o));
         break;
     case TCP_TXI_RTS:
         o = tcp_txi_op(txi);
@@ -205,10 +224,9 @@ void
 weft__tcp_tx_flush(weft_tl_ep_t *peer)
 {
     uint8_t hdrs[TCP_IOV_BATCH][WEFT_WIRE_HDR_LEN];
-    struct iovec iov[2 * TCP_IOV_BATCH];
+    struct iovec iov[3 * TCP_IOV_BATCH];
     size_t flen[TCP_IOV_BATCH];
-    const uint8_t *payload[TCP_IOV_BATCH];
-    size_t plen[TCP_IOV_BATCH];
+    weft__tcp_parts_t parts[TCP_IOV_BATCH];
 
     while (peer->txq_head != NULL && peer->conn != NULL &&
            peer->conn->state == TCP_CONN_OPEN && peer->conn->send_err == 0 &&
@@ -220,29 +238,21 @@ weft__tcp_tx_flush(weft_tl_ep_t *peer)
 
         /* gather: the partly written head first, then whole frames */
         for (; txi != NULL && k < TCP_IOV_BATCH; txi = txi->next, k++) {
-            size_t skip = 0;
+            size_t skip = 0, plen;
             const uint8_t *h = hdrs[k];
 
             if (txi == peer->tx_cur) {
                 h = peer->tx_cur_hdr;
-                payload[k] = peer->tx_cur_payload;
-                plen[k] = peer->tx_cur_plen;
+                parts[k] = peer->tx_cur_parts;
                 skip = peer->tx_cur_off;
             } else {
-                plen[k] = tcp_tx_encode(peer, txi, hdrs[k], &payload[k]);
+                tcp_tx_encode(peer, txi, hdrs[k], &parts[k]);
             }
-            flen[k] = WEFT_WIRE_HDR_LEN + plen[k] - skip;
-            if (skip < WEFT_WIRE_HDR_LEN) {
-                iov[niov].iov_base = (void *)(h + skip);
-                iov[niov++].iov_len = WEFT_WIRE_HDR_LEN - skip;
-                skip = 0;
-            } else {
-                skip -= WEFT_WIRE_HDR_LEN;
-            }
-            if (plen[k] > skip) {
-                iov[niov].iov_base = (void *)(payload[k] + skip);
-                iov[niov++].iov_len = plen[k] - skip;
-            }
+            plen = parts[k].n[0] + parts[k].n[1];
+            flen[k] = WEFT_WIRE_HDR_LEN + plen - skip;
+            niov = tcp_iov_add(iov, niov, h, WEFT_WIRE_HDR_LEN, &skip);
+            niov = tcp_iov_add(iov, niov, parts[k].p[0], parts[k].n[0], &skip);
+            niov = tcp_iov_add(iov, niov, parts[k].p[1], parts[k].n[1], &skip);
         }
         memset(&mh, 0, sizeof(mh));
         mh.msg_iov = iov;
@@ -279,8 +289,7 @@ weft__tcp_tx_flush(weft_tl_ep_t *peer)
             if (peer->tx_cur != peer->txq_head) {
                 peer->tx_cur = peer->txq_head;
                 memcpy(peer->tx_cur_hdr, hdrs[i], WEFT_WIRE_HDR_LEN);
-                peer->tx_cur_payload = payload[i];
-                peer->tx_cur_plen = plen[i];
+                peer->tx_cur_parts = parts[i];
                 peer->tx_cur_off = 0;
             }
             peer->tx_cur_off += n;
@@ -316,13 +325,19 @@ weft__tcp_tx_push(weft_tl_ep_t *peer, tcp_txi_t *txi)
 /* ---- sends ------------------------------------------------------------ */
 
 weft_status_t
-weft__tcp_tx_send(weft_tl_ep_t *peer, const void *buf, size_t len, uint64_t tag,
-                  weft_tl_op_t *op)
+weft__tcp_tx_send(weft_tl_ep_t *peer, const void *head, size_t hlen,
+                  const void *buf, size_t len, uint64_t tag, weft_tl_op_t *op)
 {
     tcp_op_t *o = weft__tcp_op(op);
 
+    if (hlen > 0 && (hlen > WEFT_TL_HEAD_MAX || len > peer->eager_limit ||
+                     hlen + len > peer->eager_limit)) {
+        return WEFT_INPROGRESS; /* one frame only: the core packs it */
+    }
     memset(o, 0, sizeof(*o));
     o->peer = peer;
+    o->head = (uint8_t *)head;
+    o->hlen = (uint32_t)hlen;
     o->buf = (uint8_t *)buf;
     o->len = len;
     o->entry.tag = tag;
