@@ -100,13 +100,16 @@ REDUCE_FLOAT_OPS(f32, float, __builtin_nanf(""), __builtin_copysignf)
 REDUCE_FLOAT_OPS(f64, double, __builtin_nan(""), __builtin_copysign)
 
 /*
- * The loops: red2_<tag>_<op>(inout, in, n) and red3_<tag>_<op>(out, a, b,
- * n). restrict holds because weft__reduce3 sends out == a or out == b to
- * the two-operand loop (every op is commutative, so the order is free).
+ * The loops: <pfx>red2_<tag>_<op>(inout, in, n) and red3 (out, a, b, n).
+ * restrict holds because weft__reduce3 sends out == a or out == b to the
+ * two-operand loop (every op is commutative, so the order is free). Each
+ * is compiled twice: for the baseline ISA and, on x86, for AVX2 (twice
+ * the vector width; taken where the CPU has it). Element by element, the
+ * results are the same bits either way.
  */
-#define REDUCE_KERNELS(_tag, _op)                                              \
-    static void red2_##_tag##_##_op(void *restrict inout_,                     \
-                                    const void *restrict in_, size_t n)        \
+#define REDUCE_KERNELS(_pfx, _attr, _tag, _op)                                 \
+    _attr static void _pfx##red2_##_tag##_##_op(                               \
+        void *restrict inout_, const void *restrict in_, size_t n)             \
     {                                                                          \
         _tag##_ua *restrict x = inout_;                                        \
         const _tag##_ua *restrict y = in_;                                     \
@@ -114,9 +117,9 @@ REDUCE_FLOAT_OPS(f64, double, __builtin_nan(""), __builtin_copysign)
             x[i] = _tag##_##_op(x[i], y[i]);                                   \
         }                                                                      \
     }                                                                          \
-    static void red3_##_tag##_##_op(void *restrict out_,                       \
-                                    const void *restrict a_,                   \
-                                    const void *restrict b_, size_t n)         \
+    _attr static void _pfx##red3_##_tag##_##_op(                               \
+        void *restrict out_, const void *restrict a_, const void *restrict b_, \
+        size_t n)                                                              \
     {                                                                          \
         _tag##_ua *restrict o = out_;                                          \
         const _tag##_ua *restrict a = a_;                                      \
@@ -125,20 +128,25 @@ REDUCE_FLOAT_OPS(f64, double, __builtin_nan(""), __builtin_copysign)
             o[i] = _tag##_##_op(a[i], b[i]);                                   \
         }                                                                      \
     }
-#define REDUCE_KERNELS_ALL(_tag)                                               \
-    REDUCE_KERNELS(_tag, sum)                                                  \
-    REDUCE_KERNELS(_tag, prod)                                                 \
-    REDUCE_KERNELS(_tag, min)                                                  \
-    REDUCE_KERNELS(_tag, max)
+#define REDUCE_KERNELS_ALL(_pfx, _attr, _tag)                                  \
+    REDUCE_KERNELS(_pfx, _attr, _tag, sum)                                     \
+    REDUCE_KERNELS(_pfx, _attr, _tag, prod)                                    \
+    REDUCE_KERNELS(_pfx, _attr, _tag, min)                                     \
+    REDUCE_KERNELS(_pfx, _attr, _tag, max)
+#define REDUCE_KERNELS_ISA(_pfx, _attr)                                        \
+    REDUCE_KERNELS_ALL(_pfx, _attr, i8)                                        \
+    REDUCE_KERNELS_ALL(_pfx, _attr, u8)                                        \
+    REDUCE_KERNELS_ALL(_pfx, _attr, i32)                                       \
+    REDUCE_KERNELS_ALL(_pfx, _attr, u32)                                       \
+    REDUCE_KERNELS_ALL(_pfx, _attr, i64)                                       \
+    REDUCE_KERNELS_ALL(_pfx, _attr, u64)                                       \
+    REDUCE_KERNELS_ALL(_pfx, _attr, f32)                                       \
+    REDUCE_KERNELS_ALL(_pfx, _attr, f64)
 
-REDUCE_KERNELS_ALL(i8)
-REDUCE_KERNELS_ALL(u8)
-REDUCE_KERNELS_ALL(i32)
-REDUCE_KERNELS_ALL(u32)
-REDUCE_KERNELS_ALL(i64)
-REDUCE_KERNELS_ALL(u64)
-REDUCE_KERNELS_ALL(f32)
-REDUCE_KERNELS_ALL(f64)
+REDUCE_KERNELS_ISA(, )
+#ifdef REDUCE_HAVE_X86
+REDUCE_KERNELS_ISA(avx2_, __attribute__((target("avx2"))))
+#endif
 
 typedef void (*reduce2_fn_t)(void *restrict inout, const void *restrict in,
                              size_t n);
@@ -153,25 +161,60 @@ typedef struct reduce_kernel {
 /* Empty entries are the invalid combinations: AVG on integers, and the
  * 16-bit floats, which are reduced as FLOAT32. AVG sums; the caller
  * divides once at the end (weft__reduce_avg). Designated entries, so the
- * table does not depend on the order of the enums. */
+ * table does not depend on the order of the enums. One table per ISA. */
 /* clang-format off */
-#define REDUCE_ENTRY(_tag, _op) \
-    {.two = red2_##_tag##_##_op, .three = red3_##_tag##_##_op}
-#define REDUCE_ROW(_tag) \
-    [WEFT_SUM] = REDUCE_ENTRY(_tag, sum), [WEFT_PROD] = REDUCE_ENTRY(_tag, prod), \
-    [WEFT_MIN] = REDUCE_ENTRY(_tag, min), [WEFT_MAX] = REDUCE_ENTRY(_tag, max)
+#define REDUCE_ENTRY(_pfx, _tag, _op) \
+    {.two = _pfx##red2_##_tag##_##_op, .three = _pfx##red3_##_tag##_##_op}
+#define REDUCE_ROW(_pfx, _tag) \
+    [WEFT_SUM] = REDUCE_ENTRY(_pfx, _tag, sum), \
+    [WEFT_PROD] = REDUCE_ENTRY(_pfx, _tag, prod), \
+    [WEFT_MIN] = REDUCE_ENTRY(_pfx, _tag, min), \
+    [WEFT_MAX] = REDUCE_ENTRY(_pfx, _tag, max)
+#define REDUCE_TABLE(_pfx) { \
+    [WEFT_INT8]    = {REDUCE_ROW(_pfx, i8)}, \
+    [WEFT_UINT8]   = {REDUCE_ROW(_pfx, u8)}, \
+    [WEFT_INT32]   = {REDUCE_ROW(_pfx, i32)}, \
+    [WEFT_UINT32]  = {REDUCE_ROW(_pfx, u32)}, \
+    [WEFT_INT64]   = {REDUCE_ROW(_pfx, i64)}, \
+    [WEFT_UINT64]  = {REDUCE_ROW(_pfx, u64)}, \
+    [WEFT_FLOAT32] = {REDUCE_ROW(_pfx, f32), \
+                      [WEFT_AVG] = REDUCE_ENTRY(_pfx, f32, sum)}, \
+    [WEFT_FLOAT64] = {REDUCE_ROW(_pfx, f64), \
+                      [WEFT_AVG] = REDUCE_ENTRY(_pfx, f64, sum)}, \
+}
 
-static const reduce_kernel_t reduce_table[WEFT_DTYPE_COUNT][WEFT_OP_COUNT] = {
-    [WEFT_INT8]    = {REDUCE_ROW(i8)},
-    [WEFT_UINT8]   = {REDUCE_ROW(u8)},
-    [WEFT_INT32]   = {REDUCE_ROW(i32)},
-    [WEFT_UINT32]  = {REDUCE_ROW(u32)},
-    [WEFT_INT64]   = {REDUCE_ROW(i64)},
-    [WEFT_UINT64]  = {REDUCE_ROW(u64)},
-    [WEFT_FLOAT32] = {REDUCE_ROW(f32), [WEFT_AVG] = REDUCE_ENTRY(f32, sum)},
-    [WEFT_FLOAT64] = {REDUCE_ROW(f64), [WEFT_AVG] = REDUCE_ENTRY(f64, sum)},
-};
+static const reduce_kernel_t
+    reduce_table[WEFT_DTYPE_COUNT][WEFT_OP_COUNT] = REDUCE_TABLE();
+#ifdef REDUCE_HAVE_X86
+static const reduce_kernel_t
+    reduce_table_avx2[WEFT_DTYPE_COUNT][WEFT_OP_COUNT] = REDUCE_TABLE(avx2_);
+#endif
 /* clang-format on */
+
+enum { ISA_UNKNOWN, ISA_BASE, ISA_AVX2 };
+
+/* The CPU's answer, asked once (relaxed: every thread computes the same);
+ * the tests may force the baseline (weft__reduce_ops_force_portable). */
+static atomic_int reduce_isa = ISA_UNKNOWN;
+static atomic_int reduce_force_base = 0;
+
+static const reduce_kernel_t (*reduce_table_for_cpu(void))[WEFT_OP_COUNT]
+{
+#ifdef REDUCE_HAVE_X86
+    int isa = atomic_load_explicit(&reduce_isa, memory_order_relaxed);
+
+    if (isa == ISA_UNKNOWN) {
+        __builtin_cpu_init();
+        isa = __builtin_cpu_supports("avx2") ? ISA_AVX2 : ISA_BASE;
+        atomic_store_explicit(&reduce_isa, isa, memory_order_relaxed);
+    }
+    if (isa == ISA_AVX2 &&
+        !atomic_load_explicit(&reduce_force_base, memory_order_relaxed)) {
+        return reduce_table_avx2;
+    }
+#endif
+    return reduce_table;
+}
 
 /* The kernel for (dtype, op); NULL outside the enums or when invalid. */
 static const reduce_kernel_t *
@@ -182,7 +225,7 @@ reduce_kernel(weft_dtype_t dtype, weft_op_t op)
     if ((unsigned)dtype >= WEFT_DTYPE_COUNT || (unsigned)op >= WEFT_OP_COUNT) {
         return NULL;
     }
-    k = &reduce_table[dtype][op];
+    k = &reduce_table_for_cpu()[dtype][op];
     return k->two != NULL ? k : NULL;
 }
 
@@ -448,6 +491,17 @@ void
 weft__reduce_ops_force_portable(int on)
 {
     atomic_store_explicit(&f16_force_portable, on != 0, memory_order_relaxed);
+    atomic_store_explicit(&reduce_force_base, on != 0, memory_order_relaxed);
+}
+
+int
+weft__reduce_ops_uses_avx2(void)
+{
+#ifdef REDUCE_HAVE_X86
+    return reduce_table_for_cpu() == reduce_table_avx2;
+#else
+    return 0;
+#endif
 }
 
 int

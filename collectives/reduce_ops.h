@@ -65,8 +65,11 @@ void weft__convert(void *dst, weft_dtype_t to, const void *src,
                    weft_dtype_t from, size_t count);
 
 /* For the tests: on != 0 makes the fp16 conversions take the portable C
- * path even where the CPU has F16C; 0 restores the runtime choice. */
+ * path even where the CPU has F16C, and the reductions the baseline-ISA
+ * loops even where it has AVX2; 0 restores the runtime choice. */
 void weft__reduce_ops_force_portable(int on);
+/* 1 when the reductions would use the AVX2 loops, else 0. */
+int weft__reduce_ops_uses_avx2(void);
 /* 1 when the fp16 conversions would use F16C (CPU support, not forced
  * portable), else 0. */
 int weft__reduce_ops_uses_f16c(void);

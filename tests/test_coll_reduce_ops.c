@@ -325,7 +325,31 @@ wt_check_variant(weft_dtype_t dt, weft_op_t op, size_t n, int variant,
     free(y0);
 }
 
+/* Every test of the kernels runs them for each instruction set this CPU
+ * takes: the runtime choice (AVX2 where there is one), then the baseline
+ * forced. */
+static int
+wt_isa_next(int *pass)
+{
+    if (*pass == 1 && !weft__reduce_ops_uses_avx2()) {
+        *pass = 3; /* one set only: already run */
+    }
+    weft__reduce_ops_force_portable(*pass == 1);
+    return (*pass)++ < 2;
+}
+
+static void wt_match_reference(void);
+static void wt_commutative_specials(void);
+
 Test(coll_reduce_ops, every_dtype_and_op_matches_reference, .timeout = 60)
+{
+    for (int pass = 0; wt_isa_next(&pass);) {
+        wt_match_reference();
+    }
+}
+
+static void
+wt_match_reference(void)
 {
     static const size_t counts[] = {0, 1, 7, 1000, 1003};
     static const size_t offs[][3] = {{0, 0, 0}, {1, 3, 5}, {6, 2, 7}};
@@ -349,6 +373,14 @@ Test(coll_reduce_ops, every_dtype_and_op_matches_reference, .timeout = 60)
 /* All pairs of special values (NaNs with payloads and signs, signed
  * zeros, infinities, extremes) in both orders: bitwise equal results. */
 Test(coll_reduce_ops, every_op_is_bitwise_commutative, .timeout = 30)
+{
+    for (int pass = 0; wt_isa_next(&pass);) {
+        wt_commutative_specials();
+    }
+}
+
+static void
+wt_commutative_specials(void)
 {
     static uint8_t a[18 * 18 * 8], b[sizeof(a)], ab[sizeof(a)], ba[sizeof(a)];
     static uint8_t want[sizeof(a)];
