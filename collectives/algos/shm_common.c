@@ -113,11 +113,11 @@ shmc_inline_done(void *arg)
     if (x->rc != 0) {
         return 1; /* finished: the wait may ask again */
     }
-    if (x->comm->error != WEFT_OK) {
-        return 1; /* a peer lost, an abort: the comm has failed */
-    }
+    /* a look first: a call whose data every member had delivered before
+     * one of them ended still completes (what the segment holds stays) */
     x->rc = x->ops->poll(x->c, x->why, sizeof(x->why));
-    return x->rc != 0;
+    /* else a peer lost, an abort: the comm has failed */
+    return x->rc != 0 || x->comm->error != WEFT_OK;
 }
 
 static int
@@ -173,8 +173,9 @@ weft__shmc_run(const weft__coll_args_t *a, weft_comm_t *comm,
         weft__comm_fail_here(comm, (weft_status_t)x.rc, "%s (shm): %s", name,
                              x.why);
     }
-    if (x.rc == 1 && comm->error == WEFT_OK) {
-        return WEFT_OK;
+    if (x.rc == 1) {
+        return WEFT_OK; /* done, even if the comm failed meanwhile: the
+                           next call reports that */
     }
     return weft__comm_error_return(comm, name);
 }
