@@ -238,6 +238,7 @@ weft_ddp_begin(weft_ddp_t *ddp, int sync)
     }
     ddp->narrived = 0;
     ddp->next_launch = 0;
+    ddp->step_status = WEFT_OK;
     ddp->first_ready_s = ddp->last_ready_s = ddp->first_launch_s = 0;
     ddp->sync = sync;
     ddp->in_step = 1;
@@ -414,6 +415,14 @@ weft_ddp_finish(weft_ddp_t *ddp)
         return WEFT_OK;
     }
     st = ddp_wait_all(ddp);
+    if (st == WEFT_OK && ddp->step_status != WEFT_OK) {
+        /* a bucket never started: its gradients are not averaged */
+        return weft_log_error(ddp->step_status, WEFT_LOG_WARN, WEFT_SUB_ML,
+                              "weft_ddp_finish: a bucket's reduction did not "
+                              "start in this step (%s), so the gradients "
+                              "are not averaged",
+                              weft_status_string(ddp->step_status));
+    }
     if (st == WEFT_OK && ddp->find_unused) {
         /* used anywhere: averaged (with zeros from where it was not) */
         st = weft_allreduce(ddp->used, ddp->used, ddp->nparams, WEFT_INT32,

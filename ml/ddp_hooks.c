@@ -32,16 +32,20 @@ ddp_bucket_done(void *arg, weft_status_t status)
 
 /* The other ranks launched this bucket's reduction and wait for ours:
  * aborting the comm ends their wait now (WEFT_ERR_ABORTED) rather than at
- * the deadline. Returns st (WEFT_ERR_ABORTED if it is no error). */
+ * the deadline. The step remembers it (weft_ddp_finish reports it).
+ * Returns st (WEFT_ERR_ABORTED if it is no error). */
 static weft_status_t
 ddp_launch_failed(weft_ddp_t *ddp, const ddp_bucket_t *k, weft_status_t st)
 {
+    weft_status_t ret = st < 0 && st > WEFT_ERR_LAST ? st : WEFT_ERR_ABORTED;
     char why[256];
 
     snprintf(why, sizeof(why), "%s", weft_last_error());
     weft_comm_abort(ddp->comm, WEFT_ERR_ABORTED);
-    return weft_log_error(st < 0 && st > WEFT_ERR_LAST ? st : WEFT_ERR_ABORTED,
-                          WEFT_LOG_ERROR, WEFT_SUB_ML,
+    if (ddp->step_status == WEFT_OK) {
+        ddp->step_status = ret;
+    }
+    return weft_log_error(ret, WEFT_LOG_ERROR, WEFT_SUB_ML,
                           "weft_ddp: bucket %zu's reduction did not start "
                           "(%d, %s: %s); comm aborted, so the other ranks "
                           "stop too (WEFT_ERR_ABORTED)",
@@ -81,7 +85,11 @@ weft__ddp_launch(weft_ddp_t *ddp, ddp_bucket_t *k)
 weft_status_t
 weft__ddp_start(weft_ddp_t *ddp, ddp_bucket_t *k)
 {
-    WEFT_ML_CHECK(weft_start(k->preq));
+    weft_status_t st = weft_start(k->preq);
+
+    if (st != WEFT_OK) {
+        return ddp_launch_failed(ddp, k, st);
+    }
     k->req = k->preq;
     k->ddp = ddp;
     k->copied = 0;

@@ -55,6 +55,7 @@ struct weft_ddp {
     size_t narrived;
     size_t next_launch;
     int32_t *used;    /* [nparams] find_unused: 1 used here, then anywhere */
+    weft_status_t step_status; /* the first bucket that did not start */
     int synced_once;  /* a synchronised step has finished */
     int want_rebuild; /* rebuild at the next synchronised begin */
     double first_ready_s, last_ready_s, first_launch_s;

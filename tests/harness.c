@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -39,6 +40,15 @@ wt_byte(size_t i, int src, int seq)
 {
     return (uint8_t)(i * 7 + (i >> 8) * 3 + (i >> 16) * 5 + (size_t)src * 13 +
                      (size_t)seq * 31 + 1);
+}
+
+double
+wt_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 void

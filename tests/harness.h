@@ -64,6 +64,9 @@ void wt_fail(const char *file, int line, const char *fmt, ...)
                  weft_status_string(_st), weft_last_error());                  \
     } while (0)
 
+/* Seconds on the monotonic clock. */
+double wt_now(void);
+
 /* A byte pattern that depends on position, sender and a sequence number,
  * so misplaced, stale or foreign bytes are caught. */
 void wt_fill(void *buf, size_t n, int src, int seq);

@@ -12,7 +12,6 @@
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <weft.h>
 #include <weft/ml.h>
 
@@ -687,15 +686,6 @@ expect_arg(weft_status_t st, const char *needle)
              weft_status_string(st), weft_last_error());
 }
 
-static double
-bad_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static void
 bad_body(weft_context_t *ctx, weft_comm_t *world, void *arg)
 {
@@ -758,7 +748,7 @@ bad_body(weft_context_t *ctx, weft_comm_t *world, void *arg)
     /* bad data on one rank only: it names its argument, the others name
      * it, and nobody waits for the deadline (60 s) */
     {
-        double t0 = bad_now();
+        double t0 = wt_now();
 
         idx[5] = me == 1 ? 9 : 5;
         st = weft_moe_dispatch(world, &p, me == 1 ? NULL : x, 4, idx, NULL,
@@ -769,8 +759,8 @@ bad_body(weft_context_t *ctx, weft_comm_t *world, void *arg)
         expect_arg(st,
                    me == 1 ? "topk_idx[2][1] = 9" : "rank 1 refused its call");
         idx[5] = 5;
-        WT_CHECK(bad_now() - t0 < 10, "one rank's bad data took %.1f s",
-                 bad_now() - t0);
+        WT_CHECK(wt_now() - t0 < 10, "one rank's bad data took %.1f s",
+                 wt_now() - t0);
     }
     WT_CHECK(hd == NULL, "a handle after failures");
     WT_OK(weft_moe_dispatch(world, &p, x, 4, idx, NULL, recv, 16, NULL, NULL,

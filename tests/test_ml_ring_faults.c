@@ -8,7 +8,6 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <weft.h>
 #include <weft/ml.h>
 
@@ -53,15 +52,6 @@ failing_bwd(void *user, const weft_ring_block_t *blk, const void *dout,
                                         dv);
 }
 
-static double
-now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static void
 fault_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
 {
@@ -101,7 +91,7 @@ fault_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
         dout[i] = (float)((i + me) % 5) / 5.0f;
     }
     WT_OK(weft_comm_set_timeout(w, DEADLINE_S));
-    t0 = now_s();
+    t0 = wt_now();
     if (c->backward) {
         WT_OK(c->ulysses ? weft_ulysses_attn_fwd(w, &p, q, k, v, o, l)
                          : weft_ring_attn_fwd(w, &p, q, k, v, o, l));
@@ -114,7 +104,7 @@ fault_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
         st = c->ulysses ? weft_ulysses_attn_fwd(w, &p, q, k, v, o, l)
                         : weft_ring_attn_fwd(w, &p, q, k, v, o, l);
     }
-    double took = now_s() - t0;
+    double took = wt_now() - t0;
 
     if (me == FAULT_RANK) {
         WT_CHECK(st == WEFT_ERR_NO_MEMORY,

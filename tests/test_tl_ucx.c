@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 #include <weft.h>
 
@@ -282,15 +281,6 @@ typedef struct kill_shared {
     char transport[256]; /* what the ucx endpoint says */
 } kill_shared_t;
 
-static double
-now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* The bootstrap store may tell the core of the loss first: progress
  * until the transport has seen it too (its endpoint failed), or 10 s. */
 static void
@@ -298,11 +288,11 @@ kill_transport_view(weft_context_t *ctx, weft_comm_t *w, kill_shared_t *sh)
 {
 #ifdef WEFT_HAVE_UCX
     weft_tl_ep_t *ep = ctx->peers[1].ep;
-    double deadline = now_s() + 10;
+    double deadline = wt_now() + 10;
 
     WT_CHECK(ep != NULL, "no ucx endpoint for rank 1");
     (void)w;
-    while (ep != NULL && ep->state != UCX_EP_FAILED && now_s() < deadline) {
+    while (ep != NULL && ep->state != UCX_EP_FAILED && wt_now() < deadline) {
         weft_progress(ctx);
         usleep(1000);
     }
@@ -336,9 +326,9 @@ kill_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
     }
     WT_CHECK(strcmp(ucx_tl_of(ctx, 1), "ucx") == 0, "over %s",
              ucx_tl_of(ctx, 1));
-    t0 = now_s();
+    t0 = wt_now();
     st = weft_wait(r);
-    sh->took_s = now_s() - t0;
+    sh->took_s = wt_now() - t0;
     snprintf(sh->error, sizeof(sh->error), "%s: %s", weft_status_string(st),
              weft_last_error());
     WT_CHECK(st == WEFT_ERR_PEER_LOST, "%s", sh->error);
@@ -407,7 +397,7 @@ withdrawn_send_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
     (void)ctx;
     (void)arg;
     WT_OK(weft_barrier(w));
-    t0 = now_s();
+    t0 = wt_now();
     if (weft_comm_rank(w) == 0) {
         WT_OK(weft_isend(big, n, 1, 5, w, &r));
         usleep(100 * 1000);
@@ -420,8 +410,8 @@ withdrawn_send_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
         st = weft_recv(small, sizeof(small), 0, 6, w, NULL);
         WT_CHECK(st != WEFT_OK, "a message came over a closed link");
     }
-    WT_CHECK(now_s() - t0 < 10, "rank %d took %.1f s", weft_comm_rank(w),
-             now_s() - t0);
+    WT_CHECK(wt_now() - t0 < 10, "rank %d took %.1f s", weft_comm_rank(w),
+             wt_now() - t0);
     free(big);
 }
 
@@ -455,7 +445,7 @@ finished_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
         return; /* and leaves: its goodbye follows the messages */
     }
     /* until rank 1 has left and this rank's transport has seen it */
-    for (double end = now_s() + 0.7; now_s() < end;) {
+    for (double end = wt_now() + 0.7; wt_now() < end;) {
         weft_progress(ctx);
         usleep(1000);
     }
