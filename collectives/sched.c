@@ -175,9 +175,9 @@ sched_op_complete(weft_tl_op_t *op, weft_status_t status, size_t bytes)
             s->first_byte_s = weft__now(); /* for weft_request_stats */
         }
     }
-    /* its data lands only once its descriptor is checked: no reduction
-     * waits for it (desc_recvs counts descriptors of their own) */
-    /* a receive split by the transport has room for exactly the message
+    /* the step is done only once its descriptor is checked: no reduction
+     * reads its data before (desc_recvs counts descriptors of their own).
+     * A receive split by the transport has room for exactly the message
      * expected: a larger one is truncated, but its descriptor says why */
     arrived = status == WEFT_OK || (st->split && status == WEFT_ERR_TRUNCATED);
     longer = status == WEFT_ERR_TRUNCATED;

@@ -16,7 +16,6 @@
 #include <string.h>
 #include <sys/select.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 #include <weft/transport.h>
 
@@ -194,15 +193,6 @@ wt_pair_close(wt_pair_t *p)
         wt_ofi->progress(p->tl[1]);
     }
     wt_ofi->fini(p->tl[1]);
-}
-
-static double
-wt_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 /* Progress both until every op in ops is done, or 20 s. */
