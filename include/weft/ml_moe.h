@@ -50,7 +50,11 @@
  * takes part in the count exchange, saying so: it returns its own error,
  * every other rank WEFT_ERR_INVALID_ARG naming it, at once. Only a NULL
  * comm, and errors of combine, stay local as in MPI: the other ranks wait
- * until the communicator's deadline.
+ * until the communicator's deadline. So a rank that will not call combine
+ * after a dispatch the others completed (its expert compute failed, say)
+ * should call weft_comm_abort(comm, WEFT_ERR_ABORTED): the others' combine
+ * then returns WEFT_ERR_ABORTED at once (the ring attention kernels and
+ * the DDP hooks do this themselves).
  */
 #ifndef WEFT_ML_MOE_H
 #define WEFT_ML_MOE_H
