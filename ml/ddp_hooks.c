@@ -37,11 +37,11 @@ ddp_bucket_done(void *arg, weft_status_t status)
 static weft_status_t
 ddp_launch_failed(weft_ddp_t *ddp, const ddp_bucket_t *k, weft_status_t st)
 {
-    weft_status_t ret = st < 0 && st > WEFT_ERR_LAST ? st : WEFT_ERR_ABORTED;
     char why[256];
+    weft_status_t ret;
 
     snprintf(why, sizeof(why), "%s", weft_last_error());
-    weft_comm_abort(ddp->comm, WEFT_ERR_ABORTED);
+    ret = weft__ml_give_up(ddp->comm, st);
     if (ddp->step_status == WEFT_OK) {
         ddp->step_status = ret;
     }

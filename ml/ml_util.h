@@ -28,6 +28,17 @@
         }                                                                      \
     } while (0)
 
+/* This rank gives up in the middle of an exchange the others wait on:
+ * abort comm, so their waits end now with WEFT_ERR_ABORTED instead of at
+ * the deadline. Returns what this rank reports for st: st when it is an
+ * error status, else WEFT_ERR_ABORTED. */
+static inline weft_status_t
+weft__ml_give_up(weft_comm_t *comm, weft_status_t st)
+{
+    weft_comm_abort(comm, WEFT_ERR_ABORTED);
+    return st < 0 && st > WEFT_ERR_LAST ? st : WEFT_ERR_ABORTED;
+}
+
 /* Every rank's header of a collective call, gathered: `all` holds size
  * rows of `stride` words, each starting with the n header words (word 0
  * the call's magic, or `refused` from a rank that refused its own call;

@@ -100,17 +100,14 @@ weft_status_t
 weft__ring_kernel_failed(const ring_setup_t *s, weft_status_t st,
                          const char *which, int step, int src)
 {
-    /* what this rank returns: an error, whatever the kernel returned */
-    weft_status_t reason = st < 0 && st > WEFT_ERR_LAST ? st : WEFT_ERR_ABORTED;
     char where[64] = "on this rank's heads (Ulysses)";
 
     if (step >= 0) {
         snprintf(where, sizeof(where), "at step %d, on the K/V of rank %d",
                  step, src);
     }
-    /* the others see WEFT_ERR_ABORTED (their own resources are fine) */
-    weft_comm_abort(s->comm, WEFT_ERR_ABORTED);
-    return weft_log_error(reason, WEFT_LOG_ERROR, WEFT_SUB_ML,
+    return weft_log_error(weft__ml_give_up(s->comm, st), WEFT_LOG_ERROR,
+                          WEFT_SUB_ML,
                           "%s: the %s block kernel returned %d (%s) %s; comm "
                           "aborted, so the other ranks stop too "
                           "(WEFT_ERR_ABORTED)",

@@ -256,7 +256,8 @@ ofi_ep_finished(weft_tl_ep_t *ep)
  * comes after everything it sent, and over a connection that can be many
  * messages that the provider holds back until receives are posted (a
  * slow rank, oversubscribed, was still posting them). Past that it is
- * lost. Until then each progress sweeps again. */
+ * lost. Until then each progress, which reads the CQ first, sweeps
+ * again. */
 unsigned
 weft__ofi_ep_sweep(weft_tl_t *tl)
 {
@@ -269,15 +270,6 @@ weft__ofi_ep_sweep(weft_tl_t *tl)
 
         if (ep == NULL || ep->failed != WEFT_OK || ep->reported ||
             (!ep->bye && !ep->exited)) {
-            continue;
-        }
-        if (ep->exited && !ep->bye) {
-            /* a goodbye it sent may still be in the provider */
-            for (int i = 0; i < 8 && !ep->bye; i++) {
-                weft__ofi_cq_poll(tl);
-            }
-        }
-        if (ep->failed != WEFT_OK || ep->reported) {
             continue;
         }
         if (ep->bye) {
