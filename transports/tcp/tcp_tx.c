@@ -98,8 +98,8 @@ tcp_data_len(const weft_tl_ep_t *peer, const tcp_op_t *o)
     return left < peer->chunk ? (size_t)left : peer->chunk;
 }
 
-/* Encode the next frame of txi; returns its payload length (in parts). */
-static size_t
+/* Encode the next frame of txi; its payload in parts. */
+static void
 tcp_tx_encode(weft_tl_ep_t *peer, tcp_txi_t *txi,
               uint8_t hdr[WEFT_WIRE_HDR_LEN], weft__tcp_parts_t *parts)
 {
@@ -147,7 +147,6 @@ tcp_tx_encode(weft_tl_ep_t *peer, tcp_txi_t *txi,
         break;
     }
     weft__wire_encode(&h, hdr);
-    return h.len;
 }
 
 /* Append what is left of a piece after skipping *skip bytes of it. */
