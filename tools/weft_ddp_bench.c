@@ -20,11 +20,20 @@
  *
  *   weftrun -n 2 weft-ddp-bench [-l LAYERS] [-s LAYER_BYTES]
  *       [-b BUCKET_BYTES] [-r RATIOS] [-n ITERS] [--progress caller|thread]
- *       [--scattered]
+ *       [--scattered] [--gradients host|device]
  *
  * By default the gradients lie in one block in bucket order (as with
  * torch's gradient_as_bucket_view), so buckets need no copy in;
  * --scattered gives each layer its own buffer.
+ *
+ * --gradients host (default): the backward writes each layer's gradient
+ * on the host as the layer finishes, CPU work that competes with the
+ * reductions for the cores. device: they are written before the backward
+ * (untimed, as for comm), as an accelerator produces them without the
+ * host's cores; the backward is idle waits only. The cpu columns give
+ * each form's CPU time (user + system, the process's, every thread),
+ * the busiest rank's: where the cores are the bottleneck, a step cannot
+ * take less than the node's CPU time over its core count.
  *
  * Public API only, checked: every step's averaged gradients are compared
  * with the exact mean.
@@ -33,6 +42,7 @@
 
 #include <getopt.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +55,8 @@
 typedef struct db {
     int layers, iters, nratios, thread, me, n;
     int scattered; /* --scattered: each layer's gradient on its own */
+    int device;    /* --gradients device: written before the backward */
+    double cpu_s;  /* the last step's CPU time (the busiest rank's) */
     size_t count;  /* floats per layer */
     size_t bucket;
     double ratios[DB_RATIOS_MAX];
@@ -94,6 +106,7 @@ db_parse(int argc, char **argv, db_t *d)
     static const struct option longs[] = {
         {"progress", required_argument, NULL, 'P'},
         {"scattered", no_argument, NULL, 'S'},
+        {"gradients", required_argument, NULL, 'G'},
         {NULL, 0, NULL, 0}};
     size_t layer_bytes = 1u << 20;
     int ch;
@@ -136,6 +149,12 @@ db_parse(int argc, char **argv, db_t *d)
             break;
         case 'S':
             d->scattered = 1;
+            break;
+        case 'G':
+            d->device = strcmp(optarg, "device") == 0;
+            if (!d->device && strcmp(optarg, "host") != 0) {
+                return -1;
+            }
             break;
         case 'P':
             d->thread = strcmp(optarg, "thread") == 0;
@@ -249,20 +268,33 @@ db_plain(db_t *d)
     }
 }
 
+/* This process's CPU time so far (every thread). */
+static double
+db_cpu(void)
+{
+    struct rusage ru;
+
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+}
+
 static double
 db_once(db_t *d, int form)
 {
-    double nap = d->nap_s, t0, t;
+    double nap = d->nap_s, t0, t, c0, tc[2];
     int plain = form == DB_COMM && !d->scattered;
+    int prewrite = form == DB_COMM || d->device;
 
     d->step++;
     if (form == DB_COMM) {
-        d->nap_s = 0; /* and the gradients written untimed: */
-        for (int l = 0; l < d->layers; l++) {
-            db_write(d, l);
-        }
+        d->nap_s = 0;
+    }
+    for (int l = 0; prewrite && l < d->layers; l++) {
+        db_write(d, l); /* untimed */
     }
     weft_barrier(d->w);
+    c0 = db_cpu();
     t0 = db_now();
     if (plain) {
         db_plain(d);
@@ -272,7 +304,7 @@ db_once(db_t *d, int form)
             exit(1);
         }
         for (int l = d->layers - 1; l >= 0; l--) {
-            db_layer(d, l, form != DB_COMPUTE, form != DB_COMM, t0);
+            db_layer(d, l, form != DB_COMPUTE, !prewrite, t0);
         }
         if (form != DB_COMPUTE && weft_ddp_finish(d->ddp) != WEFT_OK) {
             fprintf(stderr, "weft-ddp-bench: %s\n", weft_last_error());
@@ -280,12 +312,15 @@ db_once(db_t *d, int form)
         }
     }
     t = db_now() - t0;
+    tc[0] = t;
+    tc[1] = db_cpu() - c0;
     d->nap_s = nap;
     if (form != DB_COMPUTE && (d->n & (d->n - 1)) == 0) {
         db_verify(d);
     }
-    weft_allreduce(&t, &t, 1, WEFT_FLOAT64, WEFT_MAX, d->w);
-    return t;
+    weft_allreduce(tc, tc, 2, WEFT_FLOAT64, WEFT_MAX, d->w);
+    d->cpu_s = tc[1];
+    return tc[0];
 }
 
 static int
@@ -296,10 +331,11 @@ db_cmp(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* Medians of each form's time (med) and CPU time (cpu). */
 static void
-db_measure(db_t *d, int nforms, const int *forms, double *med)
+db_measure(db_t *d, int nforms, const int *forms, double *med, double *cpu)
 {
-    double t[DB_NFORMS][64];
+    double t[DB_NFORMS][64], c[DB_NFORMS][64];
     int n = d->iters < 64 ? d->iters : 64;
 
     for (int i = -1; i < n; i++) {
@@ -308,12 +344,15 @@ db_measure(db_t *d, int nforms, const int *forms, double *med)
 
             if (i >= 0) {
                 t[f][i] = x;
+                c[f][i] = d->cpu_s;
             }
         }
     }
     for (int f = 0; f < nforms; f++) {
         qsort(t[f], (size_t)n, sizeof(double), db_cmp);
+        qsort(c[f], (size_t)n, sizeof(double), db_cmp);
         med[f] = t[f][n / 2];
+        cpu[f] = c[f][n / 2];
     }
 }
 
@@ -325,13 +364,14 @@ main(int argc, char **argv)
     float *block;
     weft_ddp_params_t dp = {.field_mask = WEFT_DDP_PARAM_BUCKET_CAP |
                                           WEFT_DDP_PARAM_REBUILD};
-    double comm;
+    double comm, comm_cpu;
     const int first[1] = {DB_COMM}, forms[3] = {DB_COMM, DB_COMPUTE, DB_DDP};
 
     if (db_parse(argc, argv, &d) != 0) {
         fprintf(stderr, "usage: weft-ddp-bench [-l LAYERS] [-s LAYER_BYTES] "
                         "[-b BUCKET_BYTES] [-r RATIOS] [-n ITERS] "
-                        "[--progress caller|thread] [--scattered]\n");
+                        "[--progress caller|thread] [--scattered] "
+                        "[--gradients host|device]\n");
         return 2;
     }
     setenv("WEFT_PROGRESS_THREAD", d.thread ? "1" : "0", 1);
@@ -362,35 +402,41 @@ main(int argc, char **argv)
         fprintf(stderr, "weft-ddp-bench: %s\n", weft_last_error());
         return 1;
     }
-    db_measure(&d, 1, first, &comm);
+    db_measure(&d, 1, first, &comm, &comm_cpu);
     if (d.me == 0) {
         weft_ddp_stats_t st;
 
         weft_ddp_stats(d.ddp, &st);
         printf("# weft-ddp-bench: %d layers of %zu bytes (float32), %zu "
                "buckets (cap %zu B, first 1 MiB), %d ranks, progress by "
-               "%s, gradients %s\n",
+               "%s, gradients %s, written %s\n",
                d.layers, d.count * sizeof(float), st.nbuckets, d.bucket, d.n,
                d.thread ? "the progress thread" : "the caller",
                d.scattered ? "scattered (copied in and out)"
-                           : "in one block (the buckets work in place)");
+                           : "in one block (the buckets work in place)",
+               d.device ? "before the backward (--gradients device)"
+                        : "by the host as each layer finishes");
         printf("# medians of %d runs, the slowest rank's; comm: %s; hidden "
                "= (compute + comm - ddp) / comm\n",
                d.iters,
                d.scattered ? "a DDP step with every gradient ready at once"
                            : "a plain allreduce per bucket");
-        printf("%8s %12s %12s %12s %9s\n", "ratio", "compute_us", "comm_us",
-               "ddp_us", "hidden_%");
+        printf("# cpu: CPU time of the form, the busiest rank's (all its "
+               "threads)\n");
+        printf("%8s %12s %12s %12s %9s %12s %12s %12s\n", "ratio", "compute_us",
+               "comm_us", "ddp_us", "hidden_%", "compute_cpu", "comm_cpu",
+               "ddp_cpu");
     }
     for (int r = 0; r < d.nratios; r++) {
-        double med[3];
+        double med[3], cpu[3];
 
         d.nap_s = d.ratios[r] * comm / d.layers;
-        db_measure(&d, 3, forms, med);
+        db_measure(&d, 3, forms, med, cpu);
         if (d.me == 0) {
-            printf("%8.2f %12.1f %12.1f %12.1f %9.1f\n", d.ratios[r],
-                   med[1] * 1e6, med[0] * 1e6, med[2] * 1e6,
-                   100 * (med[1] + med[0] - med[2]) / med[0]);
+            printf("%8.2f %12.1f %12.1f %12.1f %9.1f %12.1f %12.1f %12.1f\n",
+                   d.ratios[r], med[1] * 1e6, med[0] * 1e6, med[2] * 1e6,
+                   100 * (med[1] + med[0] - med[2]) / med[0], cpu[1] * 1e6,
+                   cpu[0] * 1e6, cpu[2] * 1e6);
         }
     }
     if (d.me == 0) {
