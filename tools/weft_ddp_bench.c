@@ -315,10 +315,14 @@ db_once(db_t *d, int form)
     tc[0] = t;
     tc[1] = db_cpu() - c0;
     d->nap_s = nap;
+    /* every rank's step is over (the allreduce waits for them all) before
+     * any checks its gradients: a rank that finished first and read 16
+     * MiB meanwhile would take the cores from those still reducing, and
+     * their time would count it */
+    weft_allreduce(tc, tc, 2, WEFT_FLOAT64, WEFT_MAX, d->w);
     if (form != DB_COMPUTE && (d->n & (d->n - 1)) == 0) {
         db_verify(d);
     }
-    weft_allreduce(tc, tc, 2, WEFT_FLOAT64, WEFT_MAX, d->w);
     d->cpu_s = tc[1];
     return tc[0];
 }
