@@ -95,6 +95,13 @@ run 30 -n 2 sh -c 'if [ "$WEFT_RANK" = 0 ]; then sleep 0.2; exit 5; fi
     has 1 'sending SIGKILL' "$d/err"
 check "a rank ignoring SIGTERM is SIGKILLed: exit 5 after $took ms"
 
+# 5b. --grace: the others get that long before SIGTERM
+run 30 -n 2 --grace 4 sh -c 'if [ "$WEFT_RANK" = 0 ]; then sleep 0.2; exit 5; fi
+    sleep 300'
+[ $rc = 5 ] && [ $took -ge 4000 ] && [ $took -le 15000 ] &&
+    ! has 1 'sending SIGKILL' "$d/err"
+check "--grace 4: the other rank gets SIGTERM 4 s after the failure ($took ms)"
+
 # 6. SIGTERM to weftrun reaches every rank
 : >"$d/term"
 "$RUN" -n 3 sh -c 'trap "echo term \$WEFT_RANK >>'"$d/term"'; exit 0" TERM
@@ -191,6 +198,7 @@ usage "unknown option '--frobnicate'" -n 2 --frobnicate true
 usage "--bind .*'socket'" -n 2 --bind socket true
 usage "--timeout .*'-1'" -n 2 --timeout -1 true
 usage "'--timeout' needs a value" -n 2 --timeout
+usage "--grace .*'0'" -n 2 --grace 0 true
 usage "--hosts needs" -n 2 --hosts , true
 usage "host 'a' is listed twice" -n 2 --hosts a,a true
 

@@ -162,7 +162,11 @@ multi() {
 }
 multi_def="$(declare -f multi host_addr); RUN=$RUN P=$P"
 
-# 4. partition: host 1 cut off without a reset while the loop runs
+# 4. partition: host 1 cut off without a reset while the loop runs. Host
+# 0's ranks hear of it from the store (the heartbeats stop) within 3 s;
+# host 1's cannot reach the store and find out at their own deadline
+# (WEFT_TIMEOUT, about a second later): --grace 6 lets them say so before
+# weftrun's SIGTERM, which came 2 s after host 0's exits by default
 for np in 2 4 8; do
     # host 1 back (the last case cut it): forget the addresses that
     # failed to resolve meanwhile
@@ -172,7 +176,7 @@ for np in 2 4 8; do
     before=$(shm_list)
     t0=$(now_ms)
     WEFT_TIMEOUT=3s WEFT_HEARTBEAT_TIMEOUT=3s timeout -k 5 60 \
-        bash -c "$multi_def multi $np $PROG --seconds 60" \
+        bash -c "$multi_def multi $np --grace 6 $PROG --seconds 60" \
         >"$d/out" 2>"$d/err" </dev/null &
     pid=$!
     for ((i = 0; i < 300; i++)); do

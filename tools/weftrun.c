@@ -35,6 +35,7 @@ enum {
     WEFTRUN_OPT_TL = 256,
     WEFTRUN_OPT_BIND,
     WEFTRUN_OPT_TIMEOUT,
+    WEFTRUN_OPT_GRACE,
     WEFTRUN_OPT_HOST_CMD,
     WEFTRUN_OPT_HOSTS,
     WEFTRUN_OPT_RENDEZVOUS,
@@ -46,6 +47,7 @@ static const struct option weftrun_long_opts[] = {
     {"tl", required_argument, NULL, WEFTRUN_OPT_TL},
     {"bind", required_argument, NULL, WEFTRUN_OPT_BIND},
     {"timeout", required_argument, NULL, WEFTRUN_OPT_TIMEOUT},
+    {"grace", required_argument, NULL, WEFTRUN_OPT_GRACE},
     {"host-cmd", required_argument, NULL, WEFTRUN_OPT_HOST_CMD},
     {"hosts", required_argument, NULL, WEFTRUN_OPT_HOSTS},
     {"rendezvous", required_argument, NULL, WEFTRUN_OPT_RENDEZVOUS},
@@ -77,6 +79,12 @@ static const char weftrun_help_text[] =
     "      --timeout S     wall-clock limit of the whole job in seconds\n"
     "                      (30, 2.5, 90s); on expiry the ranks are told,\n"
     "                      stopped as after a failure, and weftrun exits 124\n"
+    "      --grace S       after a failure or the timeout, how long the other\n"
+    "                      ranks get to exit on their own before SIGTERM\n"
+    "                      (default 2). Ranks the store cannot reach (a host\n"
+    "                      cut off) learn of a failure only from their own\n"
+    "                      deadline (WEFT_TIMEOUT): a grace that long lets\n"
+    "                      them report it\n"
     "      --hosts LIST    comma list of H distinct host names. Rank r goes\n"
     "                      to host floor(r * H / N): consecutive blocks of\n"
     "                      ranks whose sizes differ by at most one (N=5,\n"
@@ -120,10 +128,10 @@ static const char weftrun_help_text[] =
     "  A rank that exits with a nonzero status or is killed by a signal\n"
     "  fails the job: weftrun names it on stderr, sends that message to\n"
     "  every rank through the store (weft ranks then fail fast with it),\n"
-    "  gives the others 2 s to exit on their own, then sends SIGTERM to\n"
-    "  their process groups, and SIGKILL 3 s later. The first SIGINT,\n"
-    "  SIGTERM or SIGHUP weftrun gets is forwarded to every rank's process\n"
-    "  group; a second one kills them. When the last rank has exited,\n"
+    "  gives the others 2 s (--grace) to exit on their own, then sends\n"
+    "  SIGTERM to their process groups, and SIGKILL 3 s later. The first\n"
+    "  SIGINT, SIGTERM or SIGHUP weftrun gets is forwarded to every rank's\n"
+    "  process group; a second one kills them. When the last rank has exited,\n"
     "  whatever the ranks left running in their process groups (or\n"
     "  orphaned) is killed. If weftrun itself is killed with SIGKILL, the\n"
     "  kernel kills each rank's own process (PR_SET_PDEATHSIG).\n"
@@ -218,6 +226,7 @@ weftrun_opts_parse(int argc, char **argv, weftrun_opts_t *o)
     int c;
 
     memset(o, 0, sizeof(*o));
+    o->grace = WEFTRUN_GRACE_S;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "+:n:hV", weftrun_long_opts, NULL)) !=
            -1) {
@@ -246,6 +255,13 @@ weftrun_opts_parse(int argc, char **argv, weftrun_opts_t *o)
             if (weftrun_timeout_parse(optarg, &o->timeout) != 0) {
                 return weftrun_usage_error(
                     "--timeout needs a positive number of seconds, not '%s'",
+                    optarg);
+            }
+            break;
+        case WEFTRUN_OPT_GRACE:
+            if (weftrun_timeout_parse(optarg, &o->grace) != 0) {
+                return weftrun_usage_error(
+                    "--grace needs a positive number of seconds, not '%s'",
                     optarg);
             }
             break;

@@ -22,7 +22,9 @@
 #define WEFTRUN_EXIT_USAGE     2
 #define WEFTRUN_MAX_RANKS      65536
 #define WEFTRUN_LINE_MAX       65536 /* a longer line is cut into pieces */
-#define WEFTRUN_GRACE_S        2.0 /* after a failure: to exit on their own */
+#define WEFTRUN_GRACE_S                                                        \
+    2.0                            /* after a failure: to exit on their own    \
+                                      (--grace) */
 #define WEFTRUN_SETTLE_S       0.5 /* a signal death this soon after a plain
                                       failure is taken as its cause */
 #define WEFTRUN_KILL_S         3.0  /* after SIGTERM: time before SIGKILL */
@@ -43,6 +45,7 @@ typedef struct weftrun_opts {
     const char *tl; /* --tl, or NULL */
     weftrun_bind_t bind;
     double timeout;         /* --timeout seconds, 0: none */
+    double grace;           /* --grace seconds (WEFTRUN_GRACE_S) */
     const char *host_cmd;   /* --host-cmd template, or NULL */
     const char *hosts;      /* --hosts list, or NULL */
     const char *rendezvous; /* --rendezvous, or NULL */

@@ -5,8 +5,8 @@
  * The first event that ends the job (a rank failing, --timeout, a signal
  * to weftrun, a rank that cannot be started) decides the exit status.
  * After a failure or the timeout every rank is told through the store,
- * gets WEFTRUN_GRACE_S to exit on its own, then SIGTERM to its process
- * group and SIGKILL WEFTRUN_KILL_S later. A forwarded signal is only
+ * gets --grace (WEFTRUN_GRACE_S) to exit on its own, then SIGTERM to its
+ * process group and SIGKILL WEFTRUN_KILL_S later. A forwarded signal is only
  * escalated by a second signal. When the last rank is gone, whatever the
  * ranks left behind is killed: weftrun is a child subreaper, so orphans
  * of the job come back to it.
@@ -127,7 +127,7 @@ weftrun_job_stop(weftrun_job_t *job, weftrun_cause_t cause, int exit_code,
         }
     }
     if (job->running > 0) {
-        job->term_at = weft__now() + WEFTRUN_GRACE_S;
+        job->term_at = weft__now() + job->opts.grace;
     }
 }
 
