@@ -67,7 +67,9 @@ static const weft_param_t config_params[] = {
      NULL, 0, 86400.0,
      "the bootstrap store declares a rank lost (WEFT_ERR_PEER_LOST on every "
      "other rank) after hearing nothing from it this long: a process that "
-     "was stopped or is frozen (0: never; read where the store is served)"},
+     "was stopped or is frozen (0: never; read where the store is served). "
+     "A rank whose beats the store has stopped answering for this long plus "
+     "one WEFT_HEARTBEAT is cut off from the job and fails the same way"},
     {"FLOOD", WEFT_PARAM_FLAGS, "all", CFG(flood), 0, "links|store", NOLIM,
      "how the first error of a communicator reaches its other ranks: over "
      "the links open to them (each rank passes it on once, so it spreads "

@@ -150,15 +150,18 @@ weft__ctx_poll_store(weft_context_t *ctx)
             return;
         }
         if (st != WEFT_OK) {
+            char reason[640];
+
             ctx->store_lost = 1;
             if (!ctx->destroying) {
-                weft__log_error(WEFT_SUB_CORE,
-                                "lost the bootstrap store (%s); failing "
-                                "every communicator",
-                                weft_last_error());
-                ctx_fail_all(ctx, WEFT_ERR_PEER_LOST, -1,
-                             "the bootstrap store (the launcher, or rank 0) "
-                             "is gone");
+                /* why the store is lost: gone, or out of reach */
+                snprintf(reason, sizeof(reason),
+                         "the bootstrap store (the launcher, or rank 0) is "
+                         "gone or out of reach (%s)",
+                         weft_last_error());
+                weft__log_error(WEFT_SUB_CORE, "%s; failing every communicator",
+                                reason);
+                ctx_fail_all(ctx, WEFT_ERR_PEER_LOST, -1, reason);
             }
             return;
         }

@@ -53,6 +53,12 @@ weft__heartbeat_start(weft_context_t *ctx)
         ctx->store->ops->heartbeat == NULL || hb->running) {
         return;
     }
+    /* the store answers each beat (tcp): silent for as long as it lets
+     * us be, plus one period, it is out of reach */
+    ctx->store->silence_s =
+        ctx->cfg.heartbeat_timeout > 0
+            ? ctx->cfg.heartbeat_timeout + ctx->cfg.heartbeat
+            : 0;
     /* the first beat from here: the store has it before anything this
      * rank sends later, so a rank stopped before its thread ever ran is
      * still one the store watches */
@@ -84,6 +90,7 @@ weft__heartbeat_stop(weft_context_t *ctx)
     if (!hb->running) {
         return;
     }
+    ctx->store->silence_s = 0; /* no more beats, so no more answers */
     pthread_mutex_lock(&hb->mu);
     hb->stop = 1;
     pthread_cond_signal(&hb->cv);

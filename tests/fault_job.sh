@@ -199,6 +199,36 @@ ip -n "$P-sw" link set h1 up
 ip -n "$P-h0" neigh flush all
 ip -n "$P-h1" neigh flush all
 
+# 4b. the same cut with a long deadline (WEFT_TIMEOUT 60 s): host 1's
+# ranks no longer wait for it. The store answers every heartbeat; silent
+# past WEFT_HEARTBEAT_TIMEOUT (2 s) and one beat, it is out of reach, and
+# they fail with that instead of at the deadline
+before=$(shm_list)
+t0=$(now_ms)
+WEFT_TIMEOUT=60s WEFT_HEARTBEAT_TIMEOUT=2s timeout -k 5 90 \
+    bash -c "$multi_def multi 4 --grace 20 $PROG --seconds 80" \
+    >"$d/out" 2>"$d/err" </dev/null &
+pid=$!
+for ((i = 0; i < 300; i++)); do
+    [ "$(grep -c ready "$d/out" 2>/dev/null)" = 4 ] && break
+    sleep 0.05
+done
+sleep 0.5
+ip -n "$P-sw" link set h1 down
+wait $pid
+rc=$?
+took=$(($(now_ms) - t0))
+after=$(shm_list)
+[ $rc != 0 ] && [ $rc != 124 ] &&
+    has 4 '^rank [0-3]: peer lost after [0-9.]+ s' "$d/out" &&
+    has 2 '^rank [23]: peer lost .*out of reach.*not answered' "$d/out" &&
+    all_within 15 && none_left && [ "$after" = "$before" ] &&
+    [ $took -lt 40000 ]
+check "4 ranks, host 1 cut off, WEFT_TIMEOUT 60 s: host 1 finds the store out of reach within 15 s ($took ms)"
+ip -n "$P-sw" link set h1 up
+ip -n "$P-h0" neigh flush all
+ip -n "$P-h1" neigh flush all
+
 # 5. a rate-limited link: slow, and correct
 tc -n "$P-sw" qdisc add dev h1 root tbf rate 20mbit burst 32kbit latency 400ms &&
     tc -n "$P-h1" qdisc add dev eth0 root tbf rate 20mbit burst 32kbit latency 400ms

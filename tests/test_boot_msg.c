@@ -71,6 +71,14 @@ Test(boot_msg, round_trips, .timeout = 10)
     memset(&m, 0, sizeof(m));
     m.type = WEFT_STORE_MSG_BYE;
     msg_round_trip(&m, 0);
+    /* a heartbeat that asks for an answer, and the answer (only the
+     * server sends it) */
+    m.type = WEFT_STORE_MSG_HEARTBEAT;
+    m.id = WEFT_STORE_BEAT_ASK;
+    msg_round_trip(&m, 0);
+    m.type = WEFT_STORE_MSG_BEAT;
+    msg_round_trip(&m, 1);
+    m.id = 0;
     m.type = WEFT_STORE_MSG_OK;
     m.id = 9;
     msg_round_trip(&m, 1);

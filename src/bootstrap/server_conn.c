@@ -491,6 +491,14 @@ srv_conn_read(weft__boot_server_t *srv, weft__boot_conn_t *conn)
             if (conn->rank >= 0 && srv->ranks[conn->rank].conn == conn) {
                 srv->ranks[conn->rank].beating = 1;
             }
+            if (m.id != 0) { /* it watches us too: answer */
+                weft__store_msg_t beat;
+
+                memset(&beat, 0, sizeof(beat));
+                beat.type = WEFT_STORE_MSG_BEAT;
+                beat.id = m.id;
+                (void)weft__boot_server_send(srv, conn, &beat);
+            }
         } else if (m.type == WEFT_STORE_MSG_BYE) {
             conn->bye = 1;
             weft__boot_server_doom(srv, conn, 0, "said goodbye");

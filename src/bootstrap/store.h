@@ -63,7 +63,8 @@ typedef struct weft__store_ops {
     /* Optional (NULL: the backend needs none): tell the store this rank
      * is alive. Called from the heartbeat thread WITHOUT the context's
      * lock, concurrently with the other ops (backends serialize their
-     * writes); never blocks (a full socket skips the beat). */
+     * writes); never blocks (a full socket skips the beat). The tcp
+     * backend asks the store to answer each beat; see silence_s. */
     weft_status_t (*heartbeat)(weft__store_t *s);
     /* An fd that becomes readable when an event may be waiting (-1: the
      * backend has none). */
@@ -80,6 +81,12 @@ struct weft__store {
     const weft__store_ops_t *ops;
     int rank;
     int nranks;
+    /* Set by the context before its heartbeats start (0: not watched).
+     * When the store has answered beats and then says nothing for this
+     * long, poll_event fails with WEFT_ERR_PEER_LOST: this rank is cut
+     * off from the job (a rank the store cannot reach hears of no
+     * failure, and would otherwise learn of it only at its deadline). */
+    double silence_s;
 };
 
 /*

@@ -149,6 +149,8 @@ weft__store_msg_type_name(unsigned type)
         return "error";
     case WEFT_STORE_MSG_EVENT:
         return "event";
+    case WEFT_STORE_MSG_BEAT:
+        return "beat";
     default:
         return "?";
     }
@@ -202,6 +204,10 @@ msg_type_limit(unsigned type, int *from_server_p, size_t *max_p)
         break;
     case WEFT_STORE_MSG_EVENT:
         max = MSG_EVENT_FIXED + WEFT_STORE_REASON_MAX - 1;
+        from_server = 1;
+        break;
+    case WEFT_STORE_MSG_BEAT:
+        max = 0;
         from_server = 1;
         break;
     default:
@@ -271,6 +277,7 @@ msg_payload_size(const weft__store_msg_t *m)
     case WEFT_STORE_MSG_BYE:
     case WEFT_STORE_MSG_HEARTBEAT:
     case WEFT_STORE_MSG_OK:
+    case WEFT_STORE_MSG_BEAT:
         return 0;
     case WEFT_STORE_MSG_VALUE:
         if (m->len > WEFT_STORE_VALUE_MAX || (m->len > 0 && !m->data)) {
@@ -399,7 +406,7 @@ msg_encode(const weft__store_msg_t *m, int with_tail, uint8_t *out, size_t cap,
         p = msg_put_u16(p, (uint16_t)strlen(m->reason));
         p = msg_put_bytes(p, m->reason, strlen(m->reason));
         break;
-    default: /* BYE, HEARTBEAT, OK: empty */
+    default: /* BYE, HEARTBEAT, OK, BEAT: empty */
         break;
     }
     *len_p = (size_t)(p - out);
@@ -562,6 +569,7 @@ weft__store_msg_decode(uint8_t type, uint32_t id, const uint8_t *payload,
     case WEFT_STORE_MSG_BYE:
     case WEFT_STORE_MSG_HEARTBEAT:
     case WEFT_STORE_MSG_OK:
+    case WEFT_STORE_MSG_BEAT:
         break;
     case WEFT_STORE_MSG_VALUE:
         bad = msg_rd_blob(&r, WEFT_STORE_VALUE_MAX, m) != 0;

@@ -22,7 +22,8 @@
  *     STATUS     u8 what (1 fence, 2 allgather), name
  *     ABORT      event                       (no reply; becomes EVENTs)
  *     BYE        (empty)                     (no reply; server closes)
- *     HEARTBEAT  (empty)                     (no reply; "still alive")
+ *     HEARTBEAT  (empty)                     ("still alive"; no reply with
+ *                                            id 0, a BEAT with id != 0)
  *   server -> rank
  *     OK         (empty)                     (PUT, FENCE)
  *     VALUE      u32 vlen, value             (GET)
@@ -30,6 +31,8 @@
  *     MISSING    u32 total, u32 n <= WEFT_STORE_STATUS_LIST, u32 rank[n]
  *     ERROR      i32 status (< 0), u16 n, reason[n < REASON_MAX]
  *     EVENT      event
+ *     BEAT       (empty)                     (HEARTBEAT with id != 0: the
+ *                                            store is alive too)
  *
  *   event = u8 kind (1 abort), u8 0, i32 origin (>= -1),
  *           i32 failed_rank (>= -1), u32 comm_id, i32 status (< 0),
@@ -61,8 +64,14 @@ typedef enum weft__store_msg_type {
     WEFT_STORE_MSG_GATHERED = 18,
     WEFT_STORE_MSG_MISSING = 19,
     WEFT_STORE_MSG_ERROR = 20,
-    WEFT_STORE_MSG_EVENT = 21
+    WEFT_STORE_MSG_EVENT = 21,
+    WEFT_STORE_MSG_BEAT = 22
 } weft__store_msg_type_t;
+
+/* The id of a HEARTBEAT that asks the server to answer with a BEAT (a
+ * server that does not know BEAT ignores it; a rank that never asks never
+ * gets one). */
+#define WEFT_STORE_BEAT_ASK 1u
 
 /* STATUS: which kind of collection the name refers to. */
 enum { WEFT_STORE_WHAT_FENCE = 1, WEFT_STORE_WHAT_ALLGATHER = 2 };

@@ -51,6 +51,11 @@ typedef struct store_tcp {
     /* the first job-wide event: every later blocking call fails with it */
     weft__store_event_t job_event;
     int job_failed;
+    /* the store's answers to our heartbeats (BEAT): when the last was
+     * read, and whether one ever was (a server that does not answer is
+     * not watched) */
+    double heard_s;
+    int heard;
 } store_tcp_t;
 
 static store_tcp_t *
@@ -86,8 +91,14 @@ store_tcp_rx(store_tcp_t *s, weft__store_msg_t *m)
     if (s->broken != WEFT_OK) {
         return store_tcp_break(s, s->broken, "");
     }
-    st = weft__store_rx_read(&s->rx, s->fd, 1, s->gather_max, m, why,
-                             sizeof(why));
+    do { /* a BEAT only says the store is there: taken here */
+        st = weft__store_rx_read(&s->rx, s->fd, 1, s->gather_max, m, why,
+                                 sizeof(why));
+        if (st == WEFT_OK && m->type == WEFT_STORE_MSG_BEAT) {
+            s->heard_s = weft__now();
+            s->heard = 1;
+        }
+    } while (st == WEFT_OK && m->type == WEFT_STORE_MSG_BEAT);
     if (st == WEFT_OK || st == WEFT_INPROGRESS) {
         return st;
     }
@@ -511,6 +522,7 @@ store_tcp_heartbeat(weft__store_t *store)
 
     memset(&m, 0, sizeof(m));
     m.type = WEFT_STORE_MSG_HEARTBEAT;
+    m.id = WEFT_STORE_BEAT_ASK; /* answer, so that we know you are there */
     if (weft__store_msg_encode(&m, frame, sizeof(frame), &len) != WEFT_OK) {
         return WEFT_ERR_INTERNAL;
     }
@@ -526,6 +538,30 @@ static int
 store_tcp_event_fd(weft__store_t *store)
 {
     return store_tcp_of(store)->fd;
+}
+
+/* Nothing more to read: WEFT_INPROGRESS, or the link given up when the
+ * store has answered our beats before and has now been silent past
+ * silence_s (its own beats would have been read just before). */
+static weft_status_t
+store_tcp_silence(store_tcp_t *s)
+{
+    double quiet;
+    char detail[200];
+
+    if (!(s->base.silence_s > 0) || !s->heard) {
+        return WEFT_INPROGRESS;
+    }
+    quiet = weft__now() - s->heard_s;
+    if (quiet <= s->base.silence_s) {
+        return WEFT_INPROGRESS;
+    }
+    snprintf(detail, sizeof(detail),
+             "it has not answered this rank's heartbeats for %.1f s "
+             "(WEFT_HEARTBEAT_TIMEOUT and one WEFT_HEARTBEAT): this rank is "
+             "cut off from the job, or the launcher is stopped",
+             quiet);
+    return store_tcp_break(s, WEFT_ERR_PEER_LOST, detail);
 }
 
 static weft_status_t
@@ -544,8 +580,11 @@ store_tcp_poll_event(weft__store_t *store, weft__store_event_t *ev)
             return WEFT_OK;
         }
         st = store_tcp_rx(s, &m);
+        if (st == WEFT_INPROGRESS) {
+            return store_tcp_silence(s); /* nothing waiting */
+        }
         if (st != WEFT_OK) {
-            return st; /* WEFT_INPROGRESS: nothing waiting */
+            return st;
         }
         if (m.type == WEFT_STORE_MSG_EVENT) {
             if (m.event.comm_id == WEFT_STORE_ALL_COMMS && !s->job_failed) {
