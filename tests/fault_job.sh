@@ -162,25 +162,27 @@ multi() {
 }
 multi_def="$(declare -f multi host_addr); RUN=$RUN P=$P"
 
-# 4. partition: host 1 cut off without a reset while the loop runs. Host
-# 0's ranks hear of it from the store (the heartbeats stop) within 3 s;
-# host 1's cannot reach the store and find out at their own deadline
-# (WEFT_TIMEOUT, about a second later): --grace 6 lets them say so before
-# weftrun's SIGTERM, which came 2 s after host 0's exits by default
-for np in 2 4 8; do
-    # host 1 back (the last case cut it): forget the addresses that
-    # failed to resolve meanwhile
+# host 1 back (the last case cut it): forget the addresses that failed to
+# resolve meanwhile
+host1_up() {
     ip -n "$P-sw" link set h1 up
     ip -n "$P-h0" neigh flush all
     ip -n "$P-h1" neigh flush all
+}
+# cut_host1 NP TIMEOUT HEARTBEAT_TIMEOUT GRACE: run the loop on NP ranks
+# over both hosts, cut host 1 off without a reset once every rank is
+# ready, and wait for the job (rc, took, before, after)
+cut_host1() {
+    local np=$1 i pid
+    host1_up
     before=$(shm_list)
     t0=$(now_ms)
-    WEFT_TIMEOUT=3s WEFT_HEARTBEAT_TIMEOUT=3s timeout -k 5 60 \
-        bash -c "$multi_def multi $np --grace 6 $PROG --seconds 60" \
+    WEFT_TIMEOUT=$2 WEFT_HEARTBEAT_TIMEOUT=$3 timeout -k 5 90 \
+        bash -c "$multi_def multi $np --grace $4 $PROG --seconds 80" \
         >"$d/out" 2>"$d/err" </dev/null &
     pid=$!
     for ((i = 0; i < 300; i++)); do
-        [ "$(grep -c ready "$d/out" 2>/dev/null)" = $np ] && break
+        [ "$(grep -c ready "$d/out" 2>/dev/null)" = "$np" ] && break
         sleep 0.05
     done
     sleep 0.5
@@ -189,45 +191,34 @@ for np in 2 4 8; do
     rc=$?
     took=$(($(now_ms) - t0))
     after=$(shm_list)
+}
+
+# 4. partition: host 1 cut off without a reset while the loop runs. Host
+# 0's ranks hear of it from the store (the heartbeats stop) within 3 s;
+# host 1's, which cannot reach the store, within 3 s and one beat of its
+# last answer, or at their deadline (WEFT_TIMEOUT): --grace 6 lets them
+# say so before weftrun's SIGTERM, 2 s after host 0's exits by default
+for np in 2 4 8; do
+    cut_host1 $np 3s 3s 6
     [ $rc != 0 ] && [ $rc != 124 ] &&
         has $np '^rank [0-9]: (timed out|peer lost) after [0-9.]+ s' "$d/out" &&
         all_within 9 && none_left && [ "$after" = "$before" ] &&
         [ $took -lt 40000 ]
     check "$np ranks on 2 hosts, host 1 cut off: every rank ends with timed out or peer lost within 9 s, weftrun returns ($took ms)"
 done
-ip -n "$P-sw" link set h1 up
-ip -n "$P-h0" neigh flush all
-ip -n "$P-h1" neigh flush all
 
 # 4b. the same cut with a long deadline (WEFT_TIMEOUT 60 s): host 1's
-# ranks no longer wait for it. The store answers every heartbeat; silent
-# past WEFT_HEARTBEAT_TIMEOUT (2 s) and one beat, it is out of reach, and
-# they fail with that instead of at the deadline
-before=$(shm_list)
-t0=$(now_ms)
-WEFT_TIMEOUT=60s WEFT_HEARTBEAT_TIMEOUT=2s timeout -k 5 90 \
-    bash -c "$multi_def multi 4 --grace 20 $PROG --seconds 80" \
-    >"$d/out" 2>"$d/err" </dev/null &
-pid=$!
-for ((i = 0; i < 300; i++)); do
-    [ "$(grep -c ready "$d/out" 2>/dev/null)" = 4 ] && break
-    sleep 0.05
-done
-sleep 0.5
-ip -n "$P-sw" link set h1 down
-wait $pid
-rc=$?
-took=$(($(now_ms) - t0))
-after=$(shm_list)
+# ranks do not wait for it. The store answers every heartbeat; silent past
+# WEFT_HEARTBEAT_TIMEOUT (2 s) and one beat, it is out of reach, and they
+# fail with that instead of at the deadline
+cut_host1 4 60s 2s 20
 [ $rc != 0 ] && [ $rc != 124 ] &&
     has 4 '^rank [0-3]: peer lost after [0-9.]+ s' "$d/out" &&
     has 2 '^rank [23]: peer lost .*out of reach.*not answered' "$d/out" &&
     all_within 15 && none_left && [ "$after" = "$before" ] &&
     [ $took -lt 40000 ]
 check "4 ranks, host 1 cut off, WEFT_TIMEOUT 60 s: host 1 finds the store out of reach within 15 s ($took ms)"
-ip -n "$P-sw" link set h1 up
-ip -n "$P-h0" neigh flush all
-ip -n "$P-h1" neigh flush all
+host1_up
 
 # 5. a rate-limited link: slow, and correct
 tc -n "$P-sw" qdisc add dev h1 root tbf rate 20mbit burst 32kbit latency 400ms &&
