@@ -5,6 +5,9 @@
  *     queue's wrap-around, with roots, sizes (inline, queued, and past the
  *     queue into the shared buffers) and blocking/nonblocking calls mixed,
  *     interleaved with other collectives; every byte checked on every rank;
+ *   - two-rank broadcasts from 32 KiB to the shared buffers' size, which
+ *     the kernel copies (and, told to pipe, the buffers): both roots,
+ *     blocking and two in flight, every byte checked;
  *   - an alltoallv whose sender and receiver disagree on a count: a
  *     mismatch naming both;
  *   - calls that disagree with a queued broadcast (a root that broadcast
@@ -114,6 +117,72 @@ Test(coll_shm, queued_broadcasts_run_ahead_and_arrive_whole, .timeout = 300)
 
         cr_expect_eq(wt_run(&job, qs_body, NULL), 0,
                      "queued broadcasts, %d ranks", ranks[i]);
+    }
+}
+
+/* ---- two-rank broadcasts read by the kernel below the buffers' size ---- */
+
+#define MB_ROUNDS 20
+
+static void
+mb_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
+{
+    /* around the read threshold (32 KiB), up to the buffers (128 KiB)
+     * and past them */
+    static const size_t sizes[] = {32767, 32768, 65539, 131072, 131073};
+    int rank = weft_comm_rank(w);
+    uint8_t *buf[2];
+    weft_request_t *reqs[2];
+
+    (void)ctx;
+    (void)arg;
+    buf[0] = malloc(131073);
+    buf[1] = malloc(131073);
+    WT_CHECK(buf[0] != NULL && buf[1] != NULL, "out of memory");
+    for (int i = 0; i < MB_ROUNDS * 5 && wt_failures == 0; i++) {
+        size_t n = sizes[i % 5];
+        int root = (i / 5) % 2, seq = 2 * i;
+
+        /* blocking from root, then two in flight: from root and from the
+         * other rank */
+        for (int k = 0; k < 2; k++) {
+            int from = k == 0 ? root : 1 - root;
+
+            if (rank == from) {
+                wt_fill(buf[k], n, from, seq + k);
+            } else {
+                memset(buf[k], 0xee, n);
+            }
+        }
+        WT_OK(weft_broadcast(buf[0], n, WEFT_UINT8, root, w));
+        qs_check(buf[0], n, root, seq, "blocking");
+        if (rank != root) {
+            memset(buf[0], 0xee, n);
+        }
+        WT_OK(weft_ibroadcast(buf[0], n, WEFT_UINT8, root, w, &reqs[0]));
+        WT_OK(weft_ibroadcast(buf[1], n, WEFT_UINT8, 1 - root, w, &reqs[1]));
+        WT_OK(weft_waitall(2, reqs));
+        qs_check(buf[0], n, root, seq, "nonblocking");
+        qs_check(buf[1], n, 1 - root, seq + 1, "nonblocking");
+    }
+    WT_OK(weft_barrier(w));
+    free(buf[0]);
+    free(buf[1]);
+}
+
+Test(coll_shm, two_rank_broadcasts_read_below_the_buffer_size, .timeout = 120)
+{
+    static const char *const large[] = {"WEFT_SHM_COLL_LARGE=auto",
+                                        "WEFT_SHM_COLL_LARGE=pipe"};
+
+    for (size_t i = 0; i < 2; i++) {
+        wt_job_t job = {
+            .nranks = 2,
+            .timeout_s = 60,
+            .env = {"WEFT_TIMEOUT=30s", "WEFT_SHM_COLL_BUF=128KiB", large[i]}};
+
+        cr_expect_eq(wt_run(&job, mb_body, NULL), 0,
+                     "2-rank broadcasts of 32-128 KiB (%s)", large[i]);
     }
 }
 
