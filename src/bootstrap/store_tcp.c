@@ -91,14 +91,15 @@ store_tcp_rx(store_tcp_t *s, weft__store_msg_t *m)
     if (s->broken != WEFT_OK) {
         return store_tcp_break(s, s->broken, "");
     }
-    do { /* a BEAT only says the store is there: taken here */
+    for (;;) { /* a BEAT only says the store is there: taken here */
         st = weft__store_rx_read(&s->rx, s->fd, 1, s->gather_max, m, why,
                                  sizeof(why));
-        if (st == WEFT_OK && m->type == WEFT_STORE_MSG_BEAT) {
-            s->heard_s = weft__now();
-            s->heard = 1;
+        if (st != WEFT_OK || m->type != WEFT_STORE_MSG_BEAT) {
+            break;
         }
-    } while (st == WEFT_OK && m->type == WEFT_STORE_MSG_BEAT);
+        s->heard_s = weft__now();
+        s->heard = 1;
+    }
     if (st == WEFT_OK || st == WEFT_INPROGRESS) {
         return st;
     }
