@@ -128,19 +128,22 @@ static const weft_param_t config_params[] = {
      "communicators per rank that run the node-local collectives in shared "
      "memory (a slot each, never reused while the context lives; others "
      "use point-to-point algorithms)"},
-    {"SHM_COLL_BUF", WEFT_PARAM_SIZE, "128KiB", CFG(shm.coll_buf), 0, NULL,
-     1024, 16.0 * 1024 * 1024,
+    {"SHM_COLL_BUF", WEFT_PARAM_SIZE, "0", CFG(shm.coll_buf),
+     WEFT_PARAM_F_ZERO, NULL, 1024, 16.0 * 1024 * 1024,
      "bytes per rank of each node-local collective's two shared buffers: "
      "calls whose data fits go through them, larger ones are piped through "
-     "them or read the peers' memory directly (WEFT_SHM_COLL_LARGE)"},
+     "them or read the peers' memory directly (WEFT_SHM_COLL_LARGE); 0: "
+     "128 KiB, or 1 MiB where the node has more ranks than cores (there "
+     "reading the peers' memory costs the cores the ranks share)"},
     {"SHM_COLL_LARGE", WEFT_PARAM_ENUM, "auto", CFG(shm.coll_large), 0,
      "auto|pipe|read", NOLIM,
      "node-local collectives larger than the shared buffers: pipe streams "
      "them through the buffers in pieces (two copies, no system call: "
-     "broadcast, allgather, alltoall); read reads the peers' memory in one "
-     "copy (process_vm_readv/writev, where the kernel allows it; a "
-     "broadcast's root writes a share itself); auto reads where the "
-     "kernel allows it, else pipes"},
+     "broadcast, allgather, alltoall, and allreduce of 3 ranks and more); "
+     "read reads the peers' memory in one copy (process_vm_readv/writev, "
+     "where the kernel allows it; a broadcast's root writes a share "
+     "itself); auto reads where the kernel allows it, else pipes, and "
+     "pipes allreduce where the node has more ranks than cores"},
     {"SHM_SEGMENT", WEFT_PARAM_ENUM, "memfd", CFG(shm.segment), 0,
      "memfd|file", NOLIM,
      "shm segments: memfd (anonymous, nothing to leak) or file (an O_EXCL "

@@ -25,6 +25,7 @@ typedef enum weft_param_type {
 #define WEFT_PARAM_F_DEBUG (1u << 0)  /* a diagnostic knob, not API */
 #define WEFT_PARAM_F_SECRET (1u << 1) /* never printed */
 #define WEFT_PARAM_F_LAUNCH (1u << 2) /* set by the launcher */
+#define WEFT_PARAM_F_ZERO   (1u << 3) /* 0 is allowed below min (auto) */
 
 typedef struct weft_param {
     const char *name; /* without the WEFT_ prefix */

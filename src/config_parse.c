@@ -146,9 +146,10 @@ parse_size(const weft_param_t *p, const char *text, size_t *out, char *why,
         snprintf(why, why_len, "'%s' is not a whole number of bytes", text);
         return WEFT_ERR_INVALID_ARG;
     }
-    if (v < p->min || v > p->max) {
-        snprintf(why, why_len, "%s is out of range [%.0f, %.0f] bytes", text,
-                 p->min, p->max);
+    if ((v < p->min && !(v == 0 && (p->flags & WEFT_PARAM_F_ZERO))) ||
+        v > p->max) {
+        snprintf(why, why_len, "%s is out of range [%.0f, %.0f] bytes%s", text,
+                 p->min, p->max, p->flags & WEFT_PARAM_F_ZERO ? " (or 0)" : "");
         return WEFT_ERR_INVALID_ARG;
     }
     *out = (size_t)v;

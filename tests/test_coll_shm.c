@@ -8,6 +8,12 @@
  *   - two-rank broadcasts from 32 KiB to the shared buffers' size, which
  *     the kernel copies (and, told to pipe, the buffers): both roots,
  *     blocking and two in flight, every byte checked;
+ *   - allreduces larger than the shared buffers piped through them as a
+ *     series of node-local calls (told to, and where the kernel refuses
+ *     reads, at two ranks too): counts around the pieces' size, in place
+ *     and not, sum, avg and max, blocking and two in flight, every element
+ *     checked; and ranks that disagree on the count get a mismatch naming
+ *     both whole counts, not the pieces';
  *   - an alltoallv whose sender and receiver disagree on a count: a
  *     mismatch naming both;
  *   - calls that disagree with a queued broadcast (a root that broadcast
@@ -186,6 +192,135 @@ Test(coll_shm, two_rank_broadcasts_read_below_the_buffer_size, .timeout = 120)
     }
 }
 
+/* ---- allreduces piped through the buffers ---- */
+
+/* Rank r's element i of call seq, and their sum over size ranks: whole
+ * numbers below 2^24, so every sum and order is exact in fp32. */
+static float
+pa_value(int r, size_t i, int seq)
+{
+    return (float)((i * 7 + (size_t)r * 13 + (size_t)seq) % 1000);
+}
+
+static float
+pa_sum(int size, size_t i, int seq)
+{
+    float s = 0;
+
+    for (int r = 0; r < size; r++) {
+        s += pa_value(r, i, seq);
+    }
+    return s;
+}
+
+static void
+pa_fill(float *buf, size_t n, int rank, int seq, float scale)
+{
+    for (size_t i = 0; i < n; i++) {
+        buf[i] = pa_value(rank, i, seq) * scale;
+    }
+}
+
+/* The first wrong element of a sum (times scale), or n. */
+static size_t
+pa_verify(const float *buf, size_t n, int size, int seq, float scale)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (buf[i] != pa_sum(size, i, seq) * scale) {
+            return i;
+        }
+    }
+    return n;
+}
+
+static void
+pa_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
+{
+    /* with 2 KiB buffers a piece is a few hundred elements */
+    static const size_t counts[] = {1, 359, 360, 361, 1000, 4097, 100003};
+    int rank = weft_comm_rank(w), size = weft_comm_size(w);
+    size_t most = 100003;
+    float *a = malloc(most * sizeof(float)), *b = malloc(most * sizeof(float));
+    float *c = malloc(most * sizeof(float));
+    weft_request_t *reqs[2];
+
+    (void)ctx;
+    (void)arg;
+    WT_CHECK(a != NULL && b != NULL && c != NULL, "out of memory");
+    /* the node-local algorithm or a failure, never another algorithm */
+    WT_OK(weft_comm_set_algorithm(w, "allreduce", "shm"));
+    for (size_t k = 0; k < sizeof(counts) / sizeof(counts[0]); k++) {
+        size_t n = counts[k], at;
+        int seq = (int)k * 4;
+
+        pa_fill(a, n, rank, seq, 1);
+        WT_OK(weft_allreduce(a, b, n, WEFT_FLOAT32, WEFT_SUM, w));
+        at = pa_verify(b, n, size, seq, 1);
+        WT_CHECK(at == n, "sum of %zu: element %zu is %g", n, at, b[at]);
+
+        pa_fill(a, n, rank, seq + 1, (float)size);
+        WT_OK(weft_allreduce(a, a, n, WEFT_FLOAT32, WEFT_AVG, w));
+        at = pa_verify(a, n, size, seq + 1, 1);
+        WT_CHECK(at == n, "in-place avg of %zu: element %zu is %g", n, at,
+                 a[at]);
+
+        /* two in flight (scheduled), the second in place */
+        pa_fill(a, n, rank, seq + 2, 1);
+        pa_fill(c, n, rank, seq + 3, 2);
+        WT_OK(weft_iallreduce(a, b, n, WEFT_FLOAT32, WEFT_SUM, w, &reqs[0]));
+        WT_OK(weft_iallreduce(c, c, n, WEFT_FLOAT32, WEFT_SUM, w, &reqs[1]));
+        WT_OK(weft_waitall(2, reqs));
+        at = pa_verify(b, n, size, seq + 2, 1);
+        WT_CHECK(at == n, "nonblocking sum of %zu: element %zu is %g", n, at,
+                 b[at]);
+        at = pa_verify(c, n, size, seq + 3, 2);
+        WT_CHECK(at == n, "nonblocking in-place sum of %zu: element %zu is %g",
+                 n, at, c[at]);
+    }
+    {
+        /* max of int32: rank r holds r - i, the largest is size-1 - i */
+        int32_t *x = (int32_t *)a, *y = (int32_t *)b;
+
+        for (size_t i = 0; i < most; i++) {
+            x[i] = rank - (int32_t)i;
+        }
+        WT_OK(weft_allreduce(x, y, most, WEFT_INT32, WEFT_MAX, w));
+        for (size_t i = 0; i < most; i++) {
+            WT_CHECK(y[i] == size - 1 - (int32_t)i, "max: element %zu is %d", i,
+                     y[i]);
+            if (y[i] != size - 1 - (int32_t)i) {
+                break;
+            }
+        }
+    }
+    WT_OK(weft_barrier(w));
+    free(a);
+    free(b);
+    free(c);
+}
+
+Test(coll_shm, allreduces_past_the_buffers_go_in_pieces, .timeout = 180)
+{
+    static const struct {
+        int ranks;
+        const char *how;
+    } jobs[] = {{3, "WEFT_SHM_COLL_LARGE=pipe"},
+                {4, "WEFT_SHM_COLL_LARGE=pipe"},
+                {5, "WEFT_SHM_CMA=off"},
+                {2, "WEFT_SHM_CMA=off"}};
+
+    for (size_t i = 0; i < sizeof(jobs) / sizeof(jobs[0]); i++) {
+        wt_job_t job = {
+            .nranks = jobs[i].ranks,
+            .timeout_s = 120,
+            .env = {"WEFT_TIMEOUT=30s", "WEFT_SHM_COLL_BUF=2KiB", jobs[i].how}};
+
+        cr_expect_eq(wt_run(&job, pa_body, NULL), 0,
+                     "piped allreduces, %d ranks (%s)", jobs[i].ranks,
+                     jobs[i].how);
+    }
+}
+
 /* ---- disagreements with a queued broadcast ---- */
 
 typedef struct qm_shared {
@@ -310,6 +445,53 @@ av_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
     }
     st = weft_alltoallv(sbuf, sc, sd, rbuf, rc, rd, WEFT_INT32, w);
     qm_answer(sh, rank, size, st);
+}
+
+/* ---- a piped allreduce whose ranks disagree on the count ---- */
+
+static void
+pm_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
+{
+    qm_shared_t *sh = arg;
+    int rank = weft_comm_rank(w), size = weft_comm_size(w);
+    size_t n = rank == 2 ? 5000 : 4000;
+    float *a = calloc(5000, sizeof(float)), *b = calloc(5000, sizeof(float));
+    weft_status_t st;
+
+    (void)ctx;
+    WT_CHECK(a != NULL && b != NULL, "out of memory");
+    WT_OK(weft_comm_set_algorithm(w, "allreduce", "shm"));
+    st = weft_allreduce(a, b, n, WEFT_FLOAT32, WEFT_SUM, w);
+    free(a);
+    free(b);
+    qm_answer(sh, rank, size, st);
+}
+
+Test(coll_shm, piped_allreduce_count_disagreement_names_whole_counts,
+     .timeout = 60)
+{
+    qm_shared_t *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
+                           MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    wt_job_t job = {.nranks = 3,
+                    .timeout_s = 30,
+                    .env = {"WEFT_TIMEOUT=3s", "WEFT_SHM_COLL_BUF=2KiB",
+                            "WEFT_SHM_COLL_LARGE=pipe"}};
+    int named = 0;
+
+    cr_assert(sh != MAP_FAILED);
+    cr_expect_eq(wt_run(&job, pm_body, sh), 0,
+                 "piped allreduce mismatch: a rank failed or hung");
+    for (int k = 0; k < 3; k++) {
+        cr_log_info("rank %d: %s: %s", k, weft_status_string(sh->status[k]),
+                    sh->msg[k]);
+        cr_expect(sh->status[k] < 0, "rank %d got %s, want an error", k,
+                  weft_status_string(sh->status[k]));
+        named += sh->status[k] == WEFT_ERR_MISMATCH &&
+                 strstr(sh->msg[k], "4000") != NULL &&
+                 strstr(sh->msg[k], "5000") != NULL;
+    }
+    cr_expect(named > 0, "no rank's mismatch names both whole counts");
+    munmap(sh, sizeof(*sh));
 }
 
 Test(coll_shm, alltoallv_count_disagreement_is_a_mismatch, .timeout = 60)

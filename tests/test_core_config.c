@@ -58,6 +58,13 @@ Test(core_config, values_with_units, .timeout = 10)
     cr_assert_float_eq(cfg.timeout, 120.0, 1e-9);
     cr_assert_eq(cfg.tcp.sockbuf, 1572864);
     weft__config_free(&cfg);
+    /* 0 below a minimum: the variable's automatic choice */
+    cr_assert_eq(parse(&cfg, "WEFT_SHM_COLL_BUF=0", NULL), WEFT_OK);
+    cr_assert_eq(cfg.shm.coll_buf, 0);
+    weft__config_free(&cfg);
+    cr_assert_eq(parse(&cfg, "WEFT_SHM_COLL_BUF=1KiB", NULL), WEFT_OK);
+    cr_assert_eq(cfg.shm.coll_buf, 1024);
+    weft__config_free(&cfg);
 }
 
 Test(core_config, enums_flags_and_lists, .timeout = 10)
@@ -93,6 +100,8 @@ Test(core_config, bad_values_are_rejected_naming_the_variable, .timeout = 10)
         {"WEFT_TCP_EAGER_LIMIT=1.5", "WEFT_TCP_EAGER_LIMIT"},
         {"WEFT_TCP_EAGER_LIMIT=1T", "WEFT_TCP_EAGER_LIMIT"},
         {"WEFT_TCP_CHUNK=", "WEFT_TCP_CHUNK"},
+        {"WEFT_TCP_CHUNK=0", "WEFT_TCP_CHUNK"},
+        {"WEFT_SHM_COLL_BUF=512", "(or 0)"},
         {"WEFT_RANK=two", "WEFT_RANK"},
         {"WEFT_RANK=-5", "WEFT_RANK"},
         {"WEFT_SIZE=3000000000", "WEFT_SIZE"},

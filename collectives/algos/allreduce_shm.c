@@ -28,11 +28,17 @@
  * - more ranks, and a partition followed by more of the same call (which
  *   finishes without waiting for its peers): it publishes each finished
  *   piece; then it copies the other blocks, piece by piece as their
- *   owners publish them, from the owners' result buffers. (Writing to
- *   every peer instead measured no better at 4 ranks on 2 cores and 23%
- *   slower at 8 ranks, 4 MiB.) In place, a rank overwrites the peers'
- *   block of its buffer only after the owner has published that piece,
- *   i.e. has read it.
+ *   owners publish them, from the owners' result buffers, or, where a
+ *   block fits a shared buffer, from the owner's shared buffer, where
+ *   the owner put a copy (ar_slices_buffered). (Writing to every peer
+ *   instead measured no better at 4 ranks on 2 cores and 23% slower at
+ *   8 ranks, 4 MiB.) In place, a rank overwrites the peers' block of its
+ *   buffer only after the owner has published that piece, i.e. has read
+ *   it.
+ *
+ * Or, where the node has more ranks than cores (or the kernel refuses
+ * reads, or WEFT_SHM_COLL_LARGE=pipe), larger data goes as a series of
+ * calls that fit the buffers (ar_pipe_count).
  */
 #include "build_config.h"
 #include "collectives/algos/shm_common.h"
@@ -71,6 +77,31 @@ static int
 ar_scatters(const weft__shmc_t *c)
 {
     return c->ar->size == 2 && !c->a.part_follows;
+}
+
+/* More ranks, when a rank's block fits its shared buffer: each owner also
+ * copies its finished pieces into its buffer, and the others copy them
+ * from there instead of reading the owner's result with the kernel. That
+ * is a system call less per piece and peer (and no page pinning in the
+ * owner), and no wait at the end: once a rank has every block, every
+ * peer has published all of its own, so has read this rank's input
+ * for the last time. (Against reading: 8 ranks on 2 cores, 128 KiB
+ * buffers, 128 KiB 252 -> 176 us, 256 KiB 345 -> 250, 512 KiB 600 -> 470;
+ * 4 ranks 77 -> 55, 125 -> 88, 213 -> 155.) */
+static int
+ar_slices_buffered(const weft__shmc_t *c)
+{
+    size_t off, len;
+
+    weft__block(c->a.count, c->ar->size, 0, &off, &len); /* the largest */
+    return !ar_scatters(c) && len * c->a.esize <= c->ar->buf;
+}
+
+/* Where piece k of rank r's block lies in r's shared buffer. */
+static uint8_t *
+ar_slot(const weft__shmc_t *c, int r, size_t k)
+{
+    return weft__shm_area_buf(c->ar, r, c->d) + k * c->chunk * c->a.esize;
 }
 
 /* Shared-buffer bytes a call needs: the input, plus (unless tiny) room for
@@ -214,6 +245,9 @@ ar_reduce_block(weft__shmc_t *c, char *why, size_t why_len)
         }
         weft__shmc_avg(c, dst, len);
         if (!ar_scatters(c)) {
+            if (ar_slices_buffered(c)) {
+                memcpy(ar_slot(c, ar->rank, c->piece), dst, bytes);
+            }
             weft__shm_area_progress(ar, WEFT_SHM_PROG(c->d, c->piece + 1));
             continue;
         }
@@ -258,6 +292,11 @@ ar_gather(weft__shmc_t *c, char *why, size_t why_len)
                 return 0;
             }
             ar_piece(c, r, c->piece, &off, &len);
+            if (ar_slices_buffered(c)) {
+                memcpy((char *)a->recvbuf + off * a->esize,
+                       ar_slot(c, r, c->piece), len * a->esize);
+                continue;
+            }
             st = weft__shm_area_read(
                 ar, r, (char *)a->recvbuf + off * a->esize,
                 weft__shm_area_head(ar, r, c->d)->u.at.rbuf + off * a->esize,
@@ -308,8 +347,10 @@ ar_large(weft__shmc_t *c, char *why, size_t why_len)
         /* fall through */
     default:
         /* done counts are monotonic: the wait of a later partition of the
-         * same call covers this one */
-        if (!c->a.part_follows && !weft__shmc_all_done(c)) {
+         * same call covers this one; nobody reads this rank's memory any
+         * more once it has every block from the buffers */
+        if (!c->a.part_follows && !ar_slices_buffered(c) &&
+            !weft__shmc_all_done(c)) {
             return 0;
         }
         weft__shmc_finish(c);
@@ -337,6 +378,97 @@ static const weft__sched_poll_ops_t allreduce_shm_ops = {
     .describe = weft__shmc_describe,
 };
 
+/* ---- larger than the buffers, piped ----
+ *
+ * A call that does not fit the shared buffers runs as a series of
+ * node-local calls that do (ar_small), one after another, instead of
+ * reading the peers' memory (ar_large): where the kernel refuses the
+ * reads, when told (WEFT_SHM_COLL_LARGE=pipe; two ranks with reads allowed
+ * read all the same, see ar_scatters), and by default at 3 ranks and more
+ * where the node has more ranks than cores. There the reads' system calls
+ * and page pinning take the cores the ranks share, and cost more than the
+ * extra copy into the buffers. (Against reading the blocks, 128 KiB
+ * buffers, 8 ranks on 2 cores: 128 KiB 170 -> 77 us, 256 KiB 235 -> 140,
+ * 1 MiB 755 -> 570, 8 MiB 10.4 -> 7.2 ms. At 4 ranks it ranged from 20%
+ * faster to 2x slower as the machine's load changed; with the 1 MiB
+ * buffers such nodes get (WEFT_SHM_COLL_BUF) it measured 31 against
+ * 77 us at 128 KiB, 92 against 205 at 512 KiB, 491 against 762 at
+ * 2 MiB.) */
+
+enum { AR_AUTO, AR_PIPE, AR_READ }; /* WEFT_SHM_COLL_LARGE */
+
+/* Elements per piece of a piped call (the pieces as even as may be), or 0
+ * where the call is not piped. */
+static size_t
+ar_pipe_count(const weft__coll_args_t *a, const weft_comm_t *comm)
+{
+    const weft__shm_area_t *ar = comm->shm;
+    int mode = comm->ctx->cfg.shm.coll_large;
+    weft__coll_args_t p = *a;
+    size_t pieces;
+
+    if (ar_buffered(a, ar, comm->size) <= ar->buf ||
+        (ar->cma &&
+         (mode == AR_READ || comm->size == 2 ||
+          (mode == AR_AUTO && !comm->ctx->progress.oversubscribed)))) {
+        return 0;
+    }
+    /* the most that fits: the input and its largest slice, each rounded
+     * up to a cache line (ar_buffered), from just below */
+    p.count = (ar->buf - 128) / a->esize;
+    if (comm->size > 2) {
+        p.count = p.count / (size_t)(comm->size + 1) * (size_t)comm->size;
+    }
+    while (p.count > 1 && ar_buffered(&p, ar, comm->size) > ar->buf) {
+        p.count--;
+    }
+    pieces = (a->count + p.count - 1) / p.count;
+    return (a->count + pieces - 1) / pieces;
+}
+
+/* Elements [off, off + n) of the call a, at most: a piece of it. */
+static weft__coll_args_t
+ar_pipe_piece(const weft__coll_args_t *a, size_t off, size_t n)
+{
+    weft__coll_args_t p = *a;
+    size_t skip = off * a->esize;
+
+    p.count = a->count - off < n ? a->count - off : n;
+    p.sendbuf = a->sendbuf != NULL ? (const char *)a->sendbuf + skip : NULL;
+    p.recvbuf = a->recvbuf != NULL ? (char *)a->recvbuf + skip : NULL;
+    return p;
+}
+
+static void
+ar_pipe_build(weft__sched_t *s, const weft__coll_args_t *a, size_t n)
+{
+    for (size_t off = 0; off < a->count; off += n) {
+        weft__coll_args_t p = ar_pipe_piece(a, off, n);
+
+        weft__shmc_build_as(s, &p, a, sizeof(weft__shmc_t), &allreduce_shm_ops,
+                            0);
+        weft__sched_fence(s);
+    }
+}
+
+/* Every piece inline; WEFT_INPROGRESS only when the first cannot run so
+ * (the others then can: the first leaves no call queued). */
+static weft_status_t
+ar_pipe_run(const weft__coll_args_t *a, weft_comm_t *comm, size_t n)
+{
+    for (size_t off = 0; off < a->count; off += n) {
+        weft__coll_args_t p = ar_pipe_piece(a, off, n);
+        weft_status_t st = weft__shmc_run_as(
+            &p, a, comm, &allreduce_shm_ops, sizeof(weft__shmc_t),
+            ar_buffered(&p, comm->shm, comm->size));
+
+        if (st != WEFT_OK) {
+            return st;
+        }
+    }
+    return WEFT_OK;
+}
+
 static weft_status_t
 allreduce_shm_build(weft__sched_t *s, const weft__coll_args_t *a)
 {
@@ -345,8 +477,13 @@ allreduce_shm_build(weft__sched_t *s, const weft__coll_args_t *a)
         weft__shmc_buffered(comm, ar_buffered(a, comm->shm, comm->size))
             ? 0
             : comm->ctx->cfg.coll.chunk + a->esize;
+    size_t n;
 
     if (a->count == 0) {
+        return WEFT_OK;
+    }
+    if ((n = ar_pipe_count(a, comm)) > 0) {
+        ar_pipe_build(s, a, n);
         return WEFT_OK;
     }
     weft__shmc_build(s, a, sizeof(weft__shmc_t), &allreduce_shm_ops, tmp);
@@ -356,8 +493,9 @@ allreduce_shm_build(weft__sched_t *s, const weft__coll_args_t *a)
 static const char *
 allreduce_shm_supported(const weft__coll_args_t *a, const weft_comm_t *comm)
 {
+    /* where the kernel refuses reads, piped */
     return weft__shmc_supported(comm, ar_buffered(a, comm->shm, comm->size),
-                                WEFT_SHMC_READS);
+                                WEFT_SHMC_READS | WEFT_SHMC_PIPES);
 }
 
 static double
@@ -371,8 +509,13 @@ allreduce_shm_cost(const weft__coll_args_t *a, const weft__cost_t *m)
 static weft_status_t
 allreduce_shm_run(const weft__coll_args_t *a, weft_comm_t *comm)
 {
+    size_t n;
+
     if (a->count == 0) {
         return WEFT_OK; /* nothing moves, as the schedule would do */
+    }
+    if ((n = ar_pipe_count(a, comm)) > 0) {
+        return ar_pipe_run(a, comm, n);
     }
     return weft__shmc_run(a, comm, &allreduce_shm_ops, sizeof(weft__shmc_t),
                           ar_buffered(a, comm->shm, comm->size));

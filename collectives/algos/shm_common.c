@@ -21,10 +21,12 @@
 #define SHMC_ALPHA 0.4e-6
 #define SHMC_BETA (1.0 / 10e9)
 
-/* The state's common part; dtype and op as the caller passed them. */
+/* The state's common part; dtype and op as the caller passed them, called
+ * what it called (a, or the whole call a is a piece of). */
 static void
 shmc_init(weft__shmc_t *c, size_t size, const weft__coll_args_t *a,
-          weft_comm_t *comm, weft_dtype_t dt, weft_op_t op)
+          const weft__coll_args_t *called, weft_comm_t *comm, weft_dtype_t dt,
+          weft_op_t op)
 {
     /* not the reason text: a few hundred bytes a small call never needs */
     memset(c, 0, offsetof(weft__shmc_t, why));
@@ -43,7 +45,7 @@ shmc_init(weft__shmc_t *c, size_t size, const weft__coll_args_t *a,
     {
         weft__coll_desc_t d;
 
-        weft__coll_desc_make(&d, a, dt, op);
+        weft__coll_desc_make(&d, called, dt, op);
         c->desc[0] = d.w[0];
         c->desc[1] = d.w[1];
     }
@@ -57,6 +59,14 @@ void *
 weft__shmc_build(weft__sched_t *s, const weft__coll_args_t *a, size_t size,
                  const weft__sched_poll_ops_t *ops, size_t tmp_bytes)
 {
+    return weft__shmc_build_as(s, a, a, size, ops, tmp_bytes);
+}
+
+void *
+weft__shmc_build_as(weft__sched_t *s, const weft__coll_args_t *a,
+                    const weft__coll_args_t *called, size_t size,
+                    const weft__sched_poll_ops_t *ops, size_t tmp_bytes)
+{
     weft_comm_t *comm = weft__sched_comm(s);
     weft__shmc_t *c = weft__sched_scratch(s, size);
     weft_dtype_t dt;
@@ -66,7 +76,7 @@ weft__shmc_build(weft__sched_t *s, const weft__coll_args_t *a, size_t size,
         return NULL;
     }
     weft__sched_user_reduction(s, &dt, &op);
-    shmc_init(c, size, a, comm, dt, op);
+    shmc_init(c, size, a, called, comm, dt, op);
     c->bounded = 1;
     if (tmp_bytes > 0 && (c->tmp = weft__sched_scratch(s, tmp_bytes)) == NULL) {
         return NULL;
@@ -131,6 +141,14 @@ weft__shmc_run(const weft__coll_args_t *a, weft_comm_t *comm,
                const weft__sched_poll_ops_t *ops, size_t state_size,
                size_t buffered)
 {
+    return weft__shmc_run_as(a, a, comm, ops, state_size, buffered);
+}
+
+weft_status_t
+weft__shmc_run_as(const weft__coll_args_t *a, const weft__coll_args_t *called,
+                  weft_comm_t *comm, const weft__sched_poll_ops_t *ops,
+                  size_t state_size, size_t buffered)
+{
     weft__shm_area_t *ar = comm->shm;
     weft_context_t *ctx = comm->ctx;
     const char *name = weft__coll_name(a->coll);
@@ -148,7 +166,7 @@ weft__shmc_run(const weft__coll_args_t *a, weft_comm_t *comm,
           (a->op == WEFT_AVG && a->coll != WEFT_COLL_ALLREDUCE)))) {
         return WEFT_INPROGRESS;
     }
-    shmc_init(&state.c, state_size, a, comm, a->dtype, a->op);
+    shmc_init(&state.c, state_size, a, called, comm, a->dtype, a->op);
     state.c.d = ar->next_d++;
     x.c = &state.c;
     x.ops = ops;

@@ -51,6 +51,16 @@ void *weft__shmc_build(weft__sched_t *s, const weft__coll_args_t *a,
 weft_status_t weft__shmc_run(const weft__coll_args_t *a, weft_comm_t *comm,
                              const weft__sched_poll_ops_t *ops,
                              size_t state_size, size_t buffered);
+/* The same for a node-local call that moves a piece (a) of what the user
+ * called (called): the mismatch checks compare the whole calls. */
+void *weft__shmc_build_as(weft__sched_t *s, const weft__coll_args_t *a,
+                          const weft__coll_args_t *called, size_t size,
+                          const weft__sched_poll_ops_t *ops, size_t tmp_bytes);
+weft_status_t weft__shmc_run_as(const weft__coll_args_t *a,
+                                const weft__coll_args_t *called,
+                                weft_comm_t *comm,
+                                const weft__sched_poll_ops_t *ops,
+                                size_t state_size, size_t buffered);
 
 /* The poll result rc, with the reason of a failure found by the waits
  * copied into why. */
