@@ -130,6 +130,11 @@ weft__shm_area_agree(weft_comm_t *comm, const weft__shm_offer_t *mine,
     ar->slot = mine->slot;
     ar->cma = cma;
     ar->buf = weft__shm_slot_buf(tl);
+    /* buffers enlarged by default (WEFT_SHM_COLL_BUF=0 where the node
+     * has more ranks than cores) are for allreduce (weft__shmc_fits) */
+    ar->fit = comm->ctx->cfg.shm.coll_buf == 0 && ar->buf > WEFT_SHMC_FIT_AUTO
+                  ? WEFT_SHMC_FIT_AUTO
+                  : ar->buf;
     ar->size = comm->size;
     ar->rank = comm->rank;
     ar->next_d = ar->run_d = 1;

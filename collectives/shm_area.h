@@ -94,11 +94,21 @@ typedef struct weft__shm_ctl {
 #define WEFT_SHM_PROG(_d, _n) ((uint64_t)(_d) << 24 | (uint64_t)(_n))
 #define WEFT_SHM_PROG_MAX ((1u << 24) - 1) /* pieces per call */
 
+/* What calls other than allreduce put through buffers that WEFT_SHM_COLL_BUF
+ * left to weft: the default size where the node has no more ranks than
+ * cores. The larger buffers given to more ranks than cores halve an
+ * allreduce's time there, but the others' measured 0.6 of their time
+ * with 128 KiB buffers in some runs and 2.5 times it in others (4 and 8
+ * ranks on 2 cores, 512 KiB; reading the peers' memory varied less). */
+#define WEFT_SHMC_FIT_AUTO (128u << 10)
+
 typedef struct weft__shm_area {
     weft_tl_t *tl;
     int slot;        /* ours */
     int cma;         /* every member may read every other's memory */
     size_t buf;      /* bytes of each data buffer */
+    size_t fit;      /* of which calls other than allreduce fill at most
+                      * (weft__shmc_fits) */
     int size, rank;  /* the comm's */
     weft__shm_ctl_t **ctl; /* [size] */
     uint8_t **data;        /* [size] the buffer pair */

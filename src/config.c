@@ -133,8 +133,8 @@ static const weft_param_t config_params[] = {
      "bytes per rank of each node-local collective's two shared buffers: "
      "calls whose data fits go through them, larger ones are piped through "
      "them or read the peers' memory directly (WEFT_SHM_COLL_LARGE); 0: "
-     "128 KiB, or 1 MiB where the node has more ranks than cores (there "
-     "reading the peers' memory costs the cores the ranks share)"},
+     "128 KiB, or 1 MiB where the node has more ranks than cores, for "
+     "allreduce (the others still put at most 128 KiB through them)"},
     {"SHM_COLL_LARGE", WEFT_PARAM_ENUM, "auto", CFG(shm.coll_large), 0,
      "auto|pipe|read", NOLIM,
      "node-local collectives larger than the shared buffers: pipe streams "

@@ -33,7 +33,8 @@ ag_buffered(const weft__coll_args_t *a, const weft__shm_area_t *ar, int size)
 {
     size_t blk = a->count * a->esize;
 
-    return weft__shmc_pair_buffered(ar, blk, blk * (size_t)size);
+    return weft__shmc_fits(
+        ar, weft__shmc_pair_buffered(ar, blk, blk * (size_t)size));
 }
 
 static int

@@ -25,7 +25,8 @@ aa_buffered(const weft__coll_args_t *a, const weft__shm_area_t *ar, int size)
 {
     size_t bytes = a->count * a->esize * (size_t)size;
 
-    return a->inplace ? bytes : weft__shmc_pair_buffered(ar, bytes, bytes);
+    return weft__shmc_fits(
+        ar, a->inplace ? bytes : weft__shmc_pair_buffered(ar, bytes, bytes));
 }
 
 static int

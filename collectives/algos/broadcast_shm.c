@@ -275,7 +275,7 @@ broadcast_shm_poll(void *state, char *why, size_t why_len)
     if (!weft__shmc_turn(c)) {
         return 0;
     }
-    if (c->a.count * c->a.esize <= c->ar->buf &&
+    if (weft__shmc_fits(c->ar, c->a.count * c->a.esize) <= c->ar->buf &&
         (c->ar->size > 2 || c->pipe || c->a.count * c->a.esize < BC_READ_MIN)) {
         return weft__shmc_result(c, bc_small(c), why, why_len);
     }
@@ -302,7 +302,8 @@ broadcast_shm_build(weft__sched_t *s, const weft__coll_args_t *a)
 static const char *
 broadcast_shm_supported(const weft__coll_args_t *a, const weft_comm_t *comm)
 {
-    return weft__shmc_supported(comm, a->count * a->esize,
+    return weft__shmc_supported(comm,
+                                weft__shmc_fits(comm->shm, a->count * a->esize),
                                 WEFT_SHMC_READS | WEFT_SHMC_PIPES);
 }
 
@@ -318,7 +319,8 @@ broadcast_shm_run(const weft__coll_args_t *a, weft_comm_t *comm)
     if (a->count == 0) {
         return WEFT_OK; /* nothing moves, as the schedule would do */
     }
-    return weft__shmc_run(a, comm, &broadcast_shm_ops, sizeof(weft__shmc_t), a->count * a->esize);
+    return weft__shmc_run(a, comm, &broadcast_shm_ops, sizeof(weft__shmc_t),
+                          weft__shmc_fits(comm->shm, a->count * a->esize));
 }
 
 const weft__algo_t weft__algo_broadcast_shm = {

@@ -114,6 +114,14 @@ rs_large(rs_state_t *s, char *why, size_t why_len)
     }
 }
 
+/* Shared-buffer bytes a call needs (a rank's input), or SIZE_MAX where it
+ * reads the peers' inputs instead. ar: the comm's. */
+static size_t
+rs_buffered(const weft__coll_args_t *a, const weft__shm_area_t *ar, int size)
+{
+    return weft__shmc_fits(ar, a->count * a->esize * (size_t)size);
+}
+
 static int
 reduce_scatter_shm_poll(void *state, char *why, size_t why_len)
 {
@@ -123,7 +131,7 @@ reduce_scatter_shm_poll(void *state, char *why, size_t why_len)
     if (!weft__shmc_turn(c)) {
         return 0;
     }
-    if (c->a.count * c->a.esize * (size_t)c->ar->size <= c->ar->buf) {
+    if (rs_buffered(&c->a, c->ar, c->ar->size) <= c->ar->buf) {
         return weft__shmc_result(c, rs_small(c), why, why_len);
     }
     /* a disagreement found on the way keeps its reason */
@@ -139,8 +147,8 @@ static weft_status_t
 reduce_scatter_shm_build(weft__sched_t *s, const weft__coll_args_t *a)
 {
     weft_comm_t *comm = weft__sched_comm(s);
-    size_t in = a->count * a->esize * (size_t)comm->size;
-    int small = weft__shmc_buffered(comm, in);
+    int small =
+        weft__shmc_buffered(comm, rs_buffered(a, comm->shm, comm->size));
     rs_state_t *st;
 
     if (a->count == 0) {
@@ -158,7 +166,7 @@ static const char *
 reduce_scatter_shm_supported(const weft__coll_args_t *a,
                              const weft_comm_t *comm)
 {
-    return weft__shmc_supported(comm, a->count * a->esize * (size_t)comm->size,
+    return weft__shmc_supported(comm, rs_buffered(a, comm->shm, comm->size),
                                 WEFT_SHMC_READS);
 }
 
@@ -176,7 +184,8 @@ reduce_scatter_shm_run(const weft__coll_args_t *a, weft_comm_t *comm)
     if (a->count == 0) {
         return WEFT_OK; /* nothing moves, as the schedule would do */
     }
-    return weft__shmc_run(a, comm, &reduce_scatter_shm_ops, sizeof(rs_state_t), a->count * a->esize * (size_t)comm->size);
+    return weft__shmc_run(a, comm, &reduce_scatter_shm_ops, sizeof(rs_state_t),
+                          rs_buffered(a, comm->shm, comm->size));
 }
 
 const weft__algo_t weft__algo_reduce_scatter_shm = {

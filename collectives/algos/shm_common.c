@@ -504,6 +504,12 @@ weft__shmc_pair_buffered(const weft__shm_area_t *ar, size_t buffered,
                : buffered;
 }
 
+size_t
+weft__shmc_fits(const weft__shm_area_t *ar, size_t buffered)
+{
+    return ar != NULL && buffered > ar->fit ? SIZE_MAX : buffered;
+}
+
 int
 weft__shmc_buffered(const weft_comm_t *comm, size_t buffered)
 {

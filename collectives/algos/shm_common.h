@@ -152,6 +152,10 @@ const char *weft__shmc_supported(const weft_comm_t *comm, size_t buffered,
  * of a rank's result. */
 size_t weft__shmc_pair_buffered(const weft__shm_area_t *ar, size_t buffered,
                                 size_t result);
+/* `buffered` (as above) for a call other than allreduce, or SIZE_MAX
+ * where it is more than such calls put through the buffers (ar->fit; ar:
+ * the comm's area, NULL: none). */
+size_t weft__shmc_fits(const weft__shm_area_t *ar, size_t buffered);
 /* 1 when the call goes through the shared buffers. */
 int weft__shmc_buffered(const weft_comm_t *comm, size_t buffered);
 /* Modelled seconds: rounds of flag hand-offs, bytes copied, reduced. */

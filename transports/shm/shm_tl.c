@@ -61,16 +61,16 @@ shm_cfg_size(const weft_tl_init_args_t *args, const char *name, size_t def)
 }
 
 /* WEFT_SHM_COLL_BUF=0: where the node has more ranks than cores (each
- * rank sees the same), larger buffers. There a collective's data that
- * does not fit is read from the peers' memory with system calls and page
- * pinning on the cores the ranks share, or piped through the buffers in
- * more hand-offs, each a round of the ranks taking turns on the cores.
- * Measured at 4 and 8 ranks on 2 cores, 1 MiB against 128 KiB buffers:
- * 256 KiB per rank, alltoall 33 against 49-53 us and 63-66 against
- * 137-141 (8 ranks), reduce_scatter 31 against 58 and 62-64 against 161,
- * broadcast 34 against 43-45 and 49-51 against 107-111; allreduce at 8
- * ranks 108-115 against 245; 4 MiB buffers were slower than 1 MiB for
- * alltoall at 2-4 MiB. Pages are taken only as calls use them. */
+ * rank sees the same), larger buffers, which allreduce fills (the other
+ * collectives keep to 128 KiB: WEFT_SHMC_FIT_AUTO). There an allreduce
+ * whose data does not fit is read from the peers' memory with system
+ * calls and page pinning on the cores the ranks share, or piped through
+ * the buffers in more hand-offs, each a round of the ranks taking turns
+ * on the cores. Measured at 4 and 8 ranks on 2 cores against 128 KiB
+ * buffers (both piping): 128 KiB 31 against 45 us and 61 against 77,
+ * 512 KiB 92 against 159 and 227 against 281, and in slower runs 8 ranks
+ * 711 against 980 at 512 KiB; 4 MiB buffers were no faster. Pages are
+ * taken only as calls use them. */
 static uint32_t
 shm_coll_buf_auto(const weft_tl_init_args_t *args)
 {
