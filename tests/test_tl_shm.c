@@ -2,7 +2,10 @@
  * The shm transport's own behaviour (the conformance suite covers the
  * messaging contract): the double copy when the kernel refuses reads of
  * another process's memory (seccomp, as in containers) or when told to,
- * file segments and what they leave behind (nothing, crashed or not),
+ * eager messages of every size up to 700 bytes (payloads packed after
+ * the header or starting at the next cell) many at once through ring
+ * wrap-arounds, file segments and what they leave behind (nothing,
+ * crashed or not),
  * stale files of dead runs, a full segment directory (a clear error, or
  * tcp instead), a killed peer, and a peer writing garbage into a ring.
  */
@@ -117,6 +120,57 @@ no_cma_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
         }
         free(v);
     }
+}
+
+/* ---- eager messages of every small size, many in the ring at once ---- */
+
+#define EG_MAX    700
+#define EG_WINDOW 32
+
+static void
+eager_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
+{
+    int me = weft_comm_rank(w), peer = me ^ 1;
+    /* +3: the user's buffers start at every offset mod 4 */
+    uint8_t *out = malloc(EG_WINDOW * (EG_MAX + 4));
+    uint8_t *in = malloc(EG_WINDOW * (EG_MAX + 4));
+    weft_request_t *reqs[2 * EG_WINDOW];
+
+    (void)ctx;
+    (void)arg;
+    WT_CHECK(out != NULL && in != NULL, "out of memory");
+    /* 3 rounds of 0..EG_MAX bytes: the 128 KiB ring wraps several times */
+    for (int len0 = 0; len0 < 3 * (EG_MAX + 1) && wt_failures == 0;
+         len0 += EG_WINDOW) {
+        for (int k = 0; k < EG_WINDOW; k++) {
+            size_t len = (size_t)((len0 + k) % (EG_MAX + 1));
+            uint8_t *o = out + k * (EG_MAX + 4) + k % 4;
+            uint8_t *i = in + k * (EG_MAX + 4) + k % 4;
+
+            wt_fill(o, len, me, len0 + k);
+            memset(i, 0xee, len + 1);
+            WT_OK(weft_irecv(i, len, peer, k, w, &reqs[k]));
+            WT_OK(weft_isend(o, len, peer, k, w, &reqs[EG_WINDOW + k]));
+        }
+        WT_OK(weft_waitall(2 * EG_WINDOW, reqs));
+        for (int k = 0; k < EG_WINDOW; k++) {
+            size_t len = (size_t)((len0 + k) % (EG_MAX + 1));
+            uint8_t *i = in + k * (EG_MAX + 4) + k % 4;
+            size_t at = wt_verify(i, len, peer, len0 + k);
+
+            WT_CHECK(at == len, "%zu bytes: byte %zu wrong", len, at);
+            WT_CHECK(i[len] == 0xee, "%zu bytes: guard byte overwritten", len);
+        }
+    }
+    free(out);
+    free(in);
+}
+
+Test(tl_shm, eager_messages_of_every_small_size, .timeout = 120)
+{
+    wt_job_t job = {.nranks = 2, .tl = "shm"};
+
+    cr_assert_eq(wt_run(&job, eager_body, NULL), 0);
 }
 
 Test(tl_shm, double_copy_when_the_kernel_refuses_cma, .timeout = 120)

@@ -46,8 +46,17 @@ extern const weft_tl_ops_t weft__tl_shm;
 #define SHM_CELL 64
 #define SHM_CELL_HDR 24                     /* stamp, tag, len, ncells, type */
 #define SHM_INLINE (SHM_CELL - SHM_CELL_HDR) /* payload in the header cell */
+/* EAGER payloads longer than SHM_EAGER_ALIGN_MIN start at the next cell
+ * (flag SHM_F_ALIGNED) instead of right after the header: both copies are
+ * then cache-line aligned instead of splitting every other 32-byte store
+ * across two lines. Two ranks streaming (bytes, GB/s): 256 1.64 -> 2.1,
+ * 512 2.9 -> 3.4, 1 KiB 4.4 -> 4.8, 2 KiB 6.1 -> 6.8; one-way latency
+ * 256 B 0.21 -> 0.17 us, 1 KiB 0.32 -> 0.28. Below it the packed form
+ * measured the same, in fewer cells. */
+#define SHM_F_ALIGNED       1
+#define SHM_EAGER_ALIGN_MIN 128
 #define SHM_SEG_MAGIC 0x4d485357u            /* "WSHM" */
-#define SHM_SEG_VERSION 1
+#define SHM_SEG_VERSION     2                      /* 2: SHM_F_ALIGNED */
 #define SHM_ADDR_MAGIC 0x41485357u /* "WSHA" */
 #define SHM_PATH_MAX 160 /* the address blob holds the path */
 #define SHM_CMA_CHUNK (4u * 1024 * 1024) /* read per receive and round */

@@ -309,6 +309,13 @@ rx_handle(weft_tl_ep_t *peer, shm_cell_t *c, uint32_t ncells, uint8_t type)
     case SHM_T_SKIP:
         return;
     case SHM_T_EAGER:
+        if (c->flags & SHM_F_ALIGNED) {
+            if (SHM_CELL + (size_t)len > room) {
+                break;
+            }
+            rx_eager(peer, tag, (const uint8_t *)(c + 1), len);
+            return;
+        }
         if (SHM_CELL_HDR + (size_t)len > room) {
             break;
         }

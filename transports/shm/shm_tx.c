@@ -121,7 +121,9 @@ tx_op_of(shm_txi_t *txi)
 static int
 tx_write_eager(weft_tl_ep_t *peer, shm_op_t *o)
 {
-    uint32_t n = tx_cells(SHM_CELL_HDR + o->len);
+    int aligned = o->len > SHM_EAGER_ALIGN_MIN;
+    uint32_t n =
+        aligned ? 1 + tx_cells(o->len) : tx_cells(SHM_CELL_HDR + o->len);
     shm_cell_t *c = tx_reserve(peer, n);
 
     if (c == NULL) {
@@ -129,8 +131,9 @@ tx_write_eager(weft_tl_ep_t *peer, shm_op_t *o)
     }
     c->tag = o->entry.tag;
     c->len = (uint32_t)o->len;
+    c->flags = aligned ? SHM_F_ALIGNED : 0;
     if (o->len > 0) {
-        memcpy(c->body, o->buf, o->len); /* runs on over the next cells */
+        memcpy(aligned ? (uint8_t *)(c + 1) : c->body, o->buf, o->len);
     }
     tx_commit(peer, c, SHM_T_EAGER, n);
     return TX_DONE;
