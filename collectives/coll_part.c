@@ -25,6 +25,7 @@
 #include <weft/partitioned.h>
 
 #include "clock.h"
+#include "stamp.h"
 #include "collectives/algo.h"
 #include "collectives/coll_args.h"
 #include "collectives/coll_part_shm.h"
@@ -559,7 +560,7 @@ weft_start(weft_request_t *req)
     p->active = p->started = 1;
     req->done = 0;
     req->status = WEFT_OK;
-    req->posted_s = weft__now();
+    req->posted = weft__stamp();
     req->completed_s = 0;
     if (req->cb == NULL) {
         req->cb_set = 0; /* the last start's callback has fired */

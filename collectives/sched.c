@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "stamp.h"
 #include "collectives/coll_desc.h"
 #include "collectives/reduce_ops.h"
 #include "collectives/sched_int.h"
@@ -506,7 +507,7 @@ weft__sched_start(weft__sched_t *s, const char *what, weft_request_t **req_p)
         weft__sched_free(s);
         return weft__error(st, WEFT_SUB_COLL, "%s: out of memory", what);
     }
-    req->posted_s = weft__now();
+    req->posted = weft__stamp();
     req->sched = s;
     s->req = req;
     s->next = ctx->scheds;

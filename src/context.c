@@ -21,6 +21,7 @@
 #include "log.h"
 #include "req_callback.h"
 #include "request.h"
+#include "stamp.h"
 #include "tl_registry.h"
 #include "util.h"
 
@@ -587,6 +588,7 @@ weft_context_create(const weft_context_params_t *params,
     weft_status_t st;
 
     WEFT_ARG_CHECK(ctx_p != NULL, "weft_context_create: ctx_p is NULL");
+    weft__stamp_init(); /* before any request is stamped */
     ctx = calloc(1, sizeof(*ctx));
     if (ctx == NULL) {
         return weft__error(WEFT_ERR_NO_MEMORY, WEFT_SUB_CORE,

@@ -9,6 +9,7 @@
 #include "context.h"
 #include "errmsg.h"
 #include "request.h"
+#include "stamp.h"
 
 weft_status_t
 weft_request_stats(const weft_request_t *req, weft_request_stats_t *stats_p)
@@ -19,7 +20,7 @@ weft_request_stats(const weft_request_t *req, weft_request_stats_t *stats_p)
     WEFT_ARG_CHECK(stats_p != NULL, "weft_request_stats: stats_p is NULL");
     memset(&st, 0, sizeof(st));
     pthread_mutex_lock(&req->ctx->lock);
-    st.posted_s = req->posted_s;
+    st.posted_s = weft__stamp_seconds(req->posted);
     if (req->done) {
         st.completed_s = req->completed_s;
     }

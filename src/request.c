@@ -39,8 +39,8 @@ weft__req_create(weft_comm_t *comm, weft__req_kind_t kind,
     req->comm = comm;
     req->tl = -1;
     req->op.complete = weft__req_tl_complete;
-    /* posted_s: stamped by the calls that hand the request out (a
-     * clock read is a tenth of a small message; blocking calls skip it) */
+    /* posted: stamped (weft__stamp) by the calls that hand the request
+     * out; blocking calls skip it */
     /* link first: a transport may complete the op inside isend/irecv */
     req->next = comm->pending;
     if (comm->pending != NULL) {

@@ -36,7 +36,7 @@ struct weft_request {
     int tag;       /* user tag */
     int tl;        /* transport index in the context */
     weft_tl_ep_t *ep;
-    double posted_s;
+    uint64_t posted;           /* weft__stamp() */
     double completed_s;        /* kept only when it has a callback (stats) */
     struct weft__sched *sched; /* WEFT_REQ_COLL */
     struct weft__part *part;   /* WEFT_REQ_PART */

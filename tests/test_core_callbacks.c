@@ -10,6 +10,7 @@
 #include <criterion/criterion.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <weft.h>
 
@@ -357,9 +358,17 @@ stats_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
     {
         weft_request_t *never;
         int x;
+        struct timespec t0, t1;
+        double before, after;
 
-        /* a receive no one answers: pending */
+        /* a receive no one answers: pending; posted (a cheap stamp, see
+         * src/stamp.h) on CLOCK_MONOTONIC's scale, between the reads
+         * around the call */
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         WT_OK(weft_irecv(&x, sizeof(x), (me + n - 1) % n, 98, w, &never));
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        before = (double)t0.tv_sec + (double)t0.tv_nsec * 1e-9;
+        after = (double)t1.tv_sec + (double)t1.tv_nsec * 1e-9;
         WT_CHECK(weft_request_stats(never, NULL) == WEFT_ERR_INVALID_ARG,
                  "a NULL stats_p was taken");
         WT_OK(weft_request_stats(never, &pend));
@@ -368,6 +377,9 @@ stats_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
                 pend.posted_s > 0 && strcmp(pend.algorithm, "receive") == 0,
             "pending receive: completed %.6f, %llu bytes, %s", pend.completed_s,
             (unsigned long long)pend.bytes_received, pend.algorithm);
+        WT_CHECK(pend.posted_s > before - 1e-6 && pend.posted_s < after + 1e-6,
+                 "pending receive: posted %.9f, not within [%.9f, %.9f]",
+                 pend.posted_s, before, after);
         weft_request_free(never);
     }
     WT_OK(weft_irecv(out, sizeof(out), (me + n - 1) % n, 4, w, &r.req));

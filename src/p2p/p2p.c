@@ -5,10 +5,10 @@
 #include <stdint.h>
 #include <weft/p2p.h>
 
-#include "clock.h"
 #include "context.h"
 #include "errmsg.h"
 #include "log.h"
+#include "stamp.h"
 
 weft_status_t
 weft__p2p_start(weft_comm_t *comm, weft__req_kind_t kind, void *buf,
@@ -88,16 +88,16 @@ weft_isend(const void *buf, size_t bytes, int peer, int tag,
 {
     weft_request_t *req = NULL;
     weft_status_t st;
-    double posted;
+    uint64_t posted;
 
     WEFT_CHECK(p2p_check("weft_isend", buf, bytes, peer, tag, comm));
     WEFT_ARG_CHECK(req_p != NULL, "weft_isend: req_p is NULL");
-    posted = weft__now();
+    posted = weft__stamp();
     pthread_mutex_lock(&comm->ctx->lock);
     st = weft__p2p_start(comm, WEFT_REQ_SEND, (void *)buf, bytes, peer,
                          WEFT_TAG_KIND_P2P, (uint32_t)tag, &req);
     if (st == WEFT_OK) {
-        req->posted_s = posted;
+        req->posted = posted;
     }
     pthread_mutex_unlock(&comm->ctx->lock);
     if (st == WEFT_OK) {
@@ -112,16 +112,16 @@ weft_irecv(void *buf, size_t bytes, int peer, int tag, weft_comm_t *comm,
 {
     weft_request_t *req = NULL;
     weft_status_t st;
-    double posted;
+    uint64_t posted;
 
     WEFT_CHECK(p2p_check("weft_irecv", buf, bytes, peer, tag, comm));
     WEFT_ARG_CHECK(req_p != NULL, "weft_irecv: req_p is NULL");
-    posted = weft__now();
+    posted = weft__stamp();
     pthread_mutex_lock(&comm->ctx->lock);
     st = weft__p2p_start(comm, WEFT_REQ_RECV, buf, bytes, peer,
                          WEFT_TAG_KIND_P2P, (uint32_t)tag, &req);
     if (st == WEFT_OK) {
-        req->posted_s = posted;
+        req->posted = posted;
     }
     pthread_mutex_unlock(&comm->ctx->lock);
     if (st == WEFT_OK) {
