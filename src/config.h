@@ -22,6 +22,9 @@ typedef enum weft_param_type {
     WEFT_PARAM_LIST   /* comma list of names (weft__strlist_t) */
 } weft_param_type_t;
 
+/* cfg.shm.coll_large: WEFT_SHM_COLL_LARGE=auto|pipe|read, in that order */
+enum { WEFT_SHM_LARGE_AUTO, WEFT_SHM_LARGE_PIPE, WEFT_SHM_LARGE_READ };
+
 #define WEFT_PARAM_F_DEBUG (1u << 0)  /* a diagnostic knob, not API */
 #define WEFT_PARAM_F_SECRET (1u << 1) /* never printed */
 #define WEFT_PARAM_F_LAUNCH (1u << 2) /* set by the launcher */
@@ -83,7 +86,7 @@ typedef struct weft_config {
         int coll_slots;
         size_t coll_buf;
         int cma;     /* 0 auto, 1 off */
-        int coll_large; /* 0 auto, 1 pipe, 2 read */
+        int coll_large; /* WEFT_SHM_LARGE_* */
         int segment; /* 0 memfd, 1 file */
         char *dir;
     } shm;

@@ -395,8 +395,6 @@ static const weft__sched_poll_ops_t allreduce_shm_ops = {
  * 77 us at 128 KiB, 92 against 205 at 512 KiB, 491 against 762 at
  * 2 MiB.) */
 
-enum { AR_AUTO, AR_PIPE, AR_READ }; /* WEFT_SHM_COLL_LARGE */
-
 /* Elements per piece of a piped call (the pieces as even as may be), or 0
  * where the call is not piped. */
 static size_t
@@ -408,9 +406,9 @@ ar_pipe_count(const weft__coll_args_t *a, const weft_comm_t *comm)
     size_t pieces;
 
     if (ar_buffered(a, ar, comm->size) <= ar->buf ||
-        (ar->cma &&
-         (mode == AR_READ || comm->size == 2 ||
-          (mode == AR_AUTO && !comm->ctx->progress.oversubscribed)))) {
+        (ar->cma && (mode == WEFT_SHM_LARGE_READ || comm->size == 2 ||
+                     (mode == WEFT_SHM_LARGE_AUTO &&
+                      !comm->ctx->progress.oversubscribed)))) {
         return 0;
     }
     /* the most that fits: the input and its largest slice, each rounded

@@ -272,7 +272,7 @@ weft__part_shm_fits(const weft__coll_args_t *whole, size_t nparts,
     return whole->coll == WEFT_COLL_ALLREDUCE && ar != NULL &&
            comm->size == 2 && ar->cma &&
            weft__reduce_dtype(whole->dtype) == whole->dtype &&
-           comm->ctx->cfg.shm.coll_large != 1 && /* not told to pipe */
+           comm->ctx->cfg.shm.coll_large != WEFT_SHM_LARGE_PIPE &&
            2 * nparts <= ar->buf && whole->count * whole->esize > ar->buf &&
            strcmp(algo, "shm") == 0;
 }

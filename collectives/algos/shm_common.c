@@ -38,7 +38,8 @@ shmc_init(weft__shmc_t *c, size_t size, const weft__coll_args_t *a,
      * when told, else copied by the kernel (one copy; broadcast at 3, 4
      * and 8 ranks on 2 cores, bound: 4 MiB 0.52-0.71 against 2.0-2.3 ms
      * piped at 3 and 4 ranks, 2.0-2.1 against 2.6 ms at 8) */
-    c->pipe = comm->ctx->cfg.shm.coll_large == 1 || !c->ar->cma;
+    c->pipe =
+        comm->ctx->cfg.shm.coll_large == WEFT_SHM_LARGE_PIPE || !c->ar->cma;
     c->missing = -1;
     c->bounded = 0; /* after why: not cleared above */
     c->wait = "its turn (an earlier node-local call on the comm)";
