@@ -256,10 +256,13 @@ weft__ucx_ep_bye(weft_tl_ep_t *ep, weft_status_t status)
 {
     weft_tl_t *tl = ep->tl;
 
-    if (status != WEFT_OK || tl->closing) {
+    if (status != WEFT_OK) {
         return;
     }
     ep->bye = 1;
+    if (tl->closing) {
+        return; /* what fini waits for (ucx_fini_await_byes) */
+    }
     weft__ucx_log(tl, WEFT_LOG_DEBUG, "ucx: rank %d finished", ep->rank);
     /* it sends nothing more: receives UCX has not matched never will be
      * (those it has matched finish); the cancelled ones complete with

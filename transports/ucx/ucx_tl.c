@@ -292,8 +292,47 @@ ucx_fini_drain(weft_tl_t *tl)
     }
 }
 
-/* Say goodbye to every open peer and close each link once what was sent
- * on it has left (or the teardown deadline passes). */
+/* A peer whose goodbye has not come, on a link still open, whose process
+ * is not known to have ended. */
+static int
+ucx_fini_awaits(const weft_tl_ep_t *ep)
+{
+    return ep != NULL && ep->uep != NULL && ep->state == UCX_EP_OPEN &&
+           !ep->bye && ep->ucs_err == UCS_OK;
+}
+
+/* Until every open peer has said goodbye too, or is gone, or the deadline
+ * passes (WEFT_TEARDOWN_TIMEOUT): this rank's worker may still owe a peer
+ * what the peer's rendezvous sends wait for, though this rank has
+ * received their messages. Over UCX 1.13's shared memory a rank that
+ * closed at once sometimes left such sends pending for good, and the peer
+ * saw "finished with operations still pending"
+ * (tl_ucx::many_mixed_sizes_in_order failed 1-2 runs in 100). Neither
+ * draining the worker nor flushing it (ucp_worker_flush_nbx) before the
+ * goodbyes prevented it; staying until the peers are done did (0 in
+ * 300). */
+static void
+ucx_fini_await_byes(weft_tl_t *tl, double deadline)
+{
+    double look = 0;
+    int r = 0;
+
+    while (r < tl->nranks && weft__ucx_now() < deadline) {
+        if (!ucx_fini_awaits(tl->eps[r])) {
+            r++;
+            continue;
+        }
+        ucp_worker_progress(tl->worker);
+        if (weft__ucx_now() >= look) { /* peers' processes that ended */
+            look = weft__ucx_now() + 1e-3;
+            weft__ucx_ep_check_pids(tl);
+        }
+    }
+}
+
+/* Say goodbye to every open peer, wait for theirs (ucx_fini_await_byes),
+ * and close each link once what was sent on it has left (or the teardown
+ * deadline passes). */
 static void
 ucx_fini_close(weft_tl_t *tl)
 {
@@ -330,7 +369,12 @@ ucx_fini_close(weft_tl_t *tl)
             }
             op = next;
         }
-        if (ep->uep != NULL && reqs != NULL) {
+    }
+    ucx_fini_await_byes(tl, deadline);
+    for (int r = 0; r < tl->nranks; r++) {
+        weft_tl_ep_t *ep = tl->eps[r];
+
+        if (ep != NULL && ep->uep != NULL && reqs != NULL) {
             reqs[r] = ucp_ep_close_nbx(ep->uep, &close); /* flush */
             ep->uep = NULL;
         }
@@ -445,17 +489,15 @@ ucx_progress(weft_tl_t *tl)
     unsigned n = 0, k;
     int rounds = 0;
 
-    /* until UCX has nothing more. (Returning after the first round that
-     * finished an op saves a system call per message over UCX's tcp,
-     * 5.45 -> 4.98 us one way, but with UCX 1.13's automatic rendezvous
-     * scheme over sm it left a few rendezvous sends pending for good on a
-     * rank whose peer had received them: tl_ucx::many_mixed_sizes_in_order
-     * failed 2-5 times in 40, never with UCX_RNDV_SCHEME=get_zcopy or
-     * put_zcopy.) */
+    /* until UCX has nothing more, or has finished an op for the core:
+     * the waiter sees it without a further round (a system call over
+     * UCX's tcp) on its path; what is left runs on the next call, and
+     * wait_arm drains the worker before it sleeps, as ucp_worker_arm
+     * requires */
     do {
         k = ucp_worker_progress(tl->worker);
         n += k;
-    } while (k > 0 && ++rounds < UCX_PROGRESS_ROUNDS);
+    } while (k > 0 && tl->done.head == NULL && ++rounds < UCX_PROGRESS_ROUNDS);
     if (tl->check_pids || ucx_pid_check_due(tl)) {
         weft__ucx_ep_check_pids(tl);
     }
@@ -482,6 +524,9 @@ ucx_wait_arm(weft_tl_t *tl, int arm)
     }
     if (tl->done.head != NULL || tl->failures > 0) {
         return 1;
+    }
+    if (ucp_worker_progress(tl->worker) > 0) {
+        return 1; /* not drained: the caller looks again before sleeping */
     }
     s = ucp_worker_arm(tl->worker);
     if (s == UCS_OK) {
