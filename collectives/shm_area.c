@@ -15,6 +15,7 @@
 
 #include "comm.h"
 #include "context.h"
+#include "copy.h"
 #include "errmsg.h"
 #include "log.h"
 #include "tl_registry.h"
@@ -135,6 +136,9 @@ weft__shm_area_agree(weft_comm_t *comm, const weft__shm_offer_t *mine,
     ar->fit = comm->ctx->cfg.shm.coll_buf == 0 && ar->buf > WEFT_SHMC_FIT_AUTO
                   ? WEFT_SHMC_FIT_AUTO
                   : ar->buf;
+    ar->cache = comm->ctx->cfg.shm.coll_cache != 0
+                    ? comm->ctx->cfg.shm.coll_cache
+                    : weft__copy_cache_bytes();
     ar->size = comm->size;
     ar->rank = comm->rank;
     ar->next_d = ar->run_d = 1;

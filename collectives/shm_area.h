@@ -109,6 +109,7 @@ typedef struct weft__shm_area {
     size_t buf;      /* bytes of each data buffer */
     size_t fit;      /* of which calls other than allreduce fill at most
                       * (weft__shmc_fits) */
+    size_t cache;    /* bytes of cache assumed (WEFT_SHM_COLL_CACHE) */
     int size, rank;  /* the comm's */
     weft__shm_ctl_t **ctl; /* [size] */
     uint8_t **data;        /* [size] the buffer pair */

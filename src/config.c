@@ -144,6 +144,12 @@ static const weft_param_t config_params[] = {
      "where the kernel allows it; a broadcast's root writes a share "
      "itself); auto reads where the kernel allows it, else pipes, and "
      "pipes allreduce where the node has more ranks than cores"},
+    {"SHM_COLL_CACHE", WEFT_PARAM_SIZE, "0", CFG(shm.coll_cache),
+     WEFT_PARAM_F_ZERO, NULL, 4096, 1024.0 * 1024 * 1024 * 1024,
+     "the cache node-local collectives assume: a call whose data, over the "
+     "node's ranks, is larger than this writes its result with stores that "
+     "bypass the cache (x86-64); 0: the size of the largest cache of CPU 0 "
+     "(sysfs)"},
     {"SHM_SEGMENT", WEFT_PARAM_ENUM, "memfd", CFG(shm.segment), 0,
      "memfd|file", NOLIM,
      "shm segments: memfd (anonymous, nothing to leak) or file (an O_EXCL "

@@ -87,6 +87,7 @@ typedef struct weft_config {
         size_t coll_buf;
         int cma;     /* 0 auto, 1 off */
         int coll_large; /* WEFT_SHM_LARGE_* */
+        size_t coll_cache; /* 0: weft__copy_cache_bytes() */
         int segment; /* 0 memfd, 1 file */
         char *dir;
     } shm;

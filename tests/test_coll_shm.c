@@ -321,6 +321,94 @@ Test(coll_shm, allreduces_past_the_buffers_go_in_pieces, .timeout = 180)
     }
 }
 
+/* ---- results larger than the cache go around it ---- */
+
+static uint32_t
+nc_val(int from, int to, size_t i)
+{
+    return (uint32_t)from * 100003u + (uint32_t)to * 7919u + (uint32_t)i;
+}
+
+/* Every element of an alltoall and an allgather (and both in place) whose
+ * result is written with streaming stores (WEFT_SHM_COLL_CACHE=4KiB). */
+static void
+nc_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
+{
+    static const size_t counts[] = {1, 15, 16, 17, 1000, 4097, 30001};
+    int rank = weft_comm_rank(w), size = weft_comm_size(w);
+    size_t most = 30001 * (size_t)size;
+    uint32_t *in = malloc(most * 4), *out = malloc(most * 4);
+
+    (void)ctx;
+    (void)arg;
+    WT_CHECK(in != NULL && out != NULL, "out of memory");
+    WT_OK(weft_comm_set_algorithm(w, "alltoall", "shm"));
+    WT_OK(weft_comm_set_algorithm(w, "allgather", "shm"));
+    for (size_t k = 0; k < sizeof(counts) / sizeof(counts[0]); k++) {
+        size_t n = counts[k], bad = SIZE_MAX;
+
+        for (int inplace = 0; inplace < 2; inplace++) {
+            uint32_t *src = inplace ? out : in;
+
+            for (int to = 0; to < size; to++) {
+                for (size_t i = 0; i < n; i++) {
+                    src[(size_t)to * n + i] = nc_val(rank, to, i);
+                }
+            }
+            memset(inplace ? in : out, 0xee, most * 4);
+            WT_OK(weft_alltoall(src, out, n, WEFT_UINT32, w));
+            for (size_t j = 0; j < n * (size_t)size && bad == SIZE_MAX; j++) {
+                if (out[j] != nc_val((int)(j / n), rank, j % n)) {
+                    bad = j;
+                }
+            }
+            WT_CHECK(bad == SIZE_MAX,
+                     "alltoall of %zu%s: element %zu is %u, not %u", n,
+                     inplace ? " in place" : "", bad, out[bad],
+                     nc_val((int)(bad / n), rank, bad % n));
+
+            memset(out, 0xee, most * 4);
+            for (size_t i = 0; i < n; i++) {
+                (inplace ? out + (size_t)rank * n : in)[i] = nc_val(rank, 0, i);
+            }
+            WT_OK(weft_allgather(inplace ? out : in, out, n, WEFT_UINT32, w));
+            for (size_t j = 0; j < n * (size_t)size && bad == SIZE_MAX; j++) {
+                if (out[j] != nc_val((int)(j / n), 0, j % n)) {
+                    bad = j;
+                }
+            }
+            WT_CHECK(bad == SIZE_MAX,
+                     "allgather of %zu%s: element %zu is %u, not %u", n,
+                     inplace ? " in place" : "", bad, out[bad],
+                     nc_val((int)(bad / n), 0, bad % n));
+        }
+    }
+    WT_OK(weft_barrier(w));
+    free(in);
+    free(out);
+}
+
+Test(coll_shm, results_larger_than_the_cache_go_around_it, .timeout = 180)
+{
+    static const struct {
+        int ranks;
+        const char *how;
+    } jobs[] = {{2, "WEFT_SHM_COLL_LARGE=auto"},
+                {3, "WEFT_SHM_COLL_LARGE=auto"},
+                {3, "WEFT_SHM_COLL_LARGE=pipe"}};
+
+    for (size_t i = 0; i < sizeof(jobs) / sizeof(jobs[0]); i++) {
+        wt_job_t job = {.nranks = jobs[i].ranks,
+                        .timeout_s = 120,
+                        .env = {"WEFT_TIMEOUT=30s", "WEFT_SHM_COLL_BUF=2KiB",
+                                "WEFT_SHM_COLL_CACHE=4KiB", jobs[i].how}};
+
+        cr_expect_eq(wt_run(&job, nc_body, NULL), 0,
+                     "streamed results, %d ranks (%s)", jobs[i].ranks,
+                     jobs[i].how);
+    }
+}
+
 /* ---- disagreements with a queued broadcast ---- */
 
 typedef struct qm_shared {
@@ -361,6 +449,10 @@ qm_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
     weft_status_t st;
 
     (void)ctx;
+    /* every rank past weft_context_create first: under load a rank still
+     * in it learned of the failure there (its world comm's) and answered
+     * nothing */
+    WT_OK(weft_barrier(w));
     st = bcasts ? weft_broadcast(v, 8, WEFT_FLOAT32, 0, w)
                 : weft_allreduce(v, r, 8, WEFT_FLOAT32, WEFT_SUM, w);
     if (st == WEFT_OK) { /* a root that queued its data learns it next */

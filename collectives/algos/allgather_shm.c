@@ -59,6 +59,13 @@ ag_small(weft__shmc_t *c)
     return 1;
 }
 
+/* Bytes a call touches on each rank: its block and the result. */
+static size_t
+ag_footprint(const weft__shmc_t *c, size_t blk)
+{
+    return blk * (size_t)(c->ar->size + 1);
+}
+
 /* Larger, piped: in round k each rank copies piece k of its block into
  * its ring, then piece k of every other rank's block out of theirs. */
 static void
@@ -72,16 +79,19 @@ static void
 ag_take(weft__shmc_t *c, const weft__shmc_exchange_t *x, int r,
         const uint8_t *slot, size_t off, size_t len)
 {
-    memcpy((uint8_t *)c->a.recvbuf + (size_t)r * x->blk + off, slot, len);
+    weft__shmc_copy(c, (uint8_t *)c->a.recvbuf + (size_t)r * x->blk + off, slot,
+                    len, x->footprint);
 }
 
 static int
 ag_piped(weft__shmc_t *c)
 {
     size_t slot = weft__shmc_ring_slot(c, 64);
-    weft__shmc_exchange_t x = {.blk = c->a.count * c->a.esize,
+    size_t blk = c->a.count * c->a.esize;
+    weft__shmc_exchange_t x = {.blk = blk,
                                .piece = slot,
                                .slot = slot,
+                               .footprint = ag_footprint(c, blk),
                                .own = c->a.inplace ? NULL : c->a.sendbuf,
                                .put = ag_put,
                                .take = ag_take};
@@ -101,8 +111,8 @@ ag_large(weft__shmc_t *c, char *why, size_t why_len)
         weft__shm_area_arrive(ar, c->d, c->desc, ag_mine(&c->a, ar->rank), c->a.recvbuf,
                               NULL);
         if (!c->a.inplace) {
-            memcpy((char *)c->a.recvbuf + (size_t)ar->rank * blk, c->a.sendbuf,
-                   blk);
+            weft__shmc_copy(c, (char *)c->a.recvbuf + (size_t)ar->rank * blk,
+                            c->a.sendbuf, blk, ag_footprint(c, blk));
         }
         c->phase = AG_COPY;
         /* fall through */

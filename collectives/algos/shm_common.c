@@ -15,6 +15,7 @@
 #include "progress.h"
 #include "comm.h"
 #include "context.h"
+#include "copy.h"
 
 /* Seconds per flag hand-off and per byte copied in shared memory: a
  * cache-line transfer between cores, and memcpy at memory speed. */
@@ -362,7 +363,8 @@ weft__shmc_exchange(weft__shmc_t *c, const weft__shmc_exchange_t *x)
     if (c->phase == 0) {
         weft__shm_area_arrive(ar, c->d, c->desc, NULL, NULL, NULL);
         if (x->own != NULL) {
-            memcpy((uint8_t *)c->a.recvbuf + me * x->blk, x->own, x->blk);
+            weft__shmc_copy(c, (uint8_t *)c->a.recvbuf + me * x->blk, x->own,
+                            x->blk, x->footprint);
         }
         c->phase = 1;
     }
@@ -445,6 +447,17 @@ weft__shmc_data(const weft__shmc_t *c, int r)
         return weft__shm_area_head(c->ar, r, c->d)->u.data;
     }
     return weft__shm_area_buf(c->ar, r, c->d);
+}
+
+void
+weft__shmc_copy(const weft__shmc_t *c, void *dst, const void *src, size_t n,
+                size_t footprint)
+{
+    if (footprint > c->ar->cache / (size_t)c->ar->size) {
+        weft__copy_stream(dst, src, n);
+    } else {
+        memcpy(dst, src, n);
+    }
 }
 
 void
