@@ -329,8 +329,9 @@ nc_val(int from, int to, size_t i)
     return (uint32_t)from * 100003u + (uint32_t)to * 7919u + (uint32_t)i;
 }
 
-/* Every element of an alltoall and an allgather (and both in place) whose
- * result is written with streaming stores (WEFT_SHM_COLL_CACHE=4KiB). */
+/* Every element of an alltoall, an allgather and an allreduce (and each
+ * in place) whose result is written with streaming stores
+ * (WEFT_SHM_COLL_CACHE=4KiB). */
 static void
 nc_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
 {
@@ -344,8 +345,9 @@ nc_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
     WT_CHECK(in != NULL && out != NULL, "out of memory");
     WT_OK(weft_comm_set_algorithm(w, "alltoall", "shm"));
     WT_OK(weft_comm_set_algorithm(w, "allgather", "shm"));
+    WT_OK(weft_comm_set_algorithm(w, "allreduce", "shm"));
     for (size_t k = 0; k < sizeof(counts) / sizeof(counts[0]); k++) {
-        size_t n = counts[k], bad = SIZE_MAX;
+        size_t n = counts[k], bad;
 
         for (int inplace = 0; inplace < 2; inplace++) {
             uint32_t *src = inplace ? out : in;
@@ -357,6 +359,7 @@ nc_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
             }
             memset(inplace ? in : out, 0xee, most * 4);
             WT_OK(weft_alltoall(src, out, n, WEFT_UINT32, w));
+            bad = SIZE_MAX;
             for (size_t j = 0; j < n * (size_t)size && bad == SIZE_MAX; j++) {
                 if (out[j] != nc_val((int)(j / n), rank, j % n)) {
                     bad = j;
@@ -372,6 +375,7 @@ nc_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
                 (inplace ? out + (size_t)rank * n : in)[i] = nc_val(rank, 0, i);
             }
             WT_OK(weft_allgather(inplace ? out : in, out, n, WEFT_UINT32, w));
+            bad = SIZE_MAX;
             for (size_t j = 0; j < n * (size_t)size && bad == SIZE_MAX; j++) {
                 if (out[j] != nc_val((int)(j / n), 0, j % n)) {
                     bad = j;
@@ -381,6 +385,27 @@ nc_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
                      "allgather of %zu%s: element %zu is %u, not %u", n,
                      inplace ? " in place" : "", bad, out[bad],
                      nc_val((int)(bad / n), 0, bad % n));
+
+            /* allreduce of the whole buffer: two ranks stream theirs */
+            for (size_t i = 0; i < n * (size_t)size; i++) {
+                src[i] = nc_val(rank, 1, i);
+            }
+            WT_OK(weft_allreduce(src, out, n * (size_t)size, WEFT_UINT32,
+                                 WEFT_SUM, w));
+            bad = SIZE_MAX;
+            for (size_t j = 0; j < n * (size_t)size && bad == SIZE_MAX; j++) {
+                uint32_t want = 0;
+
+                for (int r = 0; r < size; r++) {
+                    want += nc_val(r, 1, j);
+                }
+                if (out[j] != want) {
+                    bad = j;
+                }
+            }
+            WT_CHECK(bad == SIZE_MAX, "allreduce of %zu%s: element %zu is %u",
+                     n * (size_t)size, inplace ? " in place" : "", bad,
+                     out[bad]);
         }
     }
     WT_OK(weft_barrier(w));

@@ -48,6 +48,7 @@
 #include "collectives/reduce_ops.h"
 #include "comm.h"
 #include "context.h"
+#include "copy.h"
 
 enum { AR_ENTER, AR_REDUCE, AR_BLOCK, AR_GATHER, AR_DONE };
 
@@ -66,6 +67,19 @@ ar_tiny(const weft__coll_args_t *a, int size)
 {
     return size == 2 ||
            a->count * a->esize * (size_t)(size - 1) <= AR_TINY_EXTRA;
+}
+
+/* Two ranks (ar_scatters) on a call larger than the cache (WEFT_SHM_COLL_
+ * CACHE, over the node's ranks: input and result on each): each piece is
+ * reduced into scratch, still in cache, written from there into the
+ * peer's result, and streamed into this rank's result (weft__copy_stream)
+ * instead of being reduced into it: its lines are not read before they
+ * are written. */
+static int
+ar_streams(const weft__coll_args_t *a, const weft__shm_area_t *ar)
+{
+    return ar->size == 2 && !a->part_follows &&
+           2 * a->count * a->esize > ar->cache / (size_t)ar->size;
 }
 
 /* Two ranks: each owner writes its block into the peer's result (see the
@@ -173,6 +187,12 @@ ar_small(weft__shmc_t *c)
     return 1;
 }
 
+/* Scratch bytes of a piece: the chunk in whole elements and one more,
+ * to a cache line. A streaming call's sum goes in a second one, at
+ * AR_TMP(c). */
+#define AR_TMP_BYTES(_chunk, _esize) (((_chunk) + (_esize) + 63) & ~(size_t)63)
+#define AR_TMP(_c)                   AR_TMP_BYTES((_c)->chunk *(_c)->a.esize, (_c)->a.esize)
+
 /* Elements [*off_p, +*len_p) of piece k of rank r's block. */
 static void
 ar_piece(const weft__shmc_t *c, int r, size_t k, size_t *off_p, size_t *len_p)
@@ -211,7 +231,7 @@ ar_reduce_block(weft__shmc_t *c, char *why, size_t why_len)
 
     for (; c->piece < n; c->piece++) {
         size_t off, len, bytes;
-        char *dst;
+        char *dst, *acc;
         const char *mine;
         int first = 1;
 
@@ -222,6 +242,7 @@ ar_reduce_block(weft__shmc_t *c, char *why, size_t why_len)
         ar_piece(c, ar->rank, c->piece, &off, &len);
         bytes = len * a->esize;
         dst = (char *)a->recvbuf + off * a->esize;
+        acc = ar_streams(a, ar) ? (char *)c->tmp + AR_TMP(c) : dst;
         mine = (const char *)ar_input(a) + off * a->esize;
         for (int r = 0; r < ar->size; r++) {
             weft_status_t st;
@@ -237,13 +258,16 @@ ar_reduce_block(weft__shmc_t *c, char *why, size_t why_len)
                 return st;
             }
             if (first) {
-                weft__reduce3(a->dtype, a->op, dst, mine, c->tmp, len);
+                weft__reduce3(a->dtype, a->op, acc, mine, c->tmp, len);
                 first = 0;
             } else {
-                weft__reduce(a->dtype, a->op, dst, c->tmp, len);
+                weft__reduce(a->dtype, a->op, acc, c->tmp, len);
             }
         }
-        weft__shmc_avg(c, dst, len);
+        weft__shmc_avg(c, acc, len);
+        if (acc != dst) {
+            weft__copy_stream(dst, acc, bytes);
+        }
         if (!ar_scatters(c)) {
             if (ar_slices_buffered(c)) {
                 memcpy(ar_slot(c, ar->rank, c->piece), dst, bytes);
@@ -258,7 +282,7 @@ ar_reduce_block(weft__shmc_t *c, char *why, size_t why_len)
                 continue;
             }
             st = weft__shm_area_write(
-                ar, r, dst,
+                ar, r, acc,
                 weft__shm_area_head(ar, r, c->d)->u.at.rbuf + off * a->esize,
                 bytes, why, why_len);
             if (st != WEFT_OK) {
@@ -474,7 +498,8 @@ allreduce_shm_build(weft__sched_t *s, const weft__coll_args_t *a)
     size_t tmp =
         weft__shmc_buffered(comm, ar_buffered(a, comm->shm, comm->size))
             ? 0
-            : comm->ctx->cfg.coll.chunk + a->esize;
+            : (ar_streams(a, comm->shm) ? 2 : 1) *
+                  AR_TMP_BYTES(comm->ctx->cfg.coll.chunk, a->esize);
     size_t n;
 
     if (a->count == 0) {
