@@ -10,7 +10,9 @@
 # Latency: weft-bench's p50 one-way time (half a round trip) against
 # ucx_perftest tag_lat's "typical" (median) one-way time. Bandwidth:
 # weft-bench's streaming bw (window of 64) against ucx_perftest tag_bw's
-# overall MB/s (2^20 bytes) converted to GB/s (1e9). ratio = weft/perftest.
+# overall MB/s (2^20 bytes) converted to GB/s (1e9). ratio = weft/perftest
+# of the medians; paired = the median of each round's own ratio (the
+# machine may change speed between rounds; neighbouring runs share it).
 # Same path: weft creates its endpoints with UCP_ERR_HANDLING_MODE_PEER
 # where UCX offers it (tcp; UCX 1.13's shared memory does not, and weft
 # watches same-node peers' processes instead), and in UCX 1.13 that mode
@@ -56,7 +58,7 @@ perftest_run() { # flags test size iters column -> value
     wait "$srv" 2>/dev/null
 }
 
-printf '%-4s %-9s %12s %12s %7s %12s\n' path metric weft perftest ratio nofail
+printf '%-4s %-9s %12s %12s %7s %12s %7s\n' path metric weft perftest ratio nofail paired
 for path in $PATHS; do
     export UCX_TLS=$path
     same=""
@@ -85,10 +87,24 @@ for path in $PATHS; do
     echo "# $path runs: weft lat ${wl[*]} us; perftest $same lat ${pl[*]} us;" \
         "weft bw ${wb[*]} GB/s; perftest $same bw ${pb[*]} MB/s;" \
         "perftest (no -e) lat ${nl[*]:-} us bw ${nb[*]:-} MB/s"
-    row() { # metric weft perftest nofail
-        awk -v p="$path" -v m="$1" -v a="$2" -v b="$3" -v n="$4" \
-            'BEGIN {printf "%-4s %-9s %12.3f %12.3f %7.2f %12s\n", p, m, a, b, (b > 0 ? a / b : 0), n}'
+    # the median of each run's own ratio: the machine may change speed
+    # between runs, and a pair of neighbouring runs shares the speed
+    paired() { # scale weft... -- perftest...
+        local scale=$1 w=() i
+        shift
+        while [ "$1" != -- ]; do w+=("$1"); shift; done
+        shift # now "$@" is the perftest list
+        local p=("$@")
+        for ((i = 0; i < ${#w[@]}; i++)); do
+            awk -v a="${w[$i]}" -v b="${p[$i]}" -v s="$scale" \
+                'BEGIN {if (b > 0) print a / (b * s)}'
+        done | median
     }
-    row lat "$lw" "$lp" "$ln"
-    row "bw GB/s" "$bw" "$bp" "$bn"
+    row() { # metric weft perftest nofail paired
+        awk -v p="$path" -v m="$1" -v a="$2" -v b="$3" -v n="$4" -v r="$5" \
+            'BEGIN {printf "%-4s %-9s %12.3f %12.3f %7.2f %12s %7.2f\n", p, m, a, b, (b > 0 ? a / b : 0), n, r}'
+    }
+    row lat "$lw" "$lp" "$ln" "$(paired 1 "${wl[@]}" -- "${pl[@]}")"
+    row "bw GB/s" "$bw" "$bp" "$bn" \
+        "$(paired "$(awk 'BEGIN {print 1048576 / 1e9}')" "${wb[@]}" -- "${pb[@]}")"
 done
