@@ -299,26 +299,37 @@ pa_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
     free(c);
 }
 
+/* A job per row, each with 2 KiB buffers, `extra` (or NULL) and the row's
+ * setting, running fn. */
+typedef struct shm_job {
+    int ranks;
+    const char *how;
+} shm_job_t;
+
+static void
+shm_jobs_run(const shm_job_t *jobs, size_t n, const char *extra,
+             wt_rank_fn_t fn, const char *what)
+{
+    for (size_t i = 0; i < n; i++) {
+        wt_job_t job = {.nranks = jobs[i].ranks,
+                        .timeout_s = 120,
+                        .env = {"WEFT_TIMEOUT=30s", "WEFT_SHM_COLL_BUF=2KiB",
+                                jobs[i].how, extra}};
+
+        cr_expect_eq(wt_run(&job, fn, NULL), 0, "%s, %d ranks (%s)", what,
+                     jobs[i].ranks, jobs[i].how);
+    }
+}
+
 Test(coll_shm, allreduces_past_the_buffers_go_in_pieces, .timeout = 180)
 {
-    static const struct {
-        int ranks;
-        const char *how;
-    } jobs[] = {{3, "WEFT_SHM_COLL_LARGE=pipe"},
-                {4, "WEFT_SHM_COLL_LARGE=pipe"},
-                {5, "WEFT_SHM_CMA=off"},
-                {2, "WEFT_SHM_CMA=off"}};
+    static const shm_job_t jobs[] = {{3, "WEFT_SHM_COLL_LARGE=pipe"},
+                                     {4, "WEFT_SHM_COLL_LARGE=pipe"},
+                                     {5, "WEFT_SHM_CMA=off"},
+                                     {2, "WEFT_SHM_CMA=off"}};
 
-    for (size_t i = 0; i < sizeof(jobs) / sizeof(jobs[0]); i++) {
-        wt_job_t job = {
-            .nranks = jobs[i].ranks,
-            .timeout_s = 120,
-            .env = {"WEFT_TIMEOUT=30s", "WEFT_SHM_COLL_BUF=2KiB", jobs[i].how}};
-
-        cr_expect_eq(wt_run(&job, pa_body, NULL), 0,
-                     "piped allreduces, %d ranks (%s)", jobs[i].ranks,
-                     jobs[i].how);
-    }
+    shm_jobs_run(jobs, sizeof(jobs) / sizeof(jobs[0]), NULL, pa_body,
+                 "piped allreduces");
 }
 
 /* ---- results larger than the cache go around it ---- */
@@ -415,23 +426,12 @@ nc_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
 
 Test(coll_shm, results_larger_than_the_cache_go_around_it, .timeout = 180)
 {
-    static const struct {
-        int ranks;
-        const char *how;
-    } jobs[] = {{2, "WEFT_SHM_COLL_LARGE=auto"},
-                {3, "WEFT_SHM_COLL_LARGE=auto"},
-                {3, "WEFT_SHM_COLL_LARGE=pipe"}};
+    static const shm_job_t jobs[] = {{2, "WEFT_SHM_COLL_LARGE=auto"},
+                                     {3, "WEFT_SHM_COLL_LARGE=auto"},
+                                     {3, "WEFT_SHM_COLL_LARGE=pipe"}};
 
-    for (size_t i = 0; i < sizeof(jobs) / sizeof(jobs[0]); i++) {
-        wt_job_t job = {.nranks = jobs[i].ranks,
-                        .timeout_s = 120,
-                        .env = {"WEFT_TIMEOUT=30s", "WEFT_SHM_COLL_BUF=2KiB",
-                                "WEFT_SHM_COLL_CACHE=4KiB", jobs[i].how}};
-
-        cr_expect_eq(wt_run(&job, nc_body, NULL), 0,
-                     "streamed results, %d ranks (%s)", jobs[i].ranks,
-                     jobs[i].how);
-    }
+    shm_jobs_run(jobs, sizeof(jobs) / sizeof(jobs[0]),
+                 "WEFT_SHM_COLL_CACHE=4KiB", nc_body, "streamed results");
 }
 
 /* ---- disagreements with a queued broadcast ---- */
