@@ -299,11 +299,12 @@ pa_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
     free(c);
 }
 
-/* A job per row, each with 2 KiB buffers, `extra` (or NULL) and the row's
- * setting, running fn. */
+/* A job per row, each with the row's buffers (2 KiB where it names none),
+ * `extra` (or NULL) and the row's setting, running fn. */
 typedef struct shm_job {
     int ranks;
     const char *how;
+    const char *buf; /* WEFT_SHM_COLL_BUF=... */
 } shm_job_t;
 
 static void
@@ -313,20 +314,23 @@ shm_jobs_run(const shm_job_t *jobs, size_t n, const char *extra,
     for (size_t i = 0; i < n; i++) {
         wt_job_t job = {.nranks = jobs[i].ranks,
                         .timeout_s = 120,
-                        .env = {"WEFT_TIMEOUT=30s", "WEFT_SHM_COLL_BUF=2KiB",
+                        .env = {"WEFT_TIMEOUT=30s",
+                                jobs[i].buf != NULL ? jobs[i].buf
+                                                    : "WEFT_SHM_COLL_BUF=2KiB",
                                 jobs[i].how, extra}};
 
-        cr_expect_eq(wt_run(&job, fn, NULL), 0, "%s, %d ranks (%s)", what,
-                     jobs[i].ranks, jobs[i].how);
+        cr_expect_eq(wt_run(&job, fn, NULL), 0, "%s, %d ranks (%s%s%s)", what,
+                     jobs[i].ranks, jobs[i].how, jobs[i].buf ? ", " : "",
+                     jobs[i].buf ? jobs[i].buf : "");
     }
 }
 
 Test(coll_shm, allreduces_past_the_buffers_go_in_pieces, .timeout = 180)
 {
-    static const shm_job_t jobs[] = {{3, "WEFT_SHM_COLL_LARGE=pipe"},
-                                     {4, "WEFT_SHM_COLL_LARGE=pipe"},
-                                     {5, "WEFT_SHM_CMA=off"},
-                                     {2, "WEFT_SHM_CMA=off"}};
+    static const shm_job_t jobs[] = {{3, "WEFT_SHM_COLL_LARGE=pipe", NULL},
+                                     {4, "WEFT_SHM_COLL_LARGE=pipe", NULL},
+                                     {5, "WEFT_SHM_CMA=off", NULL},
+                                     {2, "WEFT_SHM_CMA=off", NULL}};
 
     shm_jobs_run(jobs, sizeof(jobs) / sizeof(jobs[0]), NULL, pa_body,
                  "piped allreduces");
@@ -426,9 +430,13 @@ nc_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
 
 Test(coll_shm, results_larger_than_the_cache_go_around_it, .timeout = 180)
 {
-    static const shm_job_t jobs[] = {{2, "WEFT_SHM_COLL_LARGE=auto"},
-                                     {3, "WEFT_SHM_COLL_LARGE=auto"},
-                                     {3, "WEFT_SHM_COLL_LARGE=pipe"}};
+    /* with 64 KiB buffers a piped allreduce's pieces are past the tiny
+     * form: slices are reduced, then copied out (streamed) */
+    static const shm_job_t jobs[] = {
+        {2, "WEFT_SHM_COLL_LARGE=auto", NULL},
+        {3, "WEFT_SHM_COLL_LARGE=auto", NULL},
+        {3, "WEFT_SHM_COLL_LARGE=pipe", NULL},
+        {3, "WEFT_SHM_COLL_LARGE=pipe", "WEFT_SHM_COLL_BUF=64KiB"}};
 
     shm_jobs_run(jobs, sizeof(jobs) / sizeof(jobs[0]),
                  "WEFT_SHM_COLL_CACHE=4KiB", nc_body, "streamed results");

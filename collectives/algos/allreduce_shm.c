@@ -180,8 +180,11 @@ ar_small(weft__shmc_t *c)
             return 0;
         }
         weft__block(a->count, ar->size, r, &off, &len);
-        memcpy((char *)a->recvbuf + off * a->esize,
-               weft__shm_area_buf(ar, r, c->d) + res, len * a->esize);
+        /* the footprint of the whole call, input and result (of all the
+         * pieces of a piped one: desc holds the count called) */
+        weft__shmc_copy(c, (char *)a->recvbuf + off * a->esize,
+                        weft__shm_area_buf(ar, r, c->d) + res, len * a->esize,
+                        2 * (size_t)c->desc[0] * a->esize);
     }
     weft__shmc_finish(c);
     return 1;
