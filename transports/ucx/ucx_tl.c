@@ -308,9 +308,9 @@ ucx_fini_awaits(const weft_tl_ep_t *ep)
  * closed at once sometimes left such sends pending for good, and the peer
  * saw "finished with operations still pending"
  * (tl_ucx::many_mixed_sizes_in_order failed 1-2 runs in 100). Neither
- * draining the worker nor flushing it (ucp_worker_flush_nbx) before the
- * goodbyes prevented it; staying until the peers are done did (0 in
- * 300). */
+ * draining the worker before the goodbyes nor flushing it
+ * (ucp_worker_flush_nbx) before closing the links prevented it; staying
+ * until the peers are done did (0 in 300). */
 static void
 ucx_fini_await_byes(weft_tl_t *tl, double deadline)
 {
