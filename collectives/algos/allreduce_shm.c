@@ -79,7 +79,7 @@ static int
 ar_streams(const weft__coll_args_t *a, const weft__shm_area_t *ar)
 {
     return ar->size == 2 && !a->part_follows &&
-           2 * a->count * a->esize > ar->cache / (size_t)ar->size;
+           weft__shmc_streams(ar, 2 * a->count * a->esize);
 }
 
 /* Two ranks: each owner writes its block into the peer's result (see the

@@ -20,10 +20,13 @@ enum { AA_ENTER, AA_COPY, AA_DONE };
 /* Three ranks and more read blocks of this many bytes and more from the
  * peers (one copy) rather than putting the whole input through the
  * shared buffers (two copies). Interleaved against the buffers, 4 ranks
- * on 2 cores: 64 KiB (16 KiB blocks) 27-28 against 44 us, 128 KiB 35-36
- * against 76-79; 8 ranks, 128 KiB: 95-113 against 171. At 8 KiB blocks
- * (8 ranks, 64 KiB) neither was ahead. Two ranks: the pair rule
- * (weft__shmc_pair_buffered). */
+ * on 2 cores, in this machine's slow stretches: 64 KiB (16 KiB blocks)
+ * 27-29 against 44-47 us, 128 KiB 34-40 against 76-79; 8 ranks, 128 KiB
+ * 108-116 against 171-179. In fast stretches the buffers were ahead (4
+ * ranks 16 against 24 us at 64 KiB, 24 against 37 at 128 KiB; 8 ranks 42
+ * against 96): reading is the better average, with the smaller spread.
+ * At 8 KiB blocks (8 ranks, 64 KiB) neither was ahead. Two ranks: the
+ * pair rule (weft__shmc_pair_buffered). */
 #define AA_READ_BLOCK 16384
 
 /* Shared-buffer bytes a call needs (a rank's input); SIZE_MAX where the

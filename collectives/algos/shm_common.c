@@ -449,11 +449,17 @@ weft__shmc_data(const weft__shmc_t *c, int r)
     return weft__shm_area_buf(c->ar, r, c->d);
 }
 
+int
+weft__shmc_streams(const weft__shm_area_t *ar, size_t footprint)
+{
+    return footprint > ar->cache / (size_t)ar->size;
+}
+
 void
 weft__shmc_copy(const weft__shmc_t *c, void *dst, const void *src, size_t n,
                 size_t footprint)
 {
-    if (footprint > c->ar->cache / (size_t)c->ar->size) {
+    if (weft__shmc_streams(c->ar, footprint)) {
         weft__copy_stream(dst, src, n);
     } else {
         memcpy(dst, src, n);

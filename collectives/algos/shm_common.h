@@ -132,11 +132,15 @@ void weft__shmc_avg(const weft__shmc_t *c, void *dst, size_t count);
 void weft__shmc_reduce_bufs(weft__shmc_t *c, void *dst, size_t off,
                             size_t count);
 
-/* Copy n bytes of this call into place, a call that touches `footprint`
- * bytes on each member: around the cache (weft__copy_stream) where the
- * node's members together touch more than it holds, else memcpy. (Two
- * ranks, alltoall, interleaved: 16 MiB 2417-3707 -> 1608-2000 us, 64 MiB
- * 10021-10948 -> 7821-8399; at 4 MiB, within the cache, no better.) */
+/* 1 when a call that touches `footprint` bytes on each member of the
+ * area's comm touches more, over the node's members, than the cache
+ * holds (ar->cache, WEFT_SHM_COLL_CACHE): its results go around the
+ * cache. */
+int weft__shmc_streams(const weft__shm_area_t *ar, size_t footprint);
+/* Copy n bytes of this call into place: around the cache
+ * (weft__copy_stream) where weft__shmc_streams says so, else memcpy. (Two
+ * ranks, alltoall, interleaved: 16 MiB 1956-2109 -> 1814-1930 us, 64 MiB
+ * 9963-12786 -> 8460-9736; at 4 MiB, within the cache, the same.) */
 void weft__shmc_copy(const weft__shmc_t *c, void *dst, const void *src,
                      size_t n, size_t footprint);
 
