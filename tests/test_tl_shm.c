@@ -4,10 +4,10 @@
  * another process's memory (seccomp, as in containers) or when told to,
  * eager messages of every size up to 700 bytes (payloads packed after
  * the header or starting at the next cell) many at once through ring
- * wrap-arounds, file segments and what they leave behind (nothing,
- * crashed or not),
- * stale files of dead runs, a full segment directory (a clear error, or
- * tcp instead), a killed peer, and a peer writing garbage into a ring.
+ * wrap-arounds, blocking sends behind queued ones, file segments and what they
+ * leave behind (nothing, crashed or not), stale files of dead runs, a full
+ * segment directory (a clear error, or tcp instead), a killed peer, and a peer
+ * writing garbage into a ring.
  */
 #include "build_config.h"
 
@@ -185,6 +185,62 @@ Test(tl_shm, double_copy_when_told, .timeout = 120)
     wt_job_t job = {.nranks = 2, .tl = "shm", .env = {"WEFT_SHM_CMA=off"}};
 
     cr_assert_eq(wt_run(&job, no_cma_body, NULL), 0);
+}
+
+/* ---- blocking sends behind a full ring --------------------------------- */
+
+/* Rank 0 fills its ring to rank 1 (16 KiB, WEFT_SHM_RING_SIZE) with
+ * nonblocking eager sends, some of which wait in its send queue, then
+ * sends small messages on the same tag with blocking sends, which the
+ * transport writes straight into the ring when it can (inject): never
+ * ahead of the queued ones. Rank 1 starts receiving only later, and gets
+ * every message in the order sent (each one's bytes name it). */
+#define FR_BIG   40
+#define FR_SMALL 40
+
+static size_t
+full_ring_len(int i)
+{
+    return i < FR_BIG ? 1000 + (size_t)i : 8 + (size_t)(i % 8);
+}
+
+static void
+full_ring_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
+{
+    static uint8_t msg[FR_BIG + FR_SMALL][1100];
+    weft_request_t *reqs[FR_BIG];
+
+    (void)ctx;
+    (void)arg;
+    if (weft_comm_rank(w) == 0) {
+        for (int i = 0; i < FR_BIG + FR_SMALL; i++) {
+            wt_fill(msg[i], full_ring_len(i), 0, i);
+            if (i < FR_BIG) {
+                WT_OK(weft_isend(msg[i], full_ring_len(i), 1, 3, w, &reqs[i]));
+            } else {
+                WT_OK(weft_send(msg[i], full_ring_len(i), 1, 3, w));
+            }
+        }
+        WT_OK(weft_waitall(FR_BIG, reqs));
+        return;
+    }
+    usleep(200 * 1000); /* rank 0's ring fills, and its queue with it */
+    for (int i = 0; i < FR_BIG + FR_SMALL; i++) {
+        size_t got = 0;
+
+        WT_OK(weft_recv(msg[i], sizeof(msg[i]), 0, 3, w, &got));
+        WT_CHECK(got == full_ring_len(i) && wt_verify(msg[i], got, 0, i) == got,
+                 "message %d: %zu bytes, not the %zu-byte one sent %d-th", i,
+                 got, full_ring_len(i), i);
+    }
+}
+
+Test(tl_shm, blocking_sends_wait_behind_a_full_ring, .timeout = 60)
+{
+    wt_job_t job = {
+        .nranks = 2, .tl = "shm", .env = {"WEFT_SHM_RING_SIZE=16K"}};
+
+    cr_assert_eq(wt_run(&job, full_ring_body, NULL), 0);
 }
 
 /* ---- file segments ---------------------------------------------------- */

@@ -359,6 +359,11 @@ void weft__shm_wake(weft_tl_ep_t *peer);
 
 weft_status_t weft__shm_tx_send(weft_tl_ep_t *peer, const void *buf,
                                 size_t len, uint64_t tag, weft_tl_op_t *op);
+/* An eager message written into the ring at once, without an op
+ * (weft_tl_ops_t.inject): WEFT_INPROGRESS when it is larger than the eager
+ * limit, queued sends wait, or the ring is full. */
+weft_status_t weft__shm_tx_inject(weft_tl_ep_t *peer, const void *buf,
+                                  size_t len, uint64_t tag);
 /* Write queued items while the ring has room. */
 void weft__shm_tx_flush(weft_tl_ep_t *peer);
 /* Send a control message (queued on the heap when the ring is full). */

@@ -518,6 +518,15 @@ shm_isend(weft_tl_ep_t *ep, const void *buf, size_t len, uint64_t tag,
 }
 
 static weft_status_t
+shm_inject(weft_tl_ep_t *ep, const void *buf, size_t len, uint64_t tag)
+{
+    if (ep->failed != WEFT_OK || ep->bye || ep->gone) {
+        return WEFT_INPROGRESS; /* isend says why */
+    }
+    return weft__shm_tx_inject(ep, buf, len, tag);
+}
+
+static weft_status_t
 shm_irecv(weft_tl_ep_t *ep, void *buf, size_t len, uint64_t tag,
           weft_tl_op_t *op)
 {
@@ -635,6 +644,7 @@ const weft_tl_ops_t weft__tl_shm = {
     .ep_create = shm_ep_create,
     .ep_destroy = shm_ep_destroy,
     .isend = shm_isend,
+    .inject = shm_inject,
     .irecv = shm_irecv,
     .progress = shm_progress,
     .wait_fd = shm_wait_fd,

@@ -119,21 +119,20 @@ tx_op_of(shm_txi_t *txi)
 /* ---- writing one item ------------------------------------------------ */
 
 static int
-tx_write_eager(weft_tl_ep_t *peer, shm_op_t *o)
+tx_write_eager(weft_tl_ep_t *peer, uint64_t tag, const void *buf, size_t len)
 {
-    int aligned = o->len > SHM_EAGER_ALIGN_MIN;
-    uint32_t n =
-        aligned ? 1 + tx_cells(o->len) : tx_cells(SHM_CELL_HDR + o->len);
+    int aligned = len > SHM_EAGER_ALIGN_MIN;
+    uint32_t n = aligned ? 1 + tx_cells(len) : tx_cells(SHM_CELL_HDR + len);
     shm_cell_t *c = tx_reserve(peer, n);
 
     if (c == NULL) {
         return TX_FULL;
     }
-    c->tag = o->entry.tag;
-    c->len = (uint32_t)o->len;
+    c->tag = tag;
+    c->len = (uint32_t)len;
     c->flags = aligned ? SHM_F_ALIGNED : 0;
-    if (o->len > 0) {
-        memcpy(aligned ? (uint8_t *)(c + 1) : c->body, o->buf, o->len);
+    if (len > 0) {
+        memcpy(aligned ? (uint8_t *)(c + 1) : c->body, buf, len);
     }
     tx_commit(peer, c, SHM_T_EAGER, n);
     return TX_DONE;
@@ -204,8 +203,11 @@ static int
 tx_write(weft_tl_ep_t *peer, shm_txi_t *txi)
 {
     switch (txi->type) {
-    case SHM_TXI_EAGER:
-        return tx_write_eager(peer, tx_op_of(txi));
+    case SHM_TXI_EAGER: {
+        shm_op_t *o = tx_op_of(txi);
+
+        return tx_write_eager(peer, o->entry.tag, o->buf, o->len);
+    }
     case SHM_TXI_RTS:
         return tx_write_rts(peer, tx_op_of(txi));
     case SHM_TXI_DATA:
@@ -288,6 +290,18 @@ weft__shm_tx_send(weft_tl_ep_t *peer, const void *buf, size_t len,
         }
     }
     txq_push(peer, &o->txi);
+    return WEFT_OK;
+}
+
+weft_status_t
+weft__shm_tx_inject(weft_tl_ep_t *peer, const void *buf, size_t len,
+                    uint64_t tag)
+{
+    if (len > peer->tl->eager_limit || peer->txq_head != NULL ||
+        tx_write_eager(peer, tag, buf, len) != TX_DONE) {
+        return WEFT_INPROGRESS;
+    }
+    weft__shm_wake(peer);
     return WEFT_OK;
 }
 
