@@ -158,8 +158,8 @@ ctx_route_peers(weft_context_t *ctx)
 }
 
 weft_status_t
-weft__ctx_ep(weft_context_t *ctx, int job_rank, int *tl_p,
-             weft_tl_ep_t **ep_p)
+weft__ctx_ep_slow(weft_context_t *ctx, int job_rank, int *tl_p,
+                  weft_tl_ep_t **ep_p)
 {
     weft__peer_t *p = &ctx->peers[job_rank];
 

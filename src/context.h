@@ -92,8 +92,21 @@ struct weft_context {
 };
 
 /* The endpoint to a job rank, created on first use. Lock held. */
-weft_status_t weft__ctx_ep(weft_context_t *ctx, int job_rank, int *tl_p,
-                           weft_tl_ep_t **ep_p);
+weft_status_t weft__ctx_ep_slow(weft_context_t *ctx, int job_rank, int *tl_p,
+                                weft_tl_ep_t **ep_p);
+/* Every message looks its endpoint up: the usual case inline. */
+static inline weft_status_t
+weft__ctx_ep(weft_context_t *ctx, int job_rank, int *tl_p, weft_tl_ep_t **ep_p)
+{
+    const weft__peer_t *p = &ctx->peers[job_rank];
+
+    if (p->failed != WEFT_OK || p->ep == NULL) {
+        return weft__ctx_ep_slow(ctx, job_rank, tl_p, ep_p);
+    }
+    *tl_p = p->tl;
+    *ep_p = p->ep;
+    return WEFT_OK;
+}
 
 /* Apply a peer failure or store event to every affected comm. */
 void weft__ctx_peer_failed(weft_context_t *ctx, int peer,
