@@ -13,6 +13,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "collectives/algos/shm_form.h"
 #include "comm.h"
 #include "context.h"
 #include "copy.h"
@@ -80,6 +81,7 @@ weft__shm_area_withdraw(weft_comm_t *parent, const weft__shm_offer_t *mine)
 static void
 area_free(weft__shm_area_t *ar)
 {
+    free(ar->tmp);
     free(ar->ctl);
     free(ar->data);
     free(ar->pid);
@@ -141,6 +143,10 @@ weft__shm_area_agree(weft_comm_t *comm, const weft__shm_offer_t *mine,
                     : weft__copy_cache_bytes();
     ar->size = comm->size;
     ar->rank = comm->rank;
+    ar->measure = cma && comm->size > 2 &&
+                  (comm->ctx->cfg.shm.coll_large == WEFT_SHM_LARGE_MEASURE ||
+                   (comm->ctx->cfg.shm.coll_large == WEFT_SHM_LARGE_AUTO &&
+                    comm->ctx->progress.oversubscribed));
     ar->next_d = ar->run_d = 1;
     ar->fin_min = 0;
     for (int r = 0; r < comm->size; r++) {
@@ -177,6 +183,7 @@ weft__shm_area_free(weft_comm_t *comm)
     if (ar == NULL) {
         return;
     }
+    weft__shmc_form_report(ar, comm->id);
     /* a member late in the last call may still read it: never reused */
     weft__shm_slot_put(ar->tl, ar->slot, 1);
     area_free(ar);

@@ -88,6 +88,9 @@ typedef struct weft__shm_ctl {
     _Alignas(64) _Atomic uint64_t done; /* finished reading peers in #done */
     _Alignas(64) _Atomic uint64_t fin;  /* finished every call up to #fin */
     _Alignas(64) _Atomic uint64_t cons; /* (seq << 24) | pieces taken */
+    /* member 0's only: the form call d took, (d << 2) | form, in
+     * form[d % WEFT_SHM_FORM_SLOTS] (collectives/algos/shm_form.h) */
+    _Alignas(64) _Atomic uint64_t form[4];
     _Alignas(64) weft__shm_qslot_t q[WEFT_SHM_QDEPTH];
 } weft__shm_ctl_t;
 
@@ -101,6 +104,23 @@ typedef struct weft__shm_ctl {
  * with 128 KiB buffers in some runs and 2.5 times it in others (4 and 8
  * ranks on 2 cores, 512 KiB; reading the peers' memory varied less). */
 #define WEFT_SHMC_FIT_AUTO (128u << 10)
+
+/* What one rank saw of the two forms a call of one size class may take
+ * (shm_form.h): seconds per byte, smoothed, and how many calls each. */
+#define WEFT_SHM_FORM_BUCKETS 12 /* 64 KiB, 128 KiB, ... 128 MiB and up */
+typedef struct weft__shm_form_stat {
+    double spb[2];
+    uint32_t n[2];
+} weft__shm_form_stat_t;
+
+/* A call that took a measured form: its pieces (each a node-local call)
+ * are numbered [first, end); the form the first of them agreed on, when
+ * (weft__now). */
+typedef struct weft__shm_form_call {
+    uint64_t first, end;
+    int form;
+    double t0;
+} weft__shm_form_call_t;
 
 typedef struct weft__shm_area {
     weft_tl_t *tl;
@@ -118,6 +138,13 @@ typedef struct weft__shm_area {
     uint64_t next_d;       /* number of the next collective built */
     uint64_t run_d;        /* the collective allowed to run */
     uint64_t fin_min;      /* every member's fin was at least this */
+    /* calls that may take either of two forms (shm_form.h): allreduce
+     * measures them (WEFT_SHM_COLL_LARGE) */
+    int measure;
+    weft__shm_form_stat_t form[WEFT_SHM_FORM_BUCKETS];
+    weft__shm_form_call_t call; /* the latest such call */
+    void *tmp;                  /* its scratch, made on first use */
+    size_t tmp_bytes;
 } weft__shm_area_t;
 
 /* ---- set-up (comm creation, lock held) ---- */

@@ -22,8 +22,14 @@ typedef enum weft_param_type {
     WEFT_PARAM_LIST   /* comma list of names (weft__strlist_t) */
 } weft_param_type_t;
 
-/* cfg.shm.coll_large: WEFT_SHM_COLL_LARGE=auto|pipe|read, in that order */
-enum { WEFT_SHM_LARGE_AUTO, WEFT_SHM_LARGE_PIPE, WEFT_SHM_LARGE_READ };
+/* cfg.shm.coll_large: WEFT_SHM_COLL_LARGE=auto|pipe|read|measure, in that
+ * order */
+enum {
+    WEFT_SHM_LARGE_AUTO,
+    WEFT_SHM_LARGE_PIPE,
+    WEFT_SHM_LARGE_READ,
+    WEFT_SHM_LARGE_MEASURE
+};
 
 #define WEFT_PARAM_F_DEBUG (1u << 0)  /* a diagnostic knob, not API */
 #define WEFT_PARAM_F_SECRET (1u << 1) /* never printed */

@@ -38,19 +38,26 @@
  *
  * Or, where the node has more ranks than cores (or the kernel refuses
  * reads, or WEFT_SHM_COLL_LARGE=pipe), larger data goes as a series of
- * calls that fit the buffers (ar_pipe_count).
+ * calls that fit the buffers (ar_pipe_count). Where the node has more
+ * ranks than cores and the kernel allows reads, calls from 64 KiB take
+ * the form measured faster (ar_measured, shm_form.h): through the
+ * buffers, or reading as above.
  */
 #include "build_config.h"
 #include "collectives/algos/shm_common.h"
 
+#include <stdio.h>
 #include <string.h>
 
+#include "collectives/algos/shm_form.h"
 #include "collectives/reduce_ops.h"
 #include "comm.h"
 #include "context.h"
 #include "copy.h"
 
 enum { AR_ENTER, AR_REDUCE, AR_BLOCK, AR_GATHER, AR_DONE };
+/* The two forms a measured call may take (shm_form.h). */
+enum { AR_FORM_BUFFERS, AR_FORM_READS };
 
 static const void *
 ar_input(const weft__coll_args_t *a)
@@ -191,8 +198,8 @@ ar_small(weft__shmc_t *c)
 }
 
 /* Scratch bytes of a piece: the chunk in whole elements and one more,
- * to a cache line. A streaming call's sum goes in a second one, at
- * AR_TMP(c). */
+ * to a cache line. A second one, at AR_TMP(c), holds a streaming call's
+ * sum (two ranks), or the ranks before this one (more ranks). */
 #define AR_TMP_BYTES(_chunk, _esize) (((_chunk) + (_esize) + 63) & ~(size_t)63)
 #define AR_TMP(_c)                   AR_TMP_BYTES((_c)->chunk *(_c)->a.esize, (_c)->a.esize)
 
@@ -223,6 +230,17 @@ ar_pieces(const weft__shmc_t *c, int r)
  * at once. */
 #define AR_POLL_PIECES 1
 
+/* Bytes [off * esize, + bytes) of member r's input, read into dst. */
+static weft_status_t
+ar_read_input(weft__shmc_t *c, int r, void *dst, size_t off, size_t bytes,
+              char *why, size_t why_len)
+{
+    return weft__shm_area_read(c->ar, r, dst,
+                               weft__shm_area_head(c->ar, r, c->d)->u.at.sbuf +
+                                   off * c->a.esize,
+                               bytes, why, why_len);
+}
+
 /* Reduce this rank's block, piece by piece. */
 static int
 ar_reduce_block(weft__shmc_t *c, char *why, size_t why_len)
@@ -247,17 +265,34 @@ ar_reduce_block(weft__shmc_t *c, char *why, size_t why_len)
         dst = (char *)a->recvbuf + off * a->esize;
         acc = ar_streams(a, ar) ? (char *)c->tmp + AR_TMP(c) : dst;
         mine = (const char *)ar_input(a) + off * a->esize;
-        for (int r = 0; r < ar->size; r++) {
+        /* in rank order, as through the buffers (weft__shmc_reduce_bufs),
+         * so that either form of a call gives the same bits: the ranks
+         * before this one gather in the second scratch (acc may be this
+         * rank's input, in place); with two ranks, x1 op x0 is x0 op x1 */
+        if (ar->size > 2 && ar->rank > 0) {
+            char *before = (char *)c->tmp + AR_TMP(c);
+            weft_status_t st;
+
+            for (int r = 0; r < ar->rank; r++) {
+                if ((st = ar_read_input(c, r, r == 0 ? before : c->tmp, off,
+                                        bytes, why, why_len)) != WEFT_OK) {
+                    return st;
+                }
+                if (r > 0) {
+                    weft__reduce(a->dtype, a->op, before, c->tmp, len);
+                }
+            }
+            weft__reduce3(a->dtype, a->op, acc, before, mine, len);
+            first = 0;
+        }
+        for (int r = ar->size > 2 ? ar->rank + 1 : 0; r < ar->size; r++) {
             weft_status_t st;
 
             if (r == ar->rank) {
                 continue;
             }
-            st = weft__shm_area_read(
-                ar, r, c->tmp,
-                weft__shm_area_head(ar, r, c->d)->u.at.sbuf + off * a->esize,
-                bytes, why, why_len);
-            if (st != WEFT_OK) {
+            if ((st = ar_read_input(c, r, c->tmp, off, bytes, why, why_len)) !=
+                WEFT_OK) {
                 return st;
             }
             if (first) {
@@ -385,13 +420,100 @@ ar_large(weft__shmc_t *c, char *why, size_t why_len)
     }
 }
 
+/* Calls of at least this many bytes measure their form where the area
+ * says so (ar->measure, shm_form.h). */
+#define AR_MEASURE_MIN 65536
+
+/* A measured call takes one of two forms, agreed at its first piece's
+ * turn: through the buffers, piece by piece as before (ar_small each, the
+ * pieces of ar_pipe_count); or reading, the whole call at once (ar_large),
+ * as the first piece, which then counts the others as done (ar_skip). For
+ * call c, whose turn has come: 1 when it is measured (ar->call says how),
+ * 0 when the size decides, or a failure. */
+static int
+ar_measured(weft__shmc_t *c, char *why, size_t why_len)
+{
+    weft__shm_area_t *ar = c->ar;
+    weft__coll_args_t *a = &c->a;
+    size_t called = (size_t)c->desc[0] * a->esize;
+    int form;
+
+    if (!ar->measure || a->part_follows || called < AR_MEASURE_MIN) {
+        return 0;
+    }
+    if (c->d >= ar->call.first && c->d < ar->call.end) {
+        return 1; /* a later piece, or a later look */
+    }
+    if ((form = weft__shmc_form_pick(c, called)) < 0) {
+        return WEFT_ERR_MISMATCH;
+    }
+    /* the first piece is a whole one (ar_pipe_count) */
+    ar->call.first = c->d;
+    ar->call.end = c->d + ((size_t)c->desc[0] + a->count - 1) / a->count;
+    ar->call.form = form;
+    if (form == AR_FORM_READS) {
+        a->count = (size_t)c->desc[0]; /* its buffers start the call's */
+        c->tmp = weft__shmc_form_scratch(
+            ar, 2 * AR_TMP_BYTES(c->chunk * a->esize, a->esize));
+        if (c->tmp == NULL) {
+            snprintf(why, why_len,
+                     "out of memory for the scratch of an allreduce of %zu "
+                     "bytes",
+                     called);
+            return WEFT_ERR_NO_MEMORY;
+        }
+    }
+    return 1;
+}
+
+/* The measured call that c began was read whole: its other pieces' numbers
+ * are finished here too, and a blocking call (which numbers its pieces as
+ * it runs them, ar_pipe_run) does not run them. */
+static void
+ar_skip(weft__shmc_t *c)
+{
+    weft__shm_area_t *ar = c->ar;
+
+    if (ar->call.end > c->d + 1) {
+        ar->run_d = ar->call.end;
+        if (ar->next_d < ar->call.end) {
+            ar->next_d = ar->call.end;
+        }
+        weft__shm_area_finish(ar, ar->call.end - 1);
+    }
+}
+
+static int
+ar_measured_poll(weft__shmc_t *c, char *why, size_t why_len)
+{
+    int reads = c->ar->call.form == AR_FORM_READS;
+    int rc = reads ? ar_large(c, why, why_len) : ar_small(c);
+
+    if (rc == 1 && (reads || c->d + 1 == c->ar->call.end)) {
+        if (reads) {
+            ar_skip(c);
+        }
+        weft__shmc_form_done(c, (size_t)c->desc[0] * c->a.esize,
+                             c->ar->call.form);
+    }
+    return weft__shmc_result(c, rc, why, why_len);
+}
+
 static int
 allreduce_shm_poll(void *state, char *why, size_t why_len)
 {
     weft__shmc_t *c = state;
+    int rc;
 
+    if (c->d < c->ar->run_d) {
+        return 1; /* a piece of a measured call that was read whole */
+    }
     if (!weft__shmc_turn(c)) {
         return 0;
+    }
+    if ((rc = ar_measured(c, why, why_len)) != 0) {
+        return rc < 0 ? weft__shmc_result(c, rc, why, why_len)
+                      : ar_measured_poll(c, why, why_len);
     }
     if (ar_buffered(&c->a, c->ar, c->ar->size) <= c->ar->buf) {
         return weft__shmc_result(c, ar_small(c), why, why_len);
@@ -412,9 +534,11 @@ static const weft__sched_poll_ops_t allreduce_shm_ops = {
  * reading the peers' memory (ar_large): where the kernel refuses the
  * reads, when told (WEFT_SHM_COLL_LARGE=pipe; two ranks with reads allowed
  * read all the same, see ar_scatters), and by default at 3 ranks and more
- * where the node has more ranks than cores. There the reads' system calls
+ * where the node has more ranks than cores, where the call reads instead
+ * only if measuring says so (ar_measured). There the reads' system calls
  * and page pinning take the cores the ranks share, and cost more than the
- * extra copy into the buffers. (Against reading the blocks, 128 KiB
+ * extra copy into the buffers, or less, as the machine's state changes.
+ * (Against reading the blocks, 128 KiB
  * buffers, 8 ranks on 2 cores: 128 KiB 170 -> 77 us, 256 KiB 235 -> 140,
  * 1 MiB 755 -> 570, 8 MiB 10.4 -> 7.2 ms. At 4 ranks it ranged from 20%
  * faster to 2x slower as the machine's load changed; with the 1 MiB
@@ -483,12 +607,13 @@ ar_pipe_run(const weft__coll_args_t *a, weft_comm_t *comm, size_t n)
 {
     for (size_t off = 0; off < a->count; off += n) {
         weft__coll_args_t p = ar_pipe_piece(a, off, n);
+        uint64_t d = comm->shm->next_d;
         weft_status_t st = weft__shmc_run_as(
             &p, a, comm, &allreduce_shm_ops, sizeof(weft__shmc_t),
             ar_buffered(&p, comm->shm, comm->size));
 
-        if (st != WEFT_OK) {
-            return st;
+        if (st != WEFT_OK || comm->shm->next_d > d + 1) {
+            return st; /* or the first piece took the whole call (ar_skip) */
         }
     }
     return WEFT_OK;
@@ -501,7 +626,7 @@ allreduce_shm_build(weft__sched_t *s, const weft__coll_args_t *a)
     size_t tmp =
         weft__shmc_buffered(comm, ar_buffered(a, comm->shm, comm->size))
             ? 0
-            : (ar_streams(a, comm->shm) ? 2 : 1) *
+            : (ar_streams(a, comm->shm) || comm->size > 2 ? 2 : 1) *
                   AR_TMP_BYTES(comm->ctx->cfg.coll.chunk, a->esize);
     size_t n;
 

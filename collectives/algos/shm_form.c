@@ -1,0 +1,138 @@
+/*
+ * Choosing between two forms of a node-local call by measuring them (see
+ * shm_form.h).
+ */
+#include "build_config.h"
+#include "collectives/algos/shm_form.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "clock.h"
+#include "log.h"
+
+/* Each form is tried this many times per size class before the faster is
+ * preferred. */
+#define FORM_WARM 2
+/* Weight of a new time in the smoothed one. */
+#define FORM_ALPHA 0.25
+
+static weft__shm_form_stat_t *
+form_stat(weft__shm_area_t *ar, size_t bytes)
+{
+    int b = 0;
+
+    for (size_t v = bytes >> 17; v > 0 && b < WEFT_SHM_FORM_BUCKETS - 1;
+         v >>= 1) {
+        b++;
+    }
+    return &ar->form[b];
+}
+
+/* One call in 32 tries the slower form, the same calls on every member
+ * (d is the same everywhere). */
+static int
+form_explores(uint64_t d)
+{
+    return ((d * 0x9E3779B97F4A7C15ull) >> 59) == 0;
+}
+
+/* The faster form so far, or -1 while either is still being tried. */
+static int
+form_best(const weft__shm_form_stat_t *st)
+{
+    if (st->n[0] < FORM_WARM || st->n[1] < FORM_WARM) {
+        return -1;
+    }
+    return st->spb[1] < st->spb[0] ? 1 : 0;
+}
+
+static int
+form_propose(const weft__shm_form_stat_t *st, uint64_t d)
+{
+    int best = form_best(st);
+
+    if (best < 0) {
+        return st->n[1] < st->n[0] ? 1 : 0;
+    }
+    return form_explores(d) ? 1 - best : best;
+}
+
+int
+weft__shmc_form_pick(weft__shmc_t *c, size_t bytes)
+{
+    weft__shm_area_t *ar = c->ar;
+    _Atomic uint64_t *word = &ar->ctl[0]->form[c->d % WEFT_SHM_FORM_SLOTS];
+    uint64_t v = atomic_load_explicit(word, memory_order_acquire);
+
+    if (v >> 2 < c->d) {
+        uint64_t mine =
+            c->d << 2 | (uint64_t)form_propose(form_stat(ar, bytes), c->d);
+
+        if (atomic_compare_exchange_strong_explicit(
+                word, &v, mine, memory_order_acq_rel, memory_order_acquire)) {
+            v = mine;
+        }
+    }
+    if (v >> 2 != c->d) {
+        snprintf(c->why, sizeof(c->why),
+                 "the form of node-local call %llu is taken by call %llu: "
+                 "the members' calls differ",
+                 (unsigned long long)c->d, (unsigned long long)(v >> 2));
+        return -1;
+    }
+    ar->call.t0 = weft__now();
+    return (int)(v & 1);
+}
+
+void
+weft__shmc_form_done(weft__shmc_t *c, size_t bytes, int form)
+{
+    weft__shm_form_stat_t *st = form_stat(c->ar, bytes);
+    double spb = (weft__now() - c->ar->call.t0) / (double)bytes;
+
+    /* the form taken most smooths its figure; the other one's, taken
+     * rarely, is replaced (a stale figure would hold on for dozens of
+     * tries: the first calls through fresh shared buffers fault their
+     * pages in, measured here at 20 times their later time per byte) */
+    if (st->n[form] > 0 && form == form_best(st)) {
+        st->spb[form] += FORM_ALPHA * (spb - st->spb[form]);
+    } else {
+        st->spb[form] = spb;
+    }
+    if (st->n[form] < UINT32_MAX) {
+        st->n[form]++;
+    }
+}
+
+void *
+weft__shmc_form_scratch(weft__shm_area_t *ar, size_t n)
+{
+    if (ar->tmp_bytes < n) {
+        void *p = realloc(ar->tmp, n);
+
+        if (p == NULL) {
+            return NULL;
+        }
+        ar->tmp = p;
+        ar->tmp_bytes = n;
+    }
+    return ar->tmp;
+}
+
+void
+weft__shmc_form_report(const weft__shm_area_t *ar, unsigned comm_id)
+{
+    for (int b = 0; b < WEFT_SHM_FORM_BUCKETS; b++) {
+        const weft__shm_form_stat_t *st = &ar->form[b];
+
+        if (st->n[0] + st->n[1] > 0) {
+            weft__log_info(WEFT_SUB_COLL,
+                           "comm %u: calls from %zu KiB: through the buffers "
+                           "%.3f ns/B (%u calls), reading %.3f ns/B (%u)",
+                           comm_id, (size_t)64 << b, st->spb[0] * 1e9, st->n[0],
+                           st->spb[1] * 1e9, st->n[1]);
+        }
+    }
+}
