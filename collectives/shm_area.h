@@ -105,8 +105,16 @@ typedef struct weft__shm_ctl {
  * ranks on 2 cores, 512 KiB; reading the peers' memory varied less). */
 #define WEFT_SHMC_FIT_AUTO (128u << 10)
 
-/* What one rank saw of the two forms a call of one size class may take
+/* What one rank saw of the two forms (through the shared buffers, or
+ * reading the peers' memory) a call of one kind and size class may take
  * (shm_form.h): seconds per byte, smoothed, and how many calls each. */
+enum {
+    WEFT_SHM_FORM_ALLREDUCE,
+    WEFT_SHM_FORM_ALLGATHER,
+    WEFT_SHM_FORM_ALLTOALL,
+    WEFT_SHM_FORM_BROADCAST,
+    WEFT_SHM_FORM_KINDS
+};
 #define WEFT_SHM_FORM_BUCKETS 12 /* 64 KiB, 128 KiB, ... 128 MiB and up */
 typedef struct weft__shm_form_stat {
     double spb[2];
@@ -114,11 +122,12 @@ typedef struct weft__shm_form_stat {
 } weft__shm_form_stat_t;
 
 /* A call that took a measured form: its pieces (each a node-local call)
- * are numbered [first, end); the form the first of them agreed on, when
- * (weft__now). */
+ * are numbered [first, end); its kind and bytes, the form the first of
+ * them agreed on, and when (weft__now). */
 typedef struct weft__shm_form_call {
     uint64_t first, end;
-    int form;
+    int kind, form;
+    size_t bytes;
     double t0;
 } weft__shm_form_call_t;
 
@@ -138,10 +147,10 @@ typedef struct weft__shm_area {
     uint64_t next_d;       /* number of the next collective built */
     uint64_t run_d;        /* the collective allowed to run */
     uint64_t fin_min;      /* every member's fin was at least this */
-    /* calls that may take either of two forms (shm_form.h): allreduce
-     * measures them (WEFT_SHM_COLL_LARGE) */
+    /* calls that may take either of two forms measure them (shm_form.h,
+     * WEFT_SHM_COLL_LARGE) */
     int measure;
-    weft__shm_form_stat_t form[WEFT_SHM_FORM_BUCKETS];
+    weft__shm_form_stat_t form[WEFT_SHM_FORM_KINDS][WEFT_SHM_FORM_BUCKETS];
     weft__shm_form_call_t call; /* the latest such call */
     void *tmp;                  /* its scratch, made on first use */
     size_t tmp_bytes;

@@ -1,6 +1,6 @@
 /*
- * Node-local allreduces whose form is measured (WEFT_SHM_COLL_LARGE=measure;
- * collectives/algos/shm_form.h): each call goes through the shared buffers
+ * Node-local calls whose form is measured (WEFT_SHM_COLL_LARGE=measure;
+ * collectives/algos/shm_form.h). An allreduce goes through the shared buffers
  * (piece by piece where it is larger) or reads the peers' memory (the
  * whole call at once, which then counts its other pieces as done), as the
  * first member to reach it proposed. Checked here, at 3 and 4 ranks, with
@@ -13,7 +13,9 @@
  *   - blocking, in place, and two in flight (scheduled, whose later pieces
  *     find themselves done when the first read the whole call), mixed with
  *     calls below the measured size, so the numbering of node-local calls
- *     stays the same on every rank whatever form each call took.
+ *     stays the same on every rank whatever form each call took;
+ *   - allgather, alltoall and broadcast past the buffers, piped or read,
+ *     blocking and not: every element, and both forms taken by each.
  */
 #include "build_config.h"
 
@@ -141,8 +143,8 @@ sf_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
         free(y);
     }
     for (int i = 0; i < WEFT_SHM_FORM_BUCKETS; i++) {
-        tried[0] += ar->form[i].n[0];
-        tried[1] += ar->form[i].n[1];
+        tried[0] += ar->form[WEFT_SHM_FORM_ALLREDUCE][i].n[0];
+        tried[1] += ar->form[WEFT_SHM_FORM_ALLREDUCE][i].n[1];
     }
     WT_CHECK(tried[0] >= 2 && tried[1] >= 2,
              "rank %d took the buffers %u times and read %u times", rank,
@@ -151,6 +153,119 @@ sf_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
     free(a);
     free(b);
     free(c);
+}
+
+/* ---- allgather, alltoall, broadcast: piped or read ---- */
+
+#define SM_COUNT 20011 /* uint32 per block: 80 KiB, past 64 KiB buffers */
+#define SM_CALLS 6
+
+static uint32_t
+sm_val(int from, int to, size_t i, int k)
+{
+    return (uint32_t)from * 1000003u + (uint32_t)to * 7919u + (uint32_t)i +
+           (uint32_t)k * 104729u;
+}
+
+/* Blocking on even calls, nonblocking on odd ones; every element checked;
+ * each kind took both forms. */
+static void
+sm_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
+{
+    int rank = weft_comm_rank(w), size = weft_comm_size(w);
+    size_t n = SM_COUNT, all = n * (size_t)size;
+    uint32_t *in = malloc(all * sizeof(uint32_t));
+    uint32_t *out = malloc(all * sizeof(uint32_t));
+    const weft__shm_area_t *ar = w->shm;
+    weft_request_t *req;
+
+    (void)ctx;
+    (void)arg;
+    WT_CHECK(in != NULL && out != NULL, "out of memory");
+    WT_OK(weft_comm_set_algorithm(w, "allgather", "shm"));
+    WT_OK(weft_comm_set_algorithm(w, "alltoall", "shm"));
+    WT_OK(weft_comm_set_algorithm(w, "broadcast", "shm"));
+    for (int k = 0; k < SM_CALLS && wt_failures == 0; k++) {
+        size_t bad = SIZE_MAX;
+        int root = k % size;
+
+        /* allgather: block i of rank r is sm_val(r, 0, i, k) */
+        for (size_t i = 0; i < n; i++) {
+            in[i] = sm_val(rank, 0, i, k);
+        }
+        memset(out, 0xee, all * sizeof(uint32_t));
+        if (k % 2 == 0) {
+            WT_OK(weft_allgather(in, out, n, WEFT_UINT32, w));
+        } else {
+            WT_OK(weft_iallgather(in, out, n, WEFT_UINT32, w, &req));
+            WT_OK(weft_wait(req));
+        }
+        for (size_t j = 0; j < all && bad == SIZE_MAX; j++) {
+            bad = out[j] == sm_val((int)(j / n), 0, j % n, k) ? bad : j;
+        }
+        WT_CHECK(bad == SIZE_MAX, "allgather %d: element %zu is %u", k, bad,
+                 bad < all ? out[bad] : 0);
+
+        /* alltoall: block `to` of rank `from` is sm_val(from, to, i, k) */
+        for (size_t j = 0; j < all; j++) {
+            in[j] = sm_val(rank, (int)(j / n), j % n, k);
+        }
+        memset(out, 0xee, all * sizeof(uint32_t));
+        if (k % 2 == 0) {
+            WT_OK(weft_alltoall(in, out, n, WEFT_UINT32, w));
+        } else {
+            WT_OK(weft_ialltoall(in, out, n, WEFT_UINT32, w, &req));
+            WT_OK(weft_wait(req));
+        }
+        for (size_t j = 0; j < all && bad == SIZE_MAX; j++) {
+            bad = out[j] == sm_val((int)(j / n), rank, j % n, k) ? bad : j;
+        }
+        WT_CHECK(bad == SIZE_MAX, "alltoall %d: element %zu is %u", k, bad,
+                 bad < all ? out[bad] : 0);
+
+        /* broadcast of every block at once from root */
+        for (size_t j = 0; j < all; j++) {
+            out[j] = rank == root ? sm_val(root, 1, j, k) : 0xeeeeeeeeu;
+        }
+        if (k % 2 == 0) {
+            WT_OK(weft_broadcast(out, all, WEFT_UINT32, root, w));
+        } else {
+            WT_OK(weft_ibroadcast(out, all, WEFT_UINT32, root, w, &req));
+            WT_OK(weft_wait(req));
+        }
+        for (size_t j = 0; j < all && bad == SIZE_MAX; j++) {
+            bad = out[j] == sm_val(root, 1, j, k) ? bad : j;
+        }
+        WT_CHECK(bad == SIZE_MAX, "broadcast %d from %d: element %zu is %u", k,
+                 root, bad, bad < all ? out[bad] : 0);
+    }
+    for (int kind = WEFT_SHM_FORM_ALLGATHER; kind <= WEFT_SHM_FORM_BROADCAST;
+         kind++) {
+        uint32_t tried[2] = {0, 0};
+
+        for (int i = 0; i < WEFT_SHM_FORM_BUCKETS; i++) {
+            tried[0] += ar->form[kind][i].n[0];
+            tried[1] += ar->form[kind][i].n[1];
+        }
+        WT_CHECK(tried[0] >= 2 && tried[1] >= 2,
+                 "rank %d, kind %d: piped %u times, read %u times", rank, kind,
+                 tried[0], tried[1]);
+    }
+    WT_OK(weft_barrier(w));
+    free(in);
+    free(out);
+}
+
+Test(coll_shm_form, measured_moves_arrive_whole, .timeout = 180)
+{
+    for (int n = 3; n <= 4; n++) {
+        wt_job_t job = {.nranks = n,
+                        .timeout_s = 120,
+                        .env = {"WEFT_TIMEOUT=30s", "WEFT_SHM_COLL_BUF=64KiB",
+                                "WEFT_SHM_COLL_LARGE=measure"}};
+
+        cr_expect_eq(wt_run(&job, sm_body, NULL), 0, "%d ranks", n);
+    }
 }
 
 Test(coll_shm_form, measured_allreduces_agree_bit_for_bit, .timeout = 180)

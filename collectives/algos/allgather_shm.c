@@ -6,13 +6,15 @@
  * result (process_vm_readv), starting with the next rank so that not
  * everyone reads the same peer at once; or, where reads are refused or
  * WEFT_SHM_COLL_LARGE says so, the blocks are piped through the shared
- * buffers.
+ * buffers; or, where the node has more ranks than cores, whichever of the
+ * two measured faster (shm_form.h).
  */
 #include "build_config.h"
 #include "collectives/algos/shm_common.h"
 
 #include <string.h>
 
+#include "collectives/algos/shm_form.h"
 #include "comm.h"
 #include "context.h"
 
@@ -153,11 +155,9 @@ allgather_shm_poll(void *state, char *why, size_t why_len)
     if (ag_buffered(&c->a, c->ar, c->ar->size) <= c->ar->buf) {
         return weft__shmc_result(c, ag_small(c), why, why_len);
     }
-    if (c->pipe) {
-        return weft__shmc_result(c, ag_piped(c), why, why_len);
-    }
-    /* a disagreement found on the way keeps its reason */
-    return weft__shmc_result(c, ag_large(c, why, why_len), why, why_len);
+    return weft__shmc_form_run(c, WEFT_SHM_FORM_ALLGATHER,
+                               c->a.count * c->a.esize * (size_t)c->ar->size,
+                               ag_piped, ag_large, why, why_len);
 }
 
 static const weft__sched_poll_ops_t allgather_shm_ops = {

@@ -56,8 +56,6 @@
 #include "copy.h"
 
 enum { AR_ENTER, AR_REDUCE, AR_BLOCK, AR_GATHER, AR_DONE };
-/* The two forms a measured call may take (shm_form.h). */
-enum { AR_FORM_BUFFERS, AR_FORM_READS };
 
 static const void *
 ar_input(const weft__coll_args_t *a)
@@ -433,28 +431,24 @@ ar_large(weft__shmc_t *c, char *why, size_t why_len)
 static int
 ar_measured(weft__shmc_t *c, char *why, size_t why_len)
 {
-    weft__shm_area_t *ar = c->ar;
     weft__coll_args_t *a = &c->a;
     size_t called = (size_t)c->desc[0] * a->esize;
-    int form;
+    int form, first;
 
-    if (!ar->measure || a->part_follows || called < AR_MEASURE_MIN) {
+    if (!c->ar->measure || a->part_follows || called < AR_MEASURE_MIN) {
         return 0;
     }
-    if (c->d >= ar->call.first && c->d < ar->call.end) {
-        return 1; /* a later piece, or a later look */
-    }
-    if ((form = weft__shmc_form_pick(c, called)) < 0) {
+    /* the first piece is a whole one (ar_pipe_count) */
+    form =
+        weft__shmc_form(c, WEFT_SHM_FORM_ALLREDUCE, called,
+                        ((size_t)c->desc[0] + a->count - 1) / a->count, &first);
+    if (form < 0) {
         return WEFT_ERR_MISMATCH;
     }
-    /* the first piece is a whole one (ar_pipe_count) */
-    ar->call.first = c->d;
-    ar->call.end = c->d + ((size_t)c->desc[0] + a->count - 1) / a->count;
-    ar->call.form = form;
-    if (form == AR_FORM_READS) {
+    if (first && form == WEFT_SHM_FORM_READS) {
         a->count = (size_t)c->desc[0]; /* its buffers start the call's */
         c->tmp = weft__shmc_form_scratch(
-            ar, 2 * AR_TMP_BYTES(c->chunk * a->esize, a->esize));
+            c->ar, 2 * AR_TMP_BYTES(c->chunk * a->esize, a->esize));
         if (c->tmp == NULL) {
             snprintf(why, why_len,
                      "out of memory for the scratch of an allreduce of %zu "
@@ -486,15 +480,15 @@ ar_skip(weft__shmc_t *c)
 static int
 ar_measured_poll(weft__shmc_t *c, char *why, size_t why_len)
 {
-    int reads = c->ar->call.form == AR_FORM_READS;
+    int reads = c->ar->call.form == WEFT_SHM_FORM_READS;
     int rc = reads ? ar_large(c, why, why_len) : ar_small(c);
 
     if (rc == 1 && (reads || c->d + 1 == c->ar->call.end)) {
         if (reads) {
             ar_skip(c);
         }
-        weft__shmc_form_done(c, (size_t)c->desc[0] * c->a.esize,
-                             c->ar->call.form);
+        weft__shmc_form_done(c, reads ? WEFT_SHM_FORM_READS
+                                      : WEFT_SHM_FORM_BUFFERS);
     }
     return weft__shmc_result(c, rc, why, why_len);
 }

@@ -5,13 +5,15 @@
  * buffer. Larger: each rank reads its block straight from every peer's
  * send buffer (process_vm_readv), starting with the next rank, or (in
  * place, or where reads are refused or WEFT_SHM_COLL_LARGE says so) pipes
- * them through the shared buffers.
+ * them through the shared buffers; where the node has more ranks than
+ * cores, whichever of the two measured faster (shm_form.h).
  */
 #include "build_config.h"
 #include "collectives/algos/shm_common.h"
 
 #include <string.h>
 
+#include "collectives/algos/shm_form.h"
 #include "comm.h"
 #include "context.h"
 
@@ -167,11 +169,12 @@ alltoall_shm_poll(void *state, char *why, size_t why_len)
     if (aa_buffered(&c->a, c->ar, c->ar->size) <= c->ar->buf) {
         return weft__shmc_result(c, aa_small(c), why, why_len);
     }
-    if (c->pipe || c->a.inplace) {
+    if (c->a.inplace) {
         return weft__shmc_result(c, aa_piped(c), why, why_len);
     }
-    /* a disagreement found on the way keeps its reason */
-    return weft__shmc_result(c, aa_large(c, why, why_len), why, why_len);
+    return weft__shmc_form_run(c, WEFT_SHM_FORM_ALLTOALL,
+                               c->a.count * c->a.esize * (size_t)c->ar->size,
+                               aa_piped, aa_large, why, why_len);
 }
 
 static const weft__sched_poll_ops_t alltoall_shm_ops = {

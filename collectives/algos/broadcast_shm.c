@@ -8,14 +8,16 @@
  * once it is announced. Larger: piped through the root's buffers (where
  * the kernel refuses reads of other processes, or WEFT_SHM_COLL_LARGE
  * says so), or copied by the kernel, the readers and the root sharing
- * the work (bc_large). Two ranks take bc_large from BC_READ_MIN already:
- * one copy instead of two in a row.
+ * the work (bc_large), or, where the node has more ranks than cores,
+ * whichever of the two measured faster (shm_form.h). Two ranks take
+ * bc_large from BC_READ_MIN already: one copy instead of two in a row.
  */
 #include "build_config.h"
 #include "collectives/algos/shm_common.h"
 
 #include <string.h>
 
+#include "collectives/algos/shm_form.h"
 #include "comm.h"
 #include "context.h"
 
@@ -279,10 +281,9 @@ broadcast_shm_poll(void *state, char *why, size_t why_len)
         (c->ar->size > 2 || c->pipe || c->a.count * c->a.esize < BC_READ_MIN)) {
         return weft__shmc_result(c, bc_small(c), why, why_len);
     }
-    if (c->pipe) {
-        return weft__shmc_result(c, bc_piped(c), why, why_len);
-    }
-    return bc_large(c, why, why_len);
+    return weft__shmc_form_run(c, WEFT_SHM_FORM_BROADCAST,
+                               c->a.count * c->a.esize, bc_piped, bc_large, why,
+                               why_len);
 }
 
 static const weft__sched_poll_ops_t broadcast_shm_ops = {

@@ -19,7 +19,7 @@
 #define FORM_ALPHA 0.25
 
 static weft__shm_form_stat_t *
-form_stat(weft__shm_area_t *ar, size_t bytes)
+form_stat(weft__shm_area_t *ar, int kind, size_t bytes)
 {
     int b = 0;
 
@@ -27,15 +27,7 @@ form_stat(weft__shm_area_t *ar, size_t bytes)
          v >>= 1) {
         b++;
     }
-    return &ar->form[b];
-}
-
-/* One call in 32 tries the slower form, the same calls on every member
- * (d is the same everywhere). */
-static int
-form_explores(uint64_t d)
-{
-    return ((d * 0x9E3779B97F4A7C15ull) >> 59) == 0;
+    return &ar->form[kind][b];
 }
 
 /* The faster form so far, or -1 while either is still being tried. */
@@ -48,6 +40,21 @@ form_best(const weft__shm_form_stat_t *st)
     return st->spb[1] < st->spb[0] ? 1 : 0;
 }
 
+/* The other form is tried on one call in FORM_EXPLORE, or in
+ * FORM_EXPLORE * (r - 1) where it measured r > 2 times slower: a try
+ * costs at most 1/FORM_EXPLORE of the calls' time. Which calls, from a
+ * hash of the call's number. */
+#define FORM_EXPLORE 64
+
+static int
+form_explores(const weft__shm_form_stat_t *st, int best, uint64_t d)
+{
+    double r = st->spb[1 - best] / st->spb[best];
+    double every = FORM_EXPLORE * (r > 2 ? r - 1 : 1);
+
+    return (double)(d * 0x9E3779B97F4A7C15ull) < 18446744073709551616.0 / every;
+}
+
 static int
 form_propose(const weft__shm_form_stat_t *st, uint64_t d)
 {
@@ -56,19 +63,25 @@ form_propose(const weft__shm_form_stat_t *st, uint64_t d)
     if (best < 0) {
         return st->n[1] < st->n[0] ? 1 : 0;
     }
-    return form_explores(d) ? 1 - best : best;
+    return form_explores(st, best, d) ? 1 - best : best;
 }
 
 int
-weft__shmc_form_pick(weft__shmc_t *c, size_t bytes)
+weft__shmc_form(weft__shmc_t *c, int kind, size_t bytes, uint64_t pieces,
+                int *first_p)
 {
     weft__shm_area_t *ar = c->ar;
     _Atomic uint64_t *word = &ar->ctl[0]->form[c->d % WEFT_SHM_FORM_SLOTS];
-    uint64_t v = atomic_load_explicit(word, memory_order_acquire);
+    uint64_t v;
 
+    *first_p = 0;
+    if (c->d >= ar->call.first && c->d < ar->call.end) {
+        return ar->call.form; /* a later piece, or a later look */
+    }
+    v = atomic_load_explicit(word, memory_order_acquire);
     if (v >> 2 < c->d) {
-        uint64_t mine =
-            c->d << 2 | (uint64_t)form_propose(form_stat(ar, bytes), c->d);
+        uint64_t mine = c->d << 2 | (uint64_t)form_propose(
+                                        form_stat(ar, kind, bytes), c->d);
 
         if (atomic_compare_exchange_strong_explicit(
                 word, &v, mine, memory_order_acq_rel, memory_order_acquire)) {
@@ -82,15 +95,22 @@ weft__shmc_form_pick(weft__shmc_t *c, size_t bytes)
                  (unsigned long long)c->d, (unsigned long long)(v >> 2));
         return -1;
     }
+    ar->call.first = c->d;
+    ar->call.end = c->d + (pieces > 0 ? pieces : 1);
+    ar->call.kind = kind;
+    ar->call.form = (int)(v & 1);
+    ar->call.bytes = bytes;
     ar->call.t0 = weft__now();
-    return (int)(v & 1);
+    *first_p = 1;
+    return ar->call.form;
 }
 
 void
-weft__shmc_form_done(weft__shmc_t *c, size_t bytes, int form)
+weft__shmc_form_done(weft__shmc_t *c, int form)
 {
-    weft__shm_form_stat_t *st = form_stat(c->ar, bytes);
-    double spb = (weft__now() - c->ar->call.t0) / (double)bytes;
+    const weft__shm_form_call_t *k = &c->ar->call;
+    weft__shm_form_stat_t *st = form_stat(c->ar, k->kind, k->bytes);
+    double spb = (weft__now() - k->t0) / (double)(k->bytes ? k->bytes : 1);
 
     /* the form taken most smooths its figure; the other one's, taken
      * rarely, is replaced (a stale figure would hold on for dozens of
@@ -104,6 +124,31 @@ weft__shmc_form_done(weft__shmc_t *c, size_t bytes, int form)
     if (st->n[form] < UINT32_MAX) {
         st->n[form]++;
     }
+}
+
+int
+weft__shmc_form_run(weft__shmc_t *c, int kind, size_t bytes,
+                    int (*piped)(weft__shmc_t *c),
+                    int (*read)(weft__shmc_t *c, char *why, size_t why_len),
+                    char *why, size_t why_len)
+{
+    int rc, first;
+
+    if (c->ar->measure) {
+        int form = weft__shmc_form(c, kind, bytes, 1, &first);
+
+        if (form < 0) {
+            return weft__shmc_result(c, WEFT_ERR_MISMATCH, why, why_len);
+        }
+        c->pipe = form == WEFT_SHM_FORM_BUFFERS;
+    }
+    rc = c->pipe ? piped(c) : read(c, why, why_len);
+    if (rc == 1 && c->ar->measure) {
+        weft__shmc_form_done(c, c->pipe ? WEFT_SHM_FORM_BUFFERS
+                                        : WEFT_SHM_FORM_READS);
+    }
+    /* a disagreement found on the way keeps its reason */
+    return weft__shmc_result(c, rc, why, why_len);
 }
 
 void *
@@ -124,15 +169,22 @@ weft__shmc_form_scratch(weft__shm_area_t *ar, size_t n)
 void
 weft__shmc_form_report(const weft__shm_area_t *ar, unsigned comm_id)
 {
-    for (int b = 0; b < WEFT_SHM_FORM_BUCKETS; b++) {
-        const weft__shm_form_stat_t *st = &ar->form[b];
+    static const char *const kinds[WEFT_SHM_FORM_KINDS] = {
+        "allreduce", "allgather", "alltoall", "broadcast"};
 
-        if (st->n[0] + st->n[1] > 0) {
-            weft__log_info(WEFT_SUB_COLL,
-                           "comm %u: calls from %zu KiB: through the buffers "
-                           "%.3f ns/B (%u calls), reading %.3f ns/B (%u)",
-                           comm_id, (size_t)64 << b, st->spb[0] * 1e9, st->n[0],
-                           st->spb[1] * 1e9, st->n[1]);
+    for (int k = 0; k < WEFT_SHM_FORM_KINDS; k++) {
+        for (int b = 0; b < WEFT_SHM_FORM_BUCKETS; b++) {
+            const weft__shm_form_stat_t *st = &ar->form[k][b];
+
+            if (st->n[0] + st->n[1] > 0) {
+                weft__log_info(WEFT_SUB_COLL,
+                               "comm %u: %s from %zu KiB: through the "
+                               "buffers %.3f ns/B (%u calls), reading %.3f "
+                               "ns/B (%u)",
+                               comm_id, kinds[k], (size_t)64 << b,
+                               st->spb[0] * 1e9, st->n[0], st->spb[1] * 1e9,
+                               st->n[1]);
+            }
         }
     }
 }

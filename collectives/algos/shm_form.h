@@ -1,40 +1,56 @@
 /*
- * Node-local calls that may take either of two forms, chosen by
- * measuring them (allreduce past 64 KiB where the node has more ranks
- * than cores: through the shared buffers, or reading the peers' memory).
- * Which one is faster there changes with the machine's state: on the
- * same 2-core VM, 4 ranks, 2 MiB took 1.8 ms through the buffers and
- * 0.7-1.2 ms reading, where an earlier session measured 0.49 against
- * 0.76. So each rank times its calls of each form per size class, and
- * every call takes the form the first member to reach it proposed from
- * its own figures (the faster so far, once each has been tried twice; the
- * other on one call in 32, to notice a change). The proposal travels
- * through a word of member 0's control page per call (collectives/
- * shm_area.h): the first to reach the call sets it, the others read it,
- * so all take the same form whatever each measured.
+ * Node-local calls that may take either of two forms, chosen by measuring
+ * them: through the shared buffers (piped, or in pieces), or reading the
+ * peers' memory (process_vm_readv). Where the node has more ranks than
+ * cores, which one is faster changes with the machine's state: on the
+ * same 2-core VM, an allreduce of 2 MiB at 4 ranks took 1.8 ms through
+ * the buffers and 0.7-1.2 ms reading, where an earlier session measured
+ * 0.49 against 0.76. So each rank times its calls of each form per kind
+ * and size class, and every call takes the form the first member to reach
+ * it proposed from its own figures (the faster so far, once each has been
+ * tried twice; the other on one call in 64 or fewer, to notice a change). The
+ * proposal travels through a word of member 0's control page per call
+ * (collectives/shm_area.h): the first to reach the call sets it, the
+ * others read it, so all take the same form whatever each measured.
  */
 #ifndef WEFT_SHM_FORM_H
 #define WEFT_SHM_FORM_H
 
 #include "collectives/algos/shm_common.h"
 
+/* The two forms. */
+#define WEFT_SHM_FORM_BUFFERS 0
+#define WEFT_SHM_FORM_READS   1
+
 /* Calls whose form is agreed at once, one word each: a member reaching
  * call d has every member at d - 1 or later (the turn rule), so the word
  * of d - WEFT_SHM_FORM_SLOTS is read by all. */
 #define WEFT_SHM_FORM_SLOTS 4
 
-/* The form, 0 or 1, that call c takes (once its turn has come), the same
- * on every member; bytes: the whole call's, for its size class. Starts the
- * clock weft__shmc_form_done reads. -1 when the call's word holds a later
- * call (members disagree on the calls made; the reason in c->why). */
-int weft__shmc_form_pick(weft__shmc_t *c, size_t bytes);
-/* The call c began (of `bytes`, as picked) took `form` and is over here:
- * its time per byte since the pick counts for that form. */
-void weft__shmc_form_done(weft__shmc_t *c, size_t bytes, int form);
+/* The form call c takes (once its turn has come), the same on every
+ * member: a call of `kind` (WEFT_SHM_FORM_*) and `bytes` (its size class)
+ * whose first piece is c, numbered with the next pieces-1 calls. Agreed
+ * at the first look of its first piece (*first_p = 1; the clock of
+ * weft__shmc_form_done starts), kept for every later look of any of its
+ * pieces (*first_p = 0). -1 when the call's word holds a later call
+ * (members disagree on the calls made; the reason in c->why). */
+int weft__shmc_form(weft__shmc_t *c, int kind, size_t bytes, uint64_t pieces,
+                    int *first_p);
+/* The call whose form weft__shmc_form agreed is over here, having run in
+ * `form`: its time per byte counts for that form. */
+void weft__shmc_form_done(weft__shmc_t *c, int form);
+/* One look of a call larger than the shared buffers (whose turn has
+ * come), which `piped` moves through them and `read` by reading the
+ * peers' memory: in the form measured faster where the area measures
+ * (ar->measure; kind and bytes as for weft__shmc_form), else as c->pipe
+ * says. The poll's result (weft__shmc_result). */
+int weft__shmc_form_run(weft__shmc_t *c, int kind, size_t bytes,
+                        int (*piped)(weft__shmc_t *c),
+                        int (*read)(weft__shmc_t *c, char *why, size_t why_len),
+                        char *why, size_t why_len);
 /* n bytes of scratch for the running call (one at a time per comm: the
  * area keeps it), or NULL when out of memory. */
 void *weft__shmc_form_scratch(weft__shm_area_t *ar, size_t n);
-
 /* Log what this rank measured (info), as the area goes. */
 void weft__shmc_form_report(const weft__shm_area_t *ar, unsigned comm_id);
 
