@@ -147,6 +147,10 @@ weft__shm_area_agree(weft_comm_t *comm, const weft__shm_offer_t *mine,
                   (comm->ctx->cfg.shm.coll_large == WEFT_SHM_LARGE_MEASURE ||
                    (comm->ctx->cfg.shm.coll_large == WEFT_SHM_LARGE_AUTO &&
                     comm->ctx->progress.oversubscribed));
+    ar->measure_pair =
+        cma && comm->size == 2 &&
+        (comm->ctx->cfg.shm.coll_large == WEFT_SHM_LARGE_MEASURE ||
+         comm->ctx->cfg.shm.coll_large == WEFT_SHM_LARGE_AUTO);
     ar->next_d = ar->run_d = 1;
     ar->fin_min = 0;
     for (int r = 0; r < comm->size; r++) {

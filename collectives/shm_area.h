@@ -81,6 +81,11 @@ typedef struct weft__shm_qslot {
     uint8_t data[WEFT_SHM_QBYTES];
 } weft__shm_qslot_t;
 
+/* Calls whose form is agreed at once (shm_form.h), one word each: a
+ * member reaching call d has every member at d - 1 or later (the turn
+ * rule), so the word of d - WEFT_SHM_FORM_SLOTS has been read by all. */
+#define WEFT_SHM_FORM_SLOTS 4
+
 /* A member's control pages (its slot's first bytes). */
 typedef struct weft__shm_ctl {
     _Alignas(64) weft__shm_head_t head[2]; /* [d & 1] */
@@ -90,7 +95,7 @@ typedef struct weft__shm_ctl {
     _Alignas(64) _Atomic uint64_t cons; /* (seq << 24) | pieces taken */
     /* member 0's only: the form call d took, (d << 2) | form, in
      * form[d % WEFT_SHM_FORM_SLOTS] (collectives/algos/shm_form.h) */
-    _Alignas(64) _Atomic uint64_t form[4];
+    _Alignas(64) _Atomic uint64_t form[WEFT_SHM_FORM_SLOTS];
     _Alignas(64) weft__shm_qslot_t q[WEFT_SHM_QDEPTH];
 } weft__shm_ctl_t;
 
@@ -115,7 +120,7 @@ enum {
     WEFT_SHM_FORM_BROADCAST,
     WEFT_SHM_FORM_KINDS
 };
-#define WEFT_SHM_FORM_BUCKETS 12 /* 64 KiB, 128 KiB, ... 128 MiB and up */
+#define WEFT_SHM_FORM_BUCKETS 15 /* 8 KiB and less, 16 KiB, ... 128 MiB+ */
 typedef struct weft__shm_form_stat {
     double spb[2];
     uint32_t n[2];
@@ -148,8 +153,10 @@ typedef struct weft__shm_area {
     uint64_t run_d;        /* the collective allowed to run */
     uint64_t fin_min;      /* every member's fin was at least this */
     /* calls that may take either of two forms measure them (shm_form.h,
-     * WEFT_SHM_COLL_LARGE) */
-    int measure;
+     * WEFT_SHM_COLL_LARGE): at 3 ranks and more, those past the buffers
+     * (measure); at two, those in the pair window (measure_pair,
+     * weft__shmc_pair_measured) */
+    int measure, measure_pair;
     weft__shm_form_stat_t form[WEFT_SHM_FORM_KINDS][WEFT_SHM_FORM_BUCKETS];
     weft__shm_form_call_t call; /* the latest such call */
     void *tmp;                  /* its scratch, made on first use */

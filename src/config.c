@@ -142,11 +142,12 @@ static const weft_param_t config_params[] = {
      "broadcast, allgather, alltoall, and allreduce of 3 ranks and more); "
      "read reads the peers' memory in one copy (process_vm_readv/writev, "
      "where the kernel allows it; a broadcast's root writes a share "
-     "itself); measure (3 ranks and more, where the kernel allows reads; "
-     "allreduce from 64 KiB) times both on the calls made and takes the "
-     "faster, trying the other now and then; auto reads where the kernel "
-     "allows it, else pipes, and measures where the node has more ranks "
-     "than cores"},
+     "itself); measure (where the kernel allows reads: 3 ranks and more, "
+     "allreduce from 64 KiB; and two ranks' allgather and alltoall from "
+     "8 KiB whose input fits the buffers, against the buffers) times both "
+     "on the calls made and takes the faster, trying the other now and "
+     "then; auto reads where the kernel allows it, else pipes, and "
+     "measures at two ranks and where the node has more ranks than cores"},
     {"SHM_COLL_CACHE", WEFT_PARAM_SIZE, "0", CFG(shm.coll_cache),
      WEFT_PARAM_F_ZERO, NULL, 4096, 1024.0 * 1024 * 1024 * 1024,
      "the cache node-local collectives assume: a call whose data, over the "

@@ -35,6 +35,9 @@ ag_buffered(const weft__coll_args_t *a, const weft__shm_area_t *ar, int size)
 {
     size_t blk = a->count * a->esize;
 
+    if (weft__shmc_pair_measured(ar, blk, blk * (size_t)size)) {
+        return blk;
+    }
     return weft__shmc_fits(
         ar, weft__shmc_pair_buffered(ar, blk, blk * (size_t)size));
 }
@@ -152,11 +155,16 @@ allgather_shm_poll(void *state, char *why, size_t why_len)
     if (!weft__shmc_turn(c)) {
         return 0;
     }
+    size_t blk = c->a.count * c->a.esize, all = blk * (size_t)c->ar->size;
+
+    if (weft__shmc_pair_measured(c->ar, blk, all)) {
+        return weft__shmc_form_run(c, 1, WEFT_SHM_FORM_ALLGATHER, all, ag_small,
+                                   ag_large, why, why_len);
+    }
     if (ag_buffered(&c->a, c->ar, c->ar->size) <= c->ar->buf) {
         return weft__shmc_result(c, ag_small(c), why, why_len);
     }
-    return weft__shmc_form_run(c, WEFT_SHM_FORM_ALLGATHER,
-                               c->a.count * c->a.esize * (size_t)c->ar->size,
+    return weft__shmc_form_run(c, c->ar->measure, WEFT_SHM_FORM_ALLGATHER, all,
                                ag_piped, ag_large, why, why_len);
 }
 

@@ -42,6 +42,9 @@ aa_buffered(const weft__coll_args_t *a, const weft__shm_area_t *ar, int size)
     if (a->inplace) {
         return weft__shmc_fits(ar, bytes);
     }
+    if (weft__shmc_pair_measured(ar, bytes, bytes)) {
+        return bytes;
+    }
     if (ar != NULL && ar->cma && size > 2 && blk >= AA_READ_BLOCK) {
         return SIZE_MAX;
     }
@@ -166,14 +169,19 @@ alltoall_shm_poll(void *state, char *why, size_t why_len)
     if (!weft__shmc_turn(c)) {
         return 0;
     }
+    size_t all = c->a.count * c->a.esize * (size_t)c->ar->size;
+
+    if (!c->a.inplace && weft__shmc_pair_measured(c->ar, all, all)) {
+        return weft__shmc_form_run(c, 1, WEFT_SHM_FORM_ALLTOALL, all, aa_small,
+                                   aa_large, why, why_len);
+    }
     if (aa_buffered(&c->a, c->ar, c->ar->size) <= c->ar->buf) {
         return weft__shmc_result(c, aa_small(c), why, why_len);
     }
     if (c->a.inplace) {
         return weft__shmc_result(c, aa_piped(c), why, why_len);
     }
-    return weft__shmc_form_run(c, WEFT_SHM_FORM_ALLTOALL,
-                               c->a.count * c->a.esize * (size_t)c->ar->size,
+    return weft__shmc_form_run(c, c->ar->measure, WEFT_SHM_FORM_ALLTOALL, all,
                                aa_piped, aa_large, why, why_len);
 }
 

@@ -281,7 +281,7 @@ broadcast_shm_poll(void *state, char *why, size_t why_len)
         (c->ar->size > 2 || c->pipe || c->a.count * c->a.esize < BC_READ_MIN)) {
         return weft__shmc_result(c, bc_small(c), why, why_len);
     }
-    return weft__shmc_form_run(c, WEFT_SHM_FORM_BROADCAST,
+    return weft__shmc_form_run(c, c->ar->measure, WEFT_SHM_FORM_BROADCAST,
                                c->a.count * c->a.esize, bc_piped, bc_large, why,
                                why_len);
 }

@@ -514,6 +514,14 @@ weft__shmc_supported(const weft_comm_t *comm, size_t buffered, int large)
     return NULL;
 }
 
+int
+weft__shmc_pair_measured(const weft__shm_area_t *ar, size_t buffered,
+                         size_t result)
+{
+    return ar != NULL && ar->measure_pair &&
+           result > WEFT_SHMC_PAIR_MEASURE_MIN && buffered <= ar->fit;
+}
+
 size_t
 weft__shmc_pair_buffered(const weft__shm_area_t *ar, size_t buffered,
                          size_t result)

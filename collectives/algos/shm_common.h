@@ -160,6 +160,17 @@ const char *weft__shmc_supported(const weft_comm_t *comm, size_t buffered,
  * alltoall 5.8-6.3 against 7.4-7.9; at 32 KiB the buffers were as fast or
  * faster. */
 #define WEFT_SHMC_PAIR_BUFFERED_MAX 32768
+/* Where the area measures (ar->measure_pair), an allgather or alltoall of
+ * two ranks whose result is larger than this and whose input fits the
+ * buffers (ar->fit) takes whichever form measured faster instead
+ * (shm_form.h): the rule above was measured while cross-core transfers
+ * were fast; while they are slow, reading wins from 16 KiB (allgather,
+ * 64 KiB: 6 against 20 us through the buffers). */
+#define WEFT_SHMC_PAIR_MEASURE_MIN 8192
+/* 1 when such a call (result: bytes of a rank's result; buffered: what
+ * the buffers would hold) is measured. */
+int weft__shmc_pair_measured(const weft__shm_area_t *ar, size_t buffered,
+                             size_t result);
 /* `buffered` (as above), or SIZE_MAX where the rule above sends the call
  * past the buffers: ar is the comm's area (NULL: none), result the bytes
  * of a rank's result. */

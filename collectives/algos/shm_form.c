@@ -23,7 +23,7 @@ form_stat(weft__shm_area_t *ar, int kind, size_t bytes)
 {
     int b = 0;
 
-    for (size_t v = bytes >> 17; v > 0 && b < WEFT_SHM_FORM_BUCKETS - 1;
+    for (size_t v = bytes >> 14; v > 0 && b < WEFT_SHM_FORM_BUCKETS - 1;
          v >>= 1) {
         b++;
     }
@@ -41,7 +41,8 @@ form_best(const weft__shm_form_stat_t *st)
 }
 
 /* The other form is tried on one call in FORM_EXPLORE, or in
- * FORM_EXPLORE * (r - 1) where it measured r > 2 times slower: a try
+ * FORM_EXPLORE * (r - 1) where it measured r > 2 times slower (up to 9: a
+ * single slow try, a time slice lost, must not bar it for long): a try
  * costs at most 1/FORM_EXPLORE of the calls' time. Which calls, from a
  * hash of the call's number. */
 #define FORM_EXPLORE 64
@@ -50,7 +51,7 @@ static int
 form_explores(const weft__shm_form_stat_t *st, int best, uint64_t d)
 {
     double r = st->spb[1 - best] / st->spb[best];
-    double every = FORM_EXPLORE * (r > 2 ? r - 1 : 1);
+    double every = FORM_EXPLORE * (r > 9 ? 8 : r > 2 ? r - 1 : 1);
 
     return (double)(d * 0x9E3779B97F4A7C15ull) < 18446744073709551616.0 / every;
 }
@@ -112,11 +113,16 @@ weft__shmc_form_done(weft__shmc_t *c, int form)
     weft__shm_form_stat_t *st = form_stat(c->ar, k->kind, k->bytes);
     double spb = (weft__now() - k->t0) / (double)(k->bytes ? k->bytes : 1);
 
-    /* the form taken most smooths its figure; the other one's, taken
-     * rarely, is replaced (a stale figure would hold on for dozens of
-     * tries: the first calls through fresh shared buffers fault their
-     * pages in, measured here at 20 times their later time per byte) */
+    /* the form taken most smooths its figure, a call at most twice as
+     * slow as the figure counting (one that lost a time slice would
+     * count tens of times); the other one's, taken rarely, is replaced (a
+     * stale figure would hold on for dozens of tries: the first calls
+     * through fresh shared buffers fault their pages in, measured here
+     * at 20 times their later time per byte) */
     if (st->n[form] > 0 && form == form_best(st)) {
+        if (spb > 2 * st->spb[form]) {
+            spb = 2 * st->spb[form];
+        }
         st->spb[form] += FORM_ALPHA * (spb - st->spb[form]);
     } else {
         st->spb[form] = spb;
@@ -127,14 +133,14 @@ weft__shmc_form_done(weft__shmc_t *c, int form)
 }
 
 int
-weft__shmc_form_run(weft__shmc_t *c, int kind, size_t bytes,
-                    int (*piped)(weft__shmc_t *c),
+weft__shmc_form_run(weft__shmc_t *c, int measured, int kind, size_t bytes,
+                    int (*buffers)(weft__shmc_t *c),
                     int (*read)(weft__shmc_t *c, char *why, size_t why_len),
                     char *why, size_t why_len)
 {
     int rc, first;
 
-    if (c->ar->measure) {
+    if (measured) {
         int form = weft__shmc_form(c, kind, bytes, 1, &first);
 
         if (form < 0) {
@@ -142,8 +148,8 @@ weft__shmc_form_run(weft__shmc_t *c, int kind, size_t bytes,
         }
         c->pipe = form == WEFT_SHM_FORM_BUFFERS;
     }
-    rc = c->pipe ? piped(c) : read(c, why, why_len);
-    if (rc == 1 && c->ar->measure) {
+    rc = c->pipe ? buffers(c) : read(c, why, why_len);
+    if (rc == 1 && measured) {
         weft__shmc_form_done(c, c->pipe ? WEFT_SHM_FORM_BUFFERS
                                         : WEFT_SHM_FORM_READS);
     }
@@ -181,7 +187,7 @@ weft__shmc_form_report(const weft__shm_area_t *ar, unsigned comm_id)
                                "comm %u: %s from %zu KiB: through the "
                                "buffers %.3f ns/B (%u calls), reading %.3f "
                                "ns/B (%u)",
-                               comm_id, kinds[k], (size_t)64 << b,
+                               comm_id, kinds[k], (size_t)8 << b,
                                st->spb[0] * 1e9, st->n[0], st->spb[1] * 1e9,
                                st->n[1]);
             }

@@ -8,10 +8,12 @@
  * 0.49 against 0.76. So each rank times its calls of each form per kind
  * and size class, and every call takes the form the first member to reach
  * it proposed from its own figures (the faster so far, once each has been
- * tried twice; the other on one call in 64 or fewer, to notice a change). The
- * proposal travels through a word of member 0's control page per call
+ * tried twice; the other on one call in 64 or fewer, to notice a change).
+ * The proposal travels through a word of member 0's control page per call
  * (collectives/shm_area.h): the first to reach the call sets it, the
- * others read it, so all take the same form whatever each measured.
+ * others read it, so all take the same form whatever each measured. A
+ * nonblocking call's time includes any wait for the caller to drive
+ * progress between its pieces.
  */
 #ifndef WEFT_SHM_FORM_H
 #define WEFT_SHM_FORM_H
@@ -21,11 +23,6 @@
 /* The two forms. */
 #define WEFT_SHM_FORM_BUFFERS 0
 #define WEFT_SHM_FORM_READS   1
-
-/* Calls whose form is agreed at once, one word each: a member reaching
- * call d has every member at d - 1 or later (the turn rule), so the word
- * of d - WEFT_SHM_FORM_SLOTS is read by all. */
-#define WEFT_SHM_FORM_SLOTS 4
 
 /* The form call c takes (once its turn has come), the same on every
  * member: a call of `kind` (WEFT_SHM_FORM_*) and `bytes` (its size class)
@@ -39,13 +36,13 @@ int weft__shmc_form(weft__shmc_t *c, int kind, size_t bytes, uint64_t pieces,
 /* The call whose form weft__shmc_form agreed is over here, having run in
  * `form`: its time per byte counts for that form. */
 void weft__shmc_form_done(weft__shmc_t *c, int form);
-/* One look of a call larger than the shared buffers (whose turn has
- * come), which `piped` moves through them and `read` by reading the
- * peers' memory: in the form measured faster where the area measures
- * (ar->measure; kind and bytes as for weft__shmc_form), else as c->pipe
- * says. The poll's result (weft__shmc_result). */
-int weft__shmc_form_run(weft__shmc_t *c, int kind, size_t bytes,
-                        int (*piped)(weft__shmc_t *c),
+/* One look of a call (whose turn has come) which `buffers` moves through
+ * the shared buffers and `read` by reading the peers' memory: in the form
+ * measured faster where `measured` (kind and bytes as for
+ * weft__shmc_form), else as c->pipe says. The poll's result
+ * (weft__shmc_result). */
+int weft__shmc_form_run(weft__shmc_t *c, int measured, int kind, size_t bytes,
+                        int (*buffers)(weft__shmc_t *c),
                         int (*read)(weft__shmc_t *c, char *why, size_t why_len),
                         char *why, size_t why_len);
 /* n bytes of scratch for the running call (one at a time per comm: the
