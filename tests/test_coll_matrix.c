@@ -35,8 +35,8 @@
  * skipped with a note; a call that an algorithm's supported() refuses must
  * fail with WEFT_ERR_UNSUPPORTED naming it (no silent fallback).
  *
- * Also: several nonblocking collectives in flight at once on one comm, and
- * the same collective on two dup'ed comms, interleaved.
+ * test_coll_inflight.c: several nonblocking collectives in flight at once
+ * on one comm, and the same collective on two dup'ed comms, interleaved.
  */
 #include "build_config.h"
 
@@ -50,7 +50,7 @@
 #include <unistd.h>
 #include <weft.h>
 
-#include "coll_case.h"
+#include "coll_mx.h"
 #include "collectives/select.h"
 #include "harness.h"
 
@@ -62,59 +62,14 @@
         fputc('\n', stderr);                                                   \
     } while (0)
 
-#define MX_BIG ((size_t)(1u << 20) + 3)
-#define MX_MAX_ALGOS 8
-#define MX_MAX_CASES 1200
-#define MX_JOB_TIMEOUT 180.0          /* per job, default run */
+#define MX_BIG              ((size_t)(1u << 20) + 3)
+#define MX_MAX_CASES        1200
 #define MX_JOB_TIMEOUT_FULL 7200.0    /* per job, WT_COLL_FULL */
 #define MX_TEST_TIMEOUT (6 * 3600.0)  /* the jobs' deadlines catch hangs */
 
 static const int mx_ranks[] = {1, 2, 3, 4, 5, 8};
 static const size_t mx_counts[] = {0, 1, 7, 1000, MX_BIG};
 static const size_t mx_small[] = {0, 1, 7, 7, 1000, 1000};
-
-/* Shared by the Criterion worker and the ranks it forks (MAP_SHARED). */
-typedef struct mx_shared {
-    weft__coll_t coll;
-    int full;
-    int ncases;         /* sampled cases per (algorithm, ranks) */
-    uint64_t seed;
-    int fails;          /* wrong or failed cases, every rank (atomic) */
-    int first_taken;
-    char first[1024];   /* the first of them */
-    int run[MX_MAX_ALGOS], refused[MX_MAX_ALGOS], placeholder[MX_MAX_ALGOS];
-    long barrier_count;
-    int available;      /* in-flight and dup tests: collectives run */
-} mx_shared_t;
-
-static uint64_t
-mx_mix(uint64_t a, uint64_t b)
-{
-    uint64_t z = a * 0x9e3779b97f4a7c15ull + b + 0x632be59bd9b4e019ull;
-
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static uint64_t
-mx_next(uint64_t *state)
-{
-    *state = mx_mix(*state, 1);
-    return *state;
-}
-
-static void
-mx_record(mx_shared_t *sh, const char *msg)
-{
-    int no = 0;
-
-    __atomic_add_fetch(&sh->fails, 1, __ATOMIC_SEQ_CST);
-    if (__atomic_compare_exchange_n(&sh->first_taken, &no, 1, 0,
-                                    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
-        snprintf(sh->first, sizeof(sh->first), "%s", msg);
-    }
-}
 
 /* ---- the cases of one (collective, algorithm, ranks) ---- */
 
@@ -387,14 +342,6 @@ mx_barrier_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
 
 /* ---- the Criterion side ---- */
 
-static int
-mx_env_int(const char *name, int dflt)
-{
-    const char *v = getenv(name);
-
-    return v != NULL && *v != '\0' ? atoi(v) : dflt;
-}
-
 /* WT_COLL_RANKS=3,8 runs those rank counts only (for chasing a failure). */
 static int
 mx_ranks_wanted(int n)
@@ -413,21 +360,6 @@ mx_ranks_wanted(int n)
         }
     }
     return 0;
-}
-
-static mx_shared_t *
-mx_shared_new(weft__coll_t coll)
-{
-    mx_shared_t *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
-                           MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-
-    cr_assert(sh != MAP_FAILED, "mmap failed");
-    memset(sh, 0, sizeof(*sh));
-    sh->coll = coll;
-    sh->full = mx_env_int("WT_COLL_FULL", 0);
-    sh->ncases = mx_env_int("WT_COLL_CASES", 32);
-    sh->seed = (uint64_t)mx_env_int("WT_COLL_SEED", 1);
-    return sh;
 }
 
 static void
@@ -586,314 +518,4 @@ Test(coll_matrix, every_collective_over_ucx, .timeout = 1200)
         }
     }
     cr_assert_eq(bad_jobs, 0, "over ucx: %d jobs failed", bad_jobs);
-}
-
-/* ---- several collectives in flight on one comm ---- */
-
-typedef struct mx_spec {
-    weft__coll_t coll;
-    weft_dtype_t dt;
-    int op;
-    size_t count;
-    int root_last; /* root size-1 (else 0) */
-    int inplace;
-} mx_spec_t;
-
-static const mx_spec_t mx_flight[] = {
-    {WEFT_COLL_ALLREDUCE, WEFT_FLOAT32, WEFT_SUM, 100003, 0, 0},
-    {WEFT_COLL_BROADCAST, WEFT_INT32, -1, 1000, 1, 0},
-    {WEFT_COLL_ALLGATHER, WEFT_UINT8, -1, 777, 0, 1},
-    {WEFT_COLL_ALLREDUCE, WEFT_FLOAT16, WEFT_AVG, 7, 0, 1},
-    {WEFT_COLL_REDUCE_SCATTER, WEFT_BFLOAT16, WEFT_SUM, 50, 0, 0},
-    {WEFT_COLL_ALLTOALL, WEFT_FLOAT64, -1, 33, 0, 0},
-    {WEFT_COLL_GATHER, WEFT_INT64, -1, 5, 0, 0},
-    {WEFT_COLL_REDUCE, WEFT_INT8, WEFT_SUM, 1000, 1, 0},
-    {WEFT_COLL_ALLGATHERV, WEFT_UINT32, -1, 300, 0, 0},
-    {WEFT_COLL_SCATTER, WEFT_FLOAT32, -1, 64, 1, 0},
-    {WEFT_COLL_ALLTOALLV, WEFT_INT32, -1, 20, 0, 0},
-    {WEFT_COLL_REDUCE_SCATTER_V, WEFT_FLOAT64, WEFT_MAX, 9, 0, 1},
-    {WEFT_COLL_BARRIER, WEFT_UINT8, -1, 0, 0, 0},
-};
-#define MX_NFLIGHT (sizeof(mx_flight) / sizeof(mx_flight[0]))
-
-static wt_case_t
-mx_spec_case(const mx_spec_t *sp, int size, int algo, uint64_t seq)
-{
-    return (wt_case_t){.coll = sp->coll, .algo = algo, .dt = sp->dt,
-                       .op = sp->op, .count = sp->count,
-                       .inplace = sp->inplace,
-                       .root = sp->root_last ? size - 1 : 0, .nb = 1,
-                       .seq = seq};
-}
-
-static void
-mx_fail_case(mx_shared_t *sh, const wt_case_run_t *x, const char *what,
-             weft_status_t st)
-{
-    char desc[256], msg[1024];
-
-    wt_case_desc(&x->c, x->size, desc, sizeof(desc));
-    snprintf(msg, sizeof(msg), "rank %d: %s: %s: %s (%s)", x->rank, desc,
-             what, weft_status_string(st), weft_last_error());
-    WT_CHECK(0, "%s", msg);
-    mx_record(sh, msg);
-}
-
-static void
-mx_verify_case(mx_shared_t *sh, wt_case_run_t *x)
-{
-    char first[768] = "";
-    size_t bad = wt_case_verify(x, first, sizeof(first));
-
-    if (bad > 0) {
-        WT_CHECK(0, "%s", first);
-        mx_record(sh, first);
-    }
-}
-
-static void
-mx_flight_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
-{
-    mx_shared_t *sh = arg;
-    int rank = weft_comm_rank(w), size = weft_comm_size(w);
-    wt_case_run_t x[MX_NFLIGHT];
-    weft_request_t *reqs[MX_NFLIGHT];
-    int use[MX_NFLIGHT], nuse = 0;
-
-    (void)ctx;
-    for (size_t i = 0; i < MX_NFLIGHT; i++) {
-        wt_case_t c = mx_spec_case(&mx_flight[i], size, 0, 0);
-
-        use[i] = wt_case_available(&c, w);
-        nuse += use[i];
-    }
-    if (rank == 0) {
-        sh->available = nuse;
-    }
-    for (int round = 0; round < 3; round++) {
-        size_t started = 0;
-        weft_status_t st;
-
-        memset(reqs, 0, sizeof(reqs));
-        for (size_t i = 0; i < MX_NFLIGHT; i++) {
-            wt_case_t c = mx_spec_case(&mx_flight[i], size, -1,
-                                       mx_mix(round + 1, i) | 1);
-
-            memset(&x[i], 0, sizeof(x[i]));
-            if (!use[i] || wt_case_setup(&x[i], &c, w) != 0) {
-                continue;
-            }
-            st = wt_case_start(&x[i], w);
-            if (st != WEFT_OK) {
-                mx_fail_case(sh, &x[i], "start", st);
-                break;
-            }
-            reqs[i] = x[i].req;
-            x[i].req = NULL;
-            started++;
-        }
-        /* three ways to finish: waitall; wait in reverse order; test in
-         * an order that differs between ranks */
-        if (round == 0) {
-            st = weft_waitall(MX_NFLIGHT, reqs);
-            if (st != WEFT_OK) {
-                mx_fail_case(sh, &x[0], "weft_waitall", st);
-            }
-        } else if (round == 1) {
-            for (size_t i = MX_NFLIGHT; i-- > 0;) {
-                if (reqs[i] != NULL && (st = weft_wait(reqs[i])) != WEFT_OK) {
-                    mx_fail_case(sh, &x[i], "weft_wait", st);
-                }
-            }
-        } else {
-            size_t left = started;
-
-            while (left > 0) {
-                for (size_t k = 0; k < MX_NFLIGHT; k++) {
-                    size_t i = (k + (size_t)rank * 5) % MX_NFLIGHT;
-                    int done = 0;
-
-                    if (reqs[i] == NULL) {
-                        continue;
-                    }
-                    st = weft_test(reqs[i], &done);
-                    if (done) {
-                        reqs[i] = NULL;
-                        left--;
-                        if (st != WEFT_OK) {
-                            mx_fail_case(sh, &x[i], "weft_test", st);
-                        }
-                    } else if (st != WEFT_OK) {
-                        mx_fail_case(sh, &x[i], "weft_test", st);
-                        return;
-                    }
-                }
-                sched_yield();
-            }
-        }
-        for (size_t i = 0; i < MX_NFLIGHT; i++) {
-            if (use[i] && x[i].c.coll != WEFT_COLL_BARRIER) {
-                mx_verify_case(sh, &x[i]);
-            }
-            wt_case_free(&x[i]);
-        }
-        if (sh->fails > 0) {
-            return;
-        }
-    }
-}
-
-static void
-mx_run_extra(wt_rank_fn_t fn, const char *what, const int *ranks, int nr)
-{
-    int skipped = 0;
-
-    for (int i = 0; i < nr; i++) {
-        mx_shared_t *sh = mx_shared_new(WEFT_COLL_ALLREDUCE);
-        wt_job_t job = {.nranks = ranks[i], .timeout_s = MX_JOB_TIMEOUT,
-                        .env = {"WEFT_TIMEOUT=30s"}};
-        int failed = wt_run(&job, fn, sh);
-
-        cr_expect(failed == 0 && sh->fails == 0,
-                  "%s, %d ranks: %d rank(s) failed, %d wrong case(s); "
-                  "first: %s",
-                  what, ranks[i], failed, sh->fails,
-                  sh->first[0] ? sh->first : "(see the log)");
-        cr_log_info("%s, %d ranks: %d collectives available", what, ranks[i],
-                    sh->available);
-        skipped += sh->available < 2;
-        munmap(sh, sizeof(*sh));
-    }
-    if (skipped == nr) {
-        cr_skip_test("%s: fewer than two collectives have a written "
-                     "algorithm yet",
-                     what);
-    }
-}
-
-Test(coll_matrix, nonblocking_in_flight_together, .timeout = 600)
-{
-    static const int ranks[] = {1, 2, 3, 4, 8};
-
-    mx_run_extra(mx_flight_body, "in flight together", ranks, 5);
-}
-
-/* ---- the same collective on two dup'ed comms, interleaved ---- */
-
-static const mx_spec_t mx_dup_specs[] = {
-    {WEFT_COLL_ALLREDUCE, WEFT_FLOAT32, WEFT_SUM, 10007, 0, 0},
-    {WEFT_COLL_ALLGATHER, WEFT_INT32, -1, 500, 0, 0},
-    {WEFT_COLL_BROADCAST, WEFT_FLOAT64, -1, 3000, 1, 0},
-    {WEFT_COLL_REDUCE_SCATTER, WEFT_BFLOAT16, WEFT_SUM, 301, 0, 1},
-};
-
-/* A1, A2 on d[0] and B1, B2 on d[1]: started in an order that differs
- * between even and odd ranks (each comm's own order is the same on every
- * rank), finished in yet another. */
-static void
-mx_dup_pair(mx_shared_t *sh, weft_comm_t *d[2], const mx_spec_t *sp,
-            int algo0, int algo1, uint64_t seq)
-{
-    int rank = weft_comm_rank(d[0]), size = weft_comm_size(d[0]);
-    static const int even[4] = {0, 2, 1, 3}, odd[4] = {2, 0, 3, 1};
-    const int *order = rank % 2 ? odd : even;
-    wt_case_run_t x[4];
-    weft_status_t st;
-    int ok = 1;
-
-    memset(x, 0, sizeof(x));
-    for (int k = 0; k < 4; k++) { /* 0, 1: d[0]; 2, 3: d[1] */
-        wt_case_t c = mx_spec_case(sp, size, k < 2 ? algo0 : algo1,
-                                   mx_mix(seq, k) | 1);
-
-        if (wt_case_setup(&x[k], &c, d[k / 2]) != 0) {
-            ok = 0;
-        }
-    }
-    for (int j = 0; j < 4 && ok; j++) {
-        int k = order[j];
-
-        st = wt_case_start(&x[k], d[k / 2]);
-        if (st != WEFT_OK) {
-            mx_fail_case(sh, &x[k], "start", st);
-            ok = 0;
-        }
-    }
-    for (int j = 3; j >= 0 && ok; j--) {
-        int k = rank % 2 ? j : order[j];
-
-        st = wt_case_finish(&x[k]);
-        if (st != WEFT_OK) {
-            mx_fail_case(sh, &x[k], "finish", st);
-            ok = 0;
-        }
-    }
-    for (int k = 0; k < 4; k++) {
-        if (ok) {
-            mx_verify_case(sh, &x[k]);
-        }
-        wt_case_free(&x[k]);
-    }
-}
-
-static void
-mx_dup_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
-{
-    mx_shared_t *sh = arg;
-    int rank = weft_comm_rank(w), size = weft_comm_size(w), nuse = 0;
-    weft_comm_t *d[2] = {NULL, NULL};
-
-    (void)ctx;
-    WT_OK(weft_comm_dup(w, &d[0]));
-    WT_OK(weft_comm_dup(w, &d[1]));
-    if (d[0] == NULL || d[1] == NULL) {
-        return;
-    }
-    for (size_t s = 0; s < sizeof(mx_dup_specs) / sizeof(mx_dup_specs[0]);
-         s++) {
-        const mx_spec_t *sp = &mx_dup_specs[s];
-        const weft__algo_t *const *algos = weft__algos(sp->coll);
-        const char *cname = weft__coll_name(sp->coll);
-        int ok[MX_MAX_ALGOS] = {0}, any;
-        wt_case_t c = mx_spec_case(sp, size, 0, 0);
-
-        if (!wt_case_available(&c, w)) {
-            continue;
-        }
-        nuse++;
-        /* weft's choice on both, then every pair of forced algorithms */
-        mx_dup_pair(sh, d, sp, -1, -1, mx_mix(s, 99));
-        for (int i = 0; algos[i] != NULL; i++) {
-            wt_case_run_t x;
-
-            c.algo = i;
-            any = wt_case_setup(&x, &c, w) == 0;
-            ok[i] = any && wt_case_supported(&x, w) == NULL;
-            wt_case_free(&x);
-        }
-        for (int i = 0; algos[i] != NULL && sh->fails == 0; i++) {
-            for (int j = 0; algos[j] != NULL && sh->fails == 0; j++) {
-                if (!ok[i] || !ok[j]) {
-                    continue;
-                }
-                WT_OK(weft_comm_set_algorithm(d[0], cname, algos[i]->name));
-                WT_OK(weft_comm_set_algorithm(d[1], cname, algos[j]->name));
-                mx_dup_pair(sh, d, sp, i, j, mx_mix(s, 10 * i + j));
-            }
-        }
-        WT_OK(weft_comm_set_algorithm(d[0], cname, NULL));
-        WT_OK(weft_comm_set_algorithm(d[1], cname, NULL));
-    }
-    if (rank == 0) {
-        sh->available = nuse + 1; /* one collective is enough here */
-    }
-    WT_OK(weft_comm_destroy(d[0]));
-    WT_OK(weft_comm_destroy(d[1]));
-}
-
-Test(coll_matrix, same_collective_on_two_dup_comms, .timeout = 600)
-{
-    static const int ranks[] = {2, 3, 4, 8};
-
-    mx_run_extra(mx_dup_body, "two dup'ed comms", ranks, 4);
 }
