@@ -263,26 +263,27 @@ sm_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
     free(out);
 }
 
-Test(coll_shm_form, measured_moves_arrive_whole, .timeout = 180)
+/* fn in a job of each rank count from `from` to 4, with 64 KiB buffers
+ * and the forms measured. */
+static void
+sf_jobs(wt_rank_fn_t fn, int from, const char *what)
 {
-    for (int n = 2; n <= 4; n++) {
+    for (int n = from; n <= 4; n++) {
         wt_job_t job = {.nranks = n,
                         .timeout_s = 120,
                         .env = {"WEFT_TIMEOUT=30s", "WEFT_SHM_COLL_BUF=64KiB",
                                 "WEFT_SHM_COLL_LARGE=measure"}};
 
-        cr_expect_eq(wt_run(&job, sm_body, NULL), 0, "%d ranks", n);
+        cr_expect_eq(wt_run(&job, fn, NULL), 0, "%s, %d ranks", what, n);
     }
+}
+
+Test(coll_shm_form, measured_moves_arrive_whole, .timeout = 180)
+{
+    sf_jobs(sm_body, 2, "allgather, alltoall, broadcast");
 }
 
 Test(coll_shm_form, measured_allreduces_agree_bit_for_bit, .timeout = 180)
 {
-    for (int n = 3; n <= 4; n++) {
-        wt_job_t job = {.nranks = n,
-                        .timeout_s = 120,
-                        .env = {"WEFT_TIMEOUT=30s", "WEFT_SHM_COLL_BUF=64KiB",
-                                "WEFT_SHM_COLL_LARGE=measure"}};
-
-        cr_expect_eq(wt_run(&job, sf_body, NULL), 0, "%d ranks", n);
-    }
+    sf_jobs(sf_body, 3, "allreduce");
 }
