@@ -7,7 +7,9 @@
  * everyone reads the same peer at once; or, where reads are refused or
  * WEFT_SHM_COLL_LARGE says so, the blocks are piped through the shared
  * buffers; or, where the node has more ranks than cores, whichever of the
- * two measured faster (shm_form.h).
+ * two measured faster (shm_form.h). Two ranks whose result is past 8 KiB
+ * and whose blocks fit the buffers also take whichever of the buffers and
+ * reading measured faster (weft__shmc_pair_measured).
  */
 #include "build_config.h"
 #include "collectives/algos/shm_common.h"
@@ -151,12 +153,11 @@ static int
 allgather_shm_poll(void *state, char *why, size_t why_len)
 {
     weft__shmc_t *c = state;
+    size_t blk = c->a.count * c->a.esize, all = blk * (size_t)c->ar->size;
 
     if (!weft__shmc_turn(c)) {
         return 0;
     }
-    size_t blk = c->a.count * c->a.esize, all = blk * (size_t)c->ar->size;
-
     if (weft__shmc_pair_measured(c->ar, blk, all)) {
         return weft__shmc_form_run(c, 1, WEFT_SHM_FORM_ALLGATHER, all, ag_small,
                                    ag_large, why, why_len);

@@ -6,7 +6,9 @@
  * send buffer (process_vm_readv), starting with the next rank, or (in
  * place, or where reads are refused or WEFT_SHM_COLL_LARGE says so) pipes
  * them through the shared buffers; where the node has more ranks than
- * cores, whichever of the two measured faster (shm_form.h).
+ * cores, whichever of the two measured faster (shm_form.h). Two ranks
+ * whose result is past 8 KiB and fits the buffers also take whichever of
+ * the buffers and reading measured faster (weft__shmc_pair_measured).
  */
 #include "build_config.h"
 #include "collectives/algos/shm_common.h"
@@ -165,12 +167,11 @@ static int
 alltoall_shm_poll(void *state, char *why, size_t why_len)
 {
     weft__shmc_t *c = state;
+    size_t all = c->a.count * c->a.esize * (size_t)c->ar->size;
 
     if (!weft__shmc_turn(c)) {
         return 0;
     }
-    size_t all = c->a.count * c->a.esize * (size_t)c->ar->size;
-
     if (!c->a.inplace && weft__shmc_pair_measured(c->ar, all, all)) {
         return weft__shmc_form_run(c, 1, WEFT_SHM_FORM_ALLTOALL, all, aa_small,
                                    aa_large, why, why_len);
