@@ -17,7 +17,9 @@ typedef struct weft__shmc {
     uint64_t d;      /* this call's number on the comm */
     int phase;       /* the algorithm's own */
     int inl;         /* the data travels in the announcements */
-    int pipe;        /* larger than the buffers: piped, not read (CMA) */
+    int pipe;        /* through the buffers, not read (CMA): piped where
+                      * larger than them; a measured call's agreed form
+                      * (shm_form.h) */
     int peer;        /* loop cursors */
     size_t piece;
     size_t chunk;    /* elements per piece (large calls) */
