@@ -42,6 +42,9 @@
 /* A blocked waiter wakes at least this often (ms) to look at the clock
  * and the store. */
 #define PROGRESS_BLOCK_MAX_MS 100
+/* A spinning waiter with one transport in flight polls it alone this many
+ * times less one between whole rounds (progress_lone). */
+#define PROGRESS_LONE_ROUNDS 8
 
 weft_status_t
 weft__progress_init(weft_context_t *ctx)
@@ -286,6 +289,40 @@ weft__progress_wait(weft_context_t *ctx, int (*done)(void *), void *arg,
     return weft__progress_wait_for(ctx, done, arg, deadline, 0.0);
 }
 
+/* Nothing but the transports' ops needs a round: no schedule to move,
+ * no event or control message to apply, no callback to fire. */
+static inline int
+progress_lone_ok(const weft_context_t *ctx)
+{
+    return !ctx->sched_news && ctx->sched_polling == 0 && ctx->events == NULL &&
+           ctx->ctrl.arrived == NULL && ctx->cb_head == NULL;
+}
+
+/* The one transport with ops in flight where nothing else needs a round
+ * (progress_lone_ok), else NULL: a waiter polls it alone between whole
+ * rounds, a round being about 60 instructions of the core's around the
+ * transport's poll (the spin's period is half the delay to see news). */
+static weft__ctx_tl_t *
+progress_lone(weft_context_t *ctx)
+{
+    weft__ctx_tl_t *lone = NULL;
+
+    /* ranks that share cores poll 8 rounds before they yield: as ever */
+    if (!progress_lone_ok(ctx) || ctx->progress.thread_on ||
+        ctx->progress.oversubscribed) {
+        return NULL;
+    }
+    for (int i = 0; i < ctx->ntls; i++) {
+        if (ctx->tls[i].inflight > 0) {
+            if (lone != NULL) {
+                return NULL;
+            }
+            lone = &ctx->tls[i];
+        }
+    }
+    return lone;
+}
+
 weft_status_t
 weft__progress_wait_for(weft_context_t *ctx, int (*done)(void *), void *arg,
                         double deadline, double timeout)
@@ -299,6 +336,23 @@ weft__progress_wait_for(weft_context_t *ctx, int (*done)(void *), void *arg,
      * message mostly lands before): in a VM a read costs as much as a
      * round of polling */
     for (unsigned i = 1;; i++) {
+        weft__ctx_tl_t *lone = progress_lone(ctx);
+
+        if (lone != NULL) {
+            /* rounds of the one transport with work in flight, and a
+             * whole round every 8th time or at once when the core has
+             * news (a peer's failure is applied, with its reason, before
+             * the wait looks at what it failed) */
+            for (unsigned k = 1; k < PROGRESS_LONE_ROUNDS; k++) {
+                lone->ops->progress(lone->tl);
+                if (!progress_lone_ok(ctx)) {
+                    break;
+                }
+                if (done(arg)) {
+                    return WEFT_OK;
+                }
+            }
+        }
         weft__progress(ctx);
         if (ctx->cb_head != NULL) {
             weft__req_cb_fire(ctx);

@@ -188,8 +188,8 @@ bench_pingpong(const bench_opts_t *o, const bench_env_t *env)
                 }
             }
             if (pairs > 0) {
-                printf("%10zu %10zu %10.2f %9.3f %9.3f %10.2f %6.0f %8.2f "
-                       "%8.2f %8.3f\n",
+                printf("%10zu %10zu %10.3f %9.3f %9.3f %10.3f %6.0f %8.3f "
+                       "%8.3f %8.3f\n",
                        size, size, sum / pairs, size / (sum / pairs) / 1e3,
                        size / (sum / pairs) / 1e3, max, errors, res.p50_us,
                        res.p99_us, res.bw_gbs);

@@ -113,6 +113,7 @@ struct weft_tl {
     int efd;        /* the worker's wakeup fd */
     int epfd;       /* wait_fd: efd and the pidfds of peers on this node */
     double pid_check_next; /* when progress next looks at the pidfds */
+    unsigned pid_polls;    /* progress calls (the clock is read 1 in 64) */
     int check_pids; /* look at the pidfds in the next progress */
     ucp_address_t *waddr;
     size_t waddr_len;
