@@ -154,8 +154,8 @@ typedef struct weft__shm_area {
     uint64_t fin_min;      /* every member's fin was at least this */
     /* calls that may take either of two forms measure them (shm_form.h,
      * WEFT_SHM_COLL_LARGE): at 3 ranks and more, those past the buffers
-     * (measure); at two, those in the pair window (measure_pair,
-     * weft__shmc_pair_measured) */
+     * (measure); at two (measure_pair) and more, allgather and alltoall
+     * that fit the buffers (weft__shmc_fit_measured) */
     int measure, measure_pair;
     weft__shm_form_stat_t form[WEFT_SHM_FORM_KINDS][WEFT_SHM_FORM_BUCKETS];
     weft__shm_form_call_t call; /* the latest such call */

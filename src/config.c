@@ -143,10 +143,10 @@ static const weft_param_t config_params[] = {
      "read reads the peers' memory in one copy (process_vm_readv/writev, "
      "where the kernel allows it; a broadcast's root writes a share "
      "itself); measure (where the kernel allows reads: 3 ranks and more, "
-     "allreduce from 64 KiB; and two ranks' allgather and alltoall from "
-     "8 KiB whose input fits the buffers, against the buffers) times both "
-     "on the calls made and takes the faster, trying the other now and "
-     "then; auto reads where the kernel allows it, else pipes, and "
+     "allreduce from 64 KiB; and allgather and alltoall whose result is "
+     "past 8 KiB and whose input fits the buffers, against the buffers) "
+     "times both on the calls made and takes the faster, trying the other "
+     "now and then; auto reads where the kernel allows it, else pipes, and "
      "measures at two ranks and where the node has more ranks than cores"},
     {"SHM_COLL_CACHE", WEFT_PARAM_SIZE, "0", CFG(shm.coll_cache),
      WEFT_PARAM_F_ZERO, NULL, 4096, 1024.0 * 1024 * 1024 * 1024,

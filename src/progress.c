@@ -332,9 +332,10 @@ weft__progress_wait_for(weft_context_t *ctx, int (*done)(void *), void *arg,
     if (done(arg)) {
         return WEFT_OK;
     }
-    /* the clock is read every 8 rounds, the first time after 8 (a small
-     * message mostly lands before): in a VM a read costs as much as a
-     * round of polling */
+    /* the clock is read every 8 rounds (each with up to 7 polls of a lone
+     * transport before it), the first time after 8 (a small message
+     * mostly lands before): in a VM a read costs as much as a round of
+     * polling */
     for (unsigned i = 1;; i++) {
         weft__ctx_tl_t *lone = progress_lone(ctx);
 

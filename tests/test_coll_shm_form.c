@@ -15,9 +15,9 @@
  *     calls below the measured size, so the numbering of node-local calls
  *     stays the same on every rank whatever form each call took;
  *   - allgather, alltoall and broadcast past the buffers, piped or read,
- *     blocking and not: every element, and both forms taken by each; at
- *     two ranks, allgather and alltoall in the pair window, through the
- *     buffers or read.
+ *     blocking and not: every element, and both forms taken by each;
+ *     allgather and alltoall whose input fits the buffers (results past
+ *     8 KiB), through the buffers or read, at two ranks and more.
  */
 #include "build_config.h"
 
@@ -159,11 +159,24 @@ sf_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
 
 /* ---- allgather, alltoall, broadcast: piped or read ---- */
 
-/* uint32 per block: 80 KiB, past 64 KiB buffers; at two ranks, 12 KiB
- * (the pair window: results past 8 KiB whose input fits the buffers) */
+/* uint32 per block: 80 KiB, past 64 KiB buffers; 4 KiB, in the window
+ * that fits them (results past 8 KiB whose input fits the buffers), on
+ * every other pair of calls at 3 and 4 ranks, and 12 KiB on every call
+ * at two */
 #define SM_COUNT      20011
+#define SM_COUNT_FIT  1001
 #define SM_COUNT_PAIR 3001
-#define SM_CALLS      6
+#define SM_CALLS      8
+
+/* The block of call k at `size` ranks. */
+static size_t
+sm_count(int size, int k)
+{
+    if (size == 2) {
+        return SM_COUNT_PAIR;
+    }
+    return k % 4 < 2 ? SM_COUNT : SM_COUNT_FIT;
+}
 
 static uint32_t
 sm_val(int from, int to, size_t i, int k)
@@ -173,14 +186,15 @@ sm_val(int from, int to, size_t i, int k)
 }
 
 /* Blocking on even calls, nonblocking on odd ones; every element checked;
- * each kind took both forms. */
+ * each kind took both forms, and every allgather and alltoall was
+ * measured (those that fit the buffers too). */
 static void
 sm_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
 {
     int rank = weft_comm_rank(w), size = weft_comm_size(w);
-    size_t n = size == 2 ? SM_COUNT_PAIR : SM_COUNT, all = n * (size_t)size;
-    uint32_t *in = malloc(all * sizeof(uint32_t));
-    uint32_t *out = malloc(all * sizeof(uint32_t));
+    size_t most = (size == 2 ? SM_COUNT_PAIR : SM_COUNT) * (size_t)size;
+    uint32_t *in = malloc(most * sizeof(uint32_t));
+    uint32_t *out = malloc(most * sizeof(uint32_t));
     const weft__shm_area_t *ar = w->shm;
     weft_request_t *req;
 
@@ -191,7 +205,7 @@ sm_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
     WT_OK(weft_comm_set_algorithm(w, "alltoall", "shm"));
     WT_OK(weft_comm_set_algorithm(w, "broadcast", "shm"));
     for (int k = 0; k < SM_CALLS && wt_failures == 0; k++) {
-        size_t bad = SIZE_MAX;
+        size_t bad = SIZE_MAX, n = sm_count(size, k), all = n * (size_t)size;
         int root = k % size;
 
         /* allgather: block i of rank r is sm_val(r, 0, i, k) */
@@ -257,6 +271,10 @@ sm_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
             tried[0] >= 2 && tried[1] >= 2,
             "rank %d, kind %d: through the buffers %u times, read %u times",
             rank, kind, tried[0], tried[1]);
+        WT_CHECK(kind == WEFT_SHM_FORM_BROADCAST ||
+                     tried[0] + tried[1] == SM_CALLS,
+                 "rank %d, kind %d: %u of %d calls measured", rank, kind,
+                 tried[0] + tried[1], SM_CALLS);
     }
     WT_OK(weft_barrier(w));
     free(in);

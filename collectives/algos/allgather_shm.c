@@ -7,9 +7,10 @@
  * everyone reads the same peer at once; or, where reads are refused or
  * WEFT_SHM_COLL_LARGE says so, the blocks are piped through the shared
  * buffers; or, where the node has more ranks than cores, whichever of the
- * two measured faster (shm_form.h). Two ranks whose result is past 8 KiB
- * and whose blocks fit the buffers also take whichever of the buffers and
- * reading measured faster (weft__shmc_pair_measured).
+ * two measured faster (shm_form.h). Calls whose result is past 8 KiB and
+ * whose blocks fit the buffers also take whichever of the buffers and
+ * reading measured faster, at two ranks and where ranks share cores
+ * (weft__shmc_fit_measured).
  */
 #include "build_config.h"
 #include "collectives/algos/shm_common.h"
@@ -31,13 +32,13 @@ ag_mine(const weft__coll_args_t *a, int rank)
 }
 
 /* Shared-buffer bytes a call needs (a rank's block); SIZE_MAX where two
- * ranks read each other instead. ar: the comm's. */
+ * ranks read each other instead (unless measured). ar: the comm's. */
 static size_t
 ag_buffered(const weft__coll_args_t *a, const weft__shm_area_t *ar, int size)
 {
     size_t blk = a->count * a->esize;
 
-    if (weft__shmc_pair_measured(ar, blk, blk * (size_t)size)) {
+    if (weft__shmc_fit_measured(ar, blk, blk * (size_t)size)) {
         return blk;
     }
     return weft__shmc_fits(
@@ -158,7 +159,7 @@ allgather_shm_poll(void *state, char *why, size_t why_len)
     if (!weft__shmc_turn(c)) {
         return 0;
     }
-    if (weft__shmc_pair_measured(c->ar, blk, all)) {
+    if (weft__shmc_fit_measured(c->ar, blk, all)) {
         return weft__shmc_form_run(c, 1, WEFT_SHM_FORM_ALLGATHER, all, ag_small,
                                    ag_large, why, why_len);
     }

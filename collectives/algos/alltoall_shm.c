@@ -6,9 +6,10 @@
  * send buffer (process_vm_readv), starting with the next rank, or (in
  * place, or where reads are refused or WEFT_SHM_COLL_LARGE says so) pipes
  * them through the shared buffers; where the node has more ranks than
- * cores, whichever of the two measured faster (shm_form.h). Two ranks
- * whose result is past 8 KiB and fits the buffers also take whichever of
- * the buffers and reading measured faster (weft__shmc_pair_measured).
+ * cores, whichever of the two measured faster (shm_form.h). Calls whose
+ * result is past 8 KiB and fits the buffers also take whichever of the
+ * buffers and reading measured faster, at two ranks and where ranks share
+ * cores (weft__shmc_fit_measured).
  */
 #include "build_config.h"
 #include "collectives/algos/shm_common.h"
@@ -29,8 +30,10 @@ enum { AA_ENTER, AA_COPY, AA_DONE };
  * 108-116 against 171-179. In fast stretches the buffers were ahead (4
  * ranks 16 against 24 us at 64 KiB, 24 against 37 at 128 KiB; 8 ranks 42
  * against 96): reading is the better average, with the smaller spread.
- * At 8 KiB blocks (8 ranks, 64 KiB) neither was ahead. Two ranks: the
- * pair rule (weft__shmc_pair_buffered). */
+ * At 8 KiB blocks (8 ranks, 64 KiB) neither was ahead. Where the area
+ * measures, calls that fit the buffers are measured instead
+ * (weft__shmc_fit_measured). Two ranks: the pair rule
+ * (weft__shmc_pair_buffered). */
 #define AA_READ_BLOCK 16384
 
 /* Shared-buffer bytes a call needs (a rank's input); SIZE_MAX where the
@@ -44,7 +47,7 @@ aa_buffered(const weft__coll_args_t *a, const weft__shm_area_t *ar, int size)
     if (a->inplace) {
         return weft__shmc_fits(ar, bytes);
     }
-    if (weft__shmc_pair_measured(ar, bytes, bytes)) {
+    if (weft__shmc_fit_measured(ar, bytes, bytes)) {
         return bytes;
     }
     if (ar != NULL && ar->cma && size > 2 && blk >= AA_READ_BLOCK) {
@@ -172,7 +175,7 @@ alltoall_shm_poll(void *state, char *why, size_t why_len)
     if (!weft__shmc_turn(c)) {
         return 0;
     }
-    if (!c->a.inplace && weft__shmc_pair_measured(c->ar, all, all)) {
+    if (!c->a.inplace && weft__shmc_fit_measured(c->ar, all, all)) {
         return weft__shmc_form_run(c, 1, WEFT_SHM_FORM_ALLTOALL, all, aa_small,
                                    aa_large, why, why_len);
     }

@@ -515,11 +515,11 @@ weft__shmc_supported(const weft_comm_t *comm, size_t buffered, int large)
 }
 
 int
-weft__shmc_pair_measured(const weft__shm_area_t *ar, size_t buffered,
-                         size_t result)
+weft__shmc_fit_measured(const weft__shm_area_t *ar, size_t buffered,
+                        size_t result)
 {
-    return ar != NULL && ar->measure_pair &&
-           result > WEFT_SHMC_PAIR_MEASURE_MIN && buffered <= ar->fit;
+    return ar != NULL && (ar->size == 2 ? ar->measure_pair : ar->measure) &&
+           result > WEFT_SHMC_FIT_MEASURE_MIN && buffered <= ar->fit;
 }
 
 size_t

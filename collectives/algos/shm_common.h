@@ -162,17 +162,23 @@ const char *weft__shmc_supported(const weft_comm_t *comm, size_t buffered,
  * alltoall 5.8-6.3 against 7.4-7.9; at 32 KiB the buffers were as fast or
  * faster. */
 #define WEFT_SHMC_PAIR_BUFFERED_MAX 32768
-/* Where the area measures (ar->measure_pair), an allgather or alltoall of
- * two ranks whose result is larger than this and whose input fits the
- * buffers (ar->fit) takes whichever form measured faster instead
- * (shm_form.h): the rule above was measured while cross-core transfers
- * were fast; while they are slow, reading wins from 16 KiB (allgather,
- * 64 KiB: 6 against 20 us through the buffers). */
-#define WEFT_SHMC_PAIR_MEASURE_MIN 8192
+/* Where the area measures (ar->measure_pair at two ranks, ar->measure at
+ * more), an allgather or alltoall whose result is larger than this and
+ * whose input fits the buffers (ar->fit) takes whichever form measured
+ * faster instead (shm_form.h). The rule above was measured while
+ * cross-core transfers were fast; while they are slow, reading wins from
+ * 16 KiB (two ranks, allgather, 64 KiB: 6 against 20 us through the
+ * buffers). Where ranks share cores the same flip shows (4 ranks,
+ * alltoall of 32 KiB: 9 us through the buffers in a fast stretch, 24 in
+ * a slow one, against Open MPI's 22 in both, whose single copies read
+ * lines their owners had not just written; at 64 and 128 KiB, where 16
+ * KiB blocks used to be read, the buffers took 16-18 against 22-24 us
+ * and 24-26 against 32-34 in a fast stretch). */
+#define WEFT_SHMC_FIT_MEASURE_MIN 8192
 /* 1 when such a call (result: bytes of a rank's result; buffered: what
  * the buffers would hold) is measured. */
-int weft__shmc_pair_measured(const weft__shm_area_t *ar, size_t buffered,
-                             size_t result);
+int weft__shmc_fit_measured(const weft__shm_area_t *ar, size_t buffered,
+                            size_t result);
 /* `buffered` (as above), or SIZE_MAX where the rule above sends the call
  * past the buffers: ar is the comm's area (NULL: none), result the bytes
  * of a rank's result. */
