@@ -379,14 +379,12 @@ ctx_tls_open(weft_context_t *ctx, const uint8_t *job_key, size_t key_len)
 static void
 ctx_oversubscription(weft_context_t *ctx)
 {
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-
-    ctx->progress.oversubscribed = ncpu > 0 && ctx->local_size > ncpu;
+    ctx->progress.oversubscribed = weft__topo_oversubscribed(ctx->local_size);
     if (ctx->progress.oversubscribed && ctx->local_rank == 0) {
         weft__log_info(WEFT_SUB_CORE,
                        "%d ranks share the %ld cores of this node: waiting "
                        "ranks yield instead of spinning",
-                       ctx->local_size, ncpu);
+                       ctx->local_size, sysconf(_SC_NPROCESSORS_ONLN));
     }
 }
 

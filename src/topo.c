@@ -129,6 +129,14 @@ topo_print_caches(FILE *out, hwloc_topology_t topo)
     fprintf(out, "\n");
 }
 
+int
+weft__topo_oversubscribed(int nlocal)
+{
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+    return ncpu > 0 && nlocal > ncpu;
+}
+
 void
 weft__topo_print_summary(FILE *out)
 {

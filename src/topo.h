@@ -28,6 +28,12 @@ weft_status_t weft__topo_local(const weft_config_t *cfg,
 /* The node identity alone (same rule). */
 void weft__topo_node_id(const weft_config_t *cfg, char *buf, size_t size);
 
+/* 1 when `nlocal` ranks on this node outnumber its online cores: waiting
+ * ranks then yield rather than spin (progress), and node-local
+ * collectives get larger buffers and measure their forms (shm). Every
+ * rank of a node computes the same answer. */
+int weft__topo_oversubscribed(int nlocal);
+
 /* A few lines about this machine for weft-info: packages, NUMA nodes,
  * cores, PUs, caches, and this process's binding. */
 void weft__topo_print_summary(FILE *out);

@@ -20,6 +20,7 @@
 #include "clock.h"
 #include "errmsg.h"
 #include "log.h"
+#include "topo.h"
 #include "util.h"
 
 #define SHM_EAGER_DEFAULT 8192u
@@ -74,9 +75,7 @@ shm_cfg_size(const weft_tl_init_args_t *args, const char *name, size_t def)
 static uint32_t
 shm_coll_buf_auto(const weft_tl_init_args_t *args)
 {
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-
-    return ncpu > 0 && args->nlocal > ncpu ? 1u << 20 : 128u << 10;
+    return weft__topo_oversubscribed(args->nlocal) ? 1u << 20 : 128u << 10;
 }
 
 static void
