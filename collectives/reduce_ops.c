@@ -252,10 +252,12 @@ weft__reduce_dtype(weft_dtype_t dtype)
 int
 weft__reduce_valid(weft_dtype_t dtype, weft_op_t op)
 {
-    if ((unsigned)dtype >= WEFT_DTYPE_COUNT) {
+    /* the portable table: every ISA's defines the same pairs (checked on
+     * every collective call, so without the ISA dispatch) */
+    if ((unsigned)dtype >= WEFT_DTYPE_COUNT || (unsigned)op >= WEFT_OP_COUNT) {
         return 0;
     }
-    return reduce_kernel(weft__reduce_dtype(dtype), op) != NULL;
+    return reduce_table[weft__reduce_dtype(dtype)][op].two != NULL;
 }
 
 void

@@ -654,16 +654,17 @@ allreduce_shm_cost(const weft__coll_args_t *a, const weft__cost_t *m)
 static weft_status_t
 allreduce_shm_run(const weft__coll_args_t *a, weft_comm_t *comm)
 {
-    size_t n;
+    size_t buffered, n;
 
     if (a->count == 0) {
         return WEFT_OK; /* nothing moves, as the schedule would do */
     }
-    if ((n = ar_pipe_count(a, comm)) > 0) {
+    buffered = ar_buffered(a, comm->shm, comm->size);
+    if (buffered > comm->shm->buf && (n = ar_pipe_count(a, comm)) > 0) {
         return ar_pipe_run(a, comm, n);
     }
     return weft__shmc_run(a, comm, &allreduce_shm_ops, sizeof(weft__shmc_t),
-                          ar_buffered(a, comm->shm, comm->size));
+                          buffered);
 }
 
 const weft__algo_t weft__algo_allreduce_shm = {
