@@ -300,8 +300,10 @@ progress_lone_ok(const weft_context_t *ctx)
 
 /* The one transport with ops in flight where nothing else needs a round
  * (progress_lone_ok), else NULL: a waiter polls it alone between whole
- * rounds, a round being about 60 instructions of the core's around the
- * transport's poll (the spin's period is half the delay to see news). */
+ * rounds. A whole round adds about 60 instructions of the core's to the
+ * transport's poll, and a message that lands waits half a spin period on
+ * average before it is seen (ucx over shared memory: 205 rather than 255
+ * instructions a period, 8-byte latency 0.200 -> 0.195 us). */
 static weft__ctx_tl_t *
 progress_lone(weft_context_t *ctx)
 {
