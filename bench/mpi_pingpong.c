@@ -110,7 +110,17 @@ main(int argc, char **argv)
                                   MPI_COMM_WORLD, &reqs[k]);
                     }
                 }
+                /* gcc 12 takes MPICH's MPI_STATUSES_IGNORE for an array
+                 * of size 0 (-Wstringop-overflow); the peer keeps it, as
+                 * a status array would add work to its figure */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wstringop-overflow"
+#endif
                 MPI_Waitall(window, reqs, MPI_STATUSES_IGNORE);
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
                 if (me == 0) {
                     MPI_Recv(&ack, 1, MPI_CHAR, p, 3, MPI_COMM_WORLD,
                              MPI_STATUS_IGNORE);
