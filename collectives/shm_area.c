@@ -152,7 +152,7 @@ weft__shm_area_agree(weft_comm_t *comm, const weft__shm_offer_t *mine,
         (comm->ctx->cfg.shm.coll_large == WEFT_SHM_LARGE_MEASURE ||
          comm->ctx->cfg.shm.coll_large == WEFT_SHM_LARGE_AUTO);
     ar->next_d = ar->run_d = 1;
-    ar->fin_min = 0;
+    ar->fin_min = ar->all_seen = 0;
     for (int r = 0; r < comm->size; r++) {
         int j = weft__comm_job_rank(comm, r);
         uint8_t *base = weft__shm_slot_addr(tl, j, all[r].slot);

@@ -152,6 +152,8 @@ typedef struct weft__shm_area {
     uint64_t next_d;       /* number of the next collective built */
     uint64_t run_d;        /* the collective allowed to run */
     uint64_t fin_min;      /* every member's fin was at least this */
+    uint64_t all_seen;     /* every member had reached this call when this rank
+                            * last looked (a member's reach only grows) */
     /* calls that may take either of two forms measure them (shm_form.h,
      * WEFT_SHM_COLL_LARGE): at 3 ranks and more, those past the buffers
      * (measure); at two (measure_pair) and more, allgather and alltoall

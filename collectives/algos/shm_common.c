@@ -96,8 +96,10 @@ weft__shmc_turn(weft__shmc_t *c)
 {
     /* every member has reached the previous call (so none is more than
      * one call ahead of another: the parity of buffers and descriptors
-     * is enough) */
-    return c->ar->run_d == c->d && weft__shmc_arrived(c, c->d - 1) == 1;
+     * is enough); known without a look where this rank saw them all
+     * reach it (ar->all_seen), as it did to finish that call */
+    return c->ar->run_d == c->d && (c->ar->all_seen + 1 >= c->d ||
+                                    weft__shmc_arrived(c, c->d - 1) == 1);
 }
 
 void
@@ -294,6 +296,9 @@ weft__shmc_arrived(weft__shmc_t *c, uint64_t d)
             if (rc != 1) {
                 return rc;
             }
+        }
+        if (d > c->ar->all_seen) {
+            c->ar->all_seen = d;
         }
         return 1;
     }
