@@ -541,16 +541,17 @@ static const weft__sched_poll_ops_t allreduce_shm_ops = {
  * 2 MiB.) */
 
 /* Elements per piece of a piped call (the pieces as even as may be), or 0
- * where the call is not piped. */
+ * where the call is not piped; buffered: its ar_buffered. */
 static size_t
-ar_pipe_count(const weft__coll_args_t *a, const weft_comm_t *comm)
+ar_pipe_count(const weft__coll_args_t *a, const weft_comm_t *comm,
+              size_t buffered)
 {
     const weft__shm_area_t *ar = comm->shm;
     int mode = comm->ctx->cfg.shm.coll_large;
-    weft__coll_args_t p = *a;
+    weft__coll_args_t p;
     size_t pieces;
 
-    if (ar_buffered(a, ar, comm->size) <= ar->buf ||
+    if (buffered <= ar->buf ||
         (ar->cma && (mode == WEFT_SHM_LARGE_READ || comm->size == 2 ||
                      (mode == WEFT_SHM_LARGE_AUTO &&
                       !comm->ctx->progress.oversubscribed)))) {
@@ -558,6 +559,7 @@ ar_pipe_count(const weft__coll_args_t *a, const weft_comm_t *comm)
     }
     /* the most that fits: the input and its largest slice, each rounded
      * up to a cache line (ar_buffered), from just below */
+    p = *a;
     p.count = (ar->buf - 128) / a->esize;
     if (comm->size > 2) {
         p.count = p.count / (size_t)(comm->size + 1) * (size_t)comm->size;
@@ -617,17 +619,17 @@ static weft_status_t
 allreduce_shm_build(weft__sched_t *s, const weft__coll_args_t *a)
 {
     weft_comm_t *comm = weft__sched_comm(s);
-    size_t tmp =
-        weft__shmc_buffered(comm, ar_buffered(a, comm->shm, comm->size))
-            ? 0
-            : (ar_streams(a, comm->shm) || comm->size > 2 ? 2 : 1) *
-                  AR_TMP_BYTES(comm->ctx->cfg.coll.chunk, a->esize);
+    size_t buffered = ar_buffered(a, comm->shm, comm->size);
+    size_t tmp = weft__shmc_buffered(comm, buffered)
+                     ? 0
+                     : (ar_streams(a, comm->shm) || comm->size > 2 ? 2 : 1) *
+                           AR_TMP_BYTES(comm->ctx->cfg.coll.chunk, a->esize);
     size_t n;
 
     if (a->count == 0) {
         return WEFT_OK;
     }
-    if ((n = ar_pipe_count(a, comm)) > 0) {
+    if ((n = ar_pipe_count(a, comm, buffered)) > 0) {
         ar_pipe_build(s, a, n);
         return WEFT_OK;
     }
@@ -660,7 +662,7 @@ allreduce_shm_run(const weft__coll_args_t *a, weft_comm_t *comm)
         return WEFT_OK; /* nothing moves, as the schedule would do */
     }
     buffered = ar_buffered(a, comm->shm, comm->size);
-    if (buffered > comm->shm->buf && (n = ar_pipe_count(a, comm)) > 0) {
+    if ((n = ar_pipe_count(a, comm, buffered)) > 0) {
         return ar_pipe_run(a, comm, n);
     }
     return weft__shmc_run(a, comm, &allreduce_shm_ops, sizeof(weft__shmc_t),
