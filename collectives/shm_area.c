@@ -86,6 +86,7 @@ area_free(weft__shm_area_t *ar)
     free(ar->data);
     free(ar->pid);
     free(ar->job);
+    free(ar->ep);
     free(ar);
 }
 
@@ -116,11 +117,12 @@ weft__shm_area_agree(weft_comm_t *comm, const weft__shm_offer_t *mine,
         cma = cma && all[r].cma;
     }
     ar = calloc(1, sizeof(*ar));
-    if (ar == NULL || (ar->ctl = calloc((size_t)comm->size,
-                                        sizeof(*ar->ctl))) == NULL ||
+    if (ar == NULL ||
+        (ar->ctl = calloc((size_t)comm->size, sizeof(*ar->ctl))) == NULL ||
         (ar->data = calloc((size_t)comm->size, sizeof(*ar->data))) == NULL ||
         (ar->pid = calloc((size_t)comm->size, sizeof(*ar->pid))) == NULL ||
-        (ar->job = calloc((size_t)comm->size, sizeof(*ar->job))) == NULL) {
+        (ar->job = calloc((size_t)comm->size, sizeof(*ar->job))) == NULL ||
+        (ar->ep = calloc((size_t)comm->size, sizeof(*ar->ep))) == NULL) {
         if (ar != NULL) {
             area_free(ar);
         }
@@ -168,6 +170,7 @@ weft__shm_area_agree(weft_comm_t *comm, const weft__shm_offer_t *mine,
         ar->ctl[r] = (weft__shm_ctl_t *)base;
         ar->data[r] = base + WEFT_SHM_SLOT_CTL;
         ar->job[r] = j;
+        ar->ep[r] = j == ctx->rank ? NULL : weft__shm_coll_ep(tl, j);
         ar->pid[r] = j == ctx->rank ? getpid() : weft__shm_pid(tl, j);
     }
     comm->shm = ar;
@@ -200,11 +203,7 @@ void
 weft__shm_area_wake(const weft__shm_area_t *ar)
 {
     /* pairs with the fence of a rank going to sleep (shm wait_arm) */
-    for (int r = 0; r < ar->size; r++) {
-        if (r != ar->rank) {
-            weft__shm_wake_rank(ar->tl, ar->job[r]);
-        }
-    }
+    weft__shm_wake_eps(ar->ep, ar->size);
 }
 
 void

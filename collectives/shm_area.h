@@ -38,6 +38,7 @@
 
 typedef struct weft_comm weft_comm_t;
 typedef struct weft_tl weft_tl_t;
+typedef struct weft_tl_ep weft_tl_ep_t;
 
 /* Bytes of data a call's announcement can carry itself. */
 #define WEFT_SHM_INLINE 40
@@ -149,6 +150,7 @@ typedef struct weft__shm_area {
     uint8_t **data;        /* [size] the buffer pair */
     pid_t *pid;            /* [size] */
     int *job;              /* [size] job ranks */
+    weft_tl_ep_t **ep;     /* [size] to wake; NULL at this rank */
     uint64_t next_d;       /* number of the next collective built */
     uint64_t run_d;        /* the collective allowed to run */
     uint64_t fin_min;      /* every member's fin was at least this */

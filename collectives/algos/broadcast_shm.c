@@ -41,13 +41,27 @@ bc_queued_done(weft__shmc_t *c)
     return 1;
 }
 
+/* A reader: the root's queue slot holds call d; copy it out. */
+static int
+bc_queued_take(weft__shmc_t *c, size_t bytes)
+{
+    const weft__shm_qslot_t *q = weft__shm_area_qslot(c->ar, c->a.root, c->d);
+    int rc = weft__shmc_compare(c, c->a.root, q->head.desc);
+
+    if (rc != 1) {
+        return rc;
+    }
+    memcpy(c->a.recvbuf, weft__shmc_inline(bytes) ? q->head.u.data : q->data,
+           bytes);
+    return bc_queued_done(c);
+}
+
 static int
 bc_queued(weft__shmc_t *c)
 {
     weft__shm_area_t *ar = c->ar;
     size_t bytes = c->a.count * c->a.esize;
     int root = c->a.root;
-    const weft__shm_qslot_t *q;
     uint64_t fin;
     int rc;
 
@@ -63,17 +77,16 @@ bc_queued(weft__shmc_t *c)
         }
         return bc_queued_done(c);
     }
-    /* the root's fin first: a root that has finished this call has
-     * written its slot or head before */
+    /* the slot alone while it holds the call: the root's fin, which it
+     * writes every call, is a line more to fetch */
+    if (weft__shm_area_qready(ar, root, c->d)) {
+        return bc_queued_take(c, bytes);
+    }
+    /* then the root's fin and a second look: a root that has finished
+     * this call has written its slot or head before */
     fin = atomic_load_explicit(&ar->ctl[root]->fin, memory_order_acquire);
     if (weft__shm_area_qready(ar, root, c->d)) {
-        q = weft__shm_area_qslot(ar, root, c->d);
-        if ((rc = weft__shmc_compare(c, root, q->head.desc)) != 1) {
-            return rc;
-        }
-        memcpy(c->a.recvbuf,
-               weft__shmc_inline(bytes) ? q->head.u.data : q->data, bytes);
-        return bc_queued_done(c);
+        return bc_queued_take(c, bytes);
     }
     /* the root made another call: announced in its head, or finished
      * without either (a broadcast from another root) */

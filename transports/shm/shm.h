@@ -354,6 +354,8 @@ void weft__shm_peer_fail(weft_tl_ep_t *peer, weft_status_t status,
     __attribute__((format(printf, 3, 4)));
 /* Wake the peer if it sleeps (after publishing into its ring). */
 void weft__shm_wake(weft_tl_ep_t *peer);
+/* The same after the caller's own seq_cst fence (one for several peers). */
+void weft__shm_wake_fenced(weft_tl_ep_t *peer);
 
 /* ---- shm_tx.c ----------------------------------------------------------- */
 

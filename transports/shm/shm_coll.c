@@ -105,12 +105,27 @@ weft__shm_pid(weft_tl_t *tl, int job_rank)
     return p != NULL ? p->pid : -1;
 }
 
-void
-weft__shm_wake_rank(weft_tl_t *tl, int job_rank)
+weft_tl_ep_t *
+weft__shm_coll_ep(weft_tl_t *tl, int job_rank)
 {
-    weft_tl_ep_t *p = shm_coll_peer(tl, job_rank);
+    for (int i = 0; tl != NULL && i < tl->nlocal; i++) {
+        if (tl->local_ranks[i] == job_rank) {
+            return tl->peers[i];
+        }
+    }
+    return NULL;
+}
 
-    if (p != NULL) {
-        weft__shm_wake(p);
+void
+weft__shm_wake_eps(weft_tl_ep_t *const *eps, int n)
+{
+    /* one fence for them all: pairs with each one's in shm_wait_arm */
+    atomic_thread_fence(memory_order_seq_cst);
+    for (int i = 0; i < n; i++) {
+        weft_tl_ep_t *p = eps[i];
+
+        if (p != NULL && p->attached && p->failed == WEFT_OK) {
+            weft__shm_wake_fenced(p);
+        }
     }
 }

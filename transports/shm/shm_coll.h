@@ -29,7 +29,12 @@ size_t weft__shm_slot_buf(const weft_tl_t *tl);
 /* 1 when this rank may read the peer's memory with process_vm_readv. */
 int weft__shm_can_read(weft_tl_t *tl, int job_rank);
 pid_t weft__shm_pid(weft_tl_t *tl, int job_rank);
-/* Wake the rank if it is blocked waiting (after publishing a flag). */
-void weft__shm_wake_rank(weft_tl_t *tl, int job_rank);
+/* A local rank's endpoint for weft__shm_wake_eps (it lives as long as
+ * the transport); NULL for this rank and ranks not reached through shm. */
+weft_tl_ep_t *weft__shm_coll_ep(weft_tl_t *tl, int job_rank);
+/* Wake those of the n endpoints that are blocked waiting (after publishing
+ * a flag); NULL entries, detached and failed peers are skipped. One fence
+ * for all of them. */
+void weft__shm_wake_eps(weft_tl_ep_t *const *eps, int n);
 
 #endif /* WEFT_SHM_COLL_H */

@@ -204,18 +204,24 @@ shm_check_events(weft_tl_t *tl)
 }
 
 void
-weft__shm_wake(weft_tl_ep_t *peer)
+weft__shm_wake_fenced(weft_tl_ep_t *peer)
 {
     static const char one = 1;
 
-    /* pairs with the fence in shm_wait_arm: either it sees our message,
-     * or we see its flag */
-    atomic_thread_fence(memory_order_seq_cst);
     if (atomic_load_explicit(&peer->hdr->sleeping, memory_order_relaxed) &&
         atomic_exchange(&peer->hdr->sleeping, 0)) {
         sendto(peer->tl->wake_fd, &one, 1, MSG_DONTWAIT,
                (struct sockaddr *)&peer->wake_addr, peer->wake_len);
     }
+}
+
+void
+weft__shm_wake(weft_tl_ep_t *peer)
+{
+    /* pairs with the fence in shm_wait_arm: either it sees our message,
+     * or we see its flag */
+    atomic_thread_fence(memory_order_seq_cst);
+    weft__shm_wake_fenced(peer);
 }
 
 /* ---- set-up and teardown ------------------------------------------------ */
