@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "collectives/algo.h"
+#include "collectives/coll_args.h"
 #include "collectives/reduce_ops.h"
 #include "collectives/select.h"
 #include "context.h"
@@ -204,7 +205,7 @@ coll_schedule(const weft__coll_args_t *a, weft_comm_t *comm,
 }
 
 weft_status_t
-weft__coll_run(const weft__coll_args_t *a, weft_comm_t *comm)
+weft__coll_run(const char *fn, weft__coll_args_t *a, weft_comm_t *comm)
 {
     weft_context_t *ctx = comm->ctx;
     const weft__algo_t *algo = NULL;
@@ -212,6 +213,7 @@ weft__coll_run(const weft__coll_args_t *a, weft_comm_t *comm)
     weft_status_t st;
 
     pthread_mutex_lock(&ctx->lock);
+    WEFT_CHECK_GOTO(weft__coll_args_check_seen(fn, a, comm), st, out);
     weft__progress_store_due(ctx);
     if (comm->error != WEFT_OK) {
         st = weft__comm_error_return(comm, weft__coll_name(a->coll));
@@ -247,13 +249,16 @@ weft__coll_start_locked(const weft__coll_args_t *a, weft_comm_t *comm,
 }
 
 weft_status_t
-weft__coll_start(const weft__coll_args_t *a, weft_comm_t *comm,
+weft__coll_start(const char *fn, weft__coll_args_t *a, weft_comm_t *comm,
                  weft_request_t **req_p)
 {
     weft_status_t st;
 
     pthread_mutex_lock(&comm->ctx->lock);
-    st = weft__coll_start_locked(a, comm, req_p);
+    st = weft__coll_args_check_seen(fn, a, comm);
+    if (st == WEFT_OK) {
+        st = weft__coll_start_locked(a, comm, req_p);
+    }
     pthread_mutex_unlock(&comm->ctx->lock);
     return st;
 }

@@ -77,8 +77,10 @@ int weft__coll_by_name(const char *name);
 /* Bytes per rank the way the benchmarks count them (nccl-tests). */
 size_t weft__coll_bytes(const weft__coll_args_t *a, int size);
 
-/* Run a validated blocking collective on comm (lock not held). */
-weft_status_t weft__coll_run(const weft__coll_args_t *a, weft_comm_t *comm);
+/* Check (naming fn) and run a blocking collective on comm (lock not
+ * held). */
+weft_status_t weft__coll_run(const char *fn, weft__coll_args_t *a,
+                             weft_comm_t *comm);
 
 /* The same, lock held (a collective that runs others on sub-comms). */
 weft_status_t weft__coll_start_locked(const weft__coll_args_t *a,
@@ -91,8 +93,8 @@ weft_status_t weft__coll_prepare(const weft__coll_args_t *a, weft_comm_t *comm,
                                  const struct weft__algo *algo,
                                  struct weft__sched **s_p);
 
-/* Start a validated collective on comm (lock not held). */
-weft_status_t weft__coll_start(const weft__coll_args_t *a, weft_comm_t *comm,
-                               weft_request_t **req_p);
+/* Check (naming fn) and start a collective on comm (lock not held). */
+weft_status_t weft__coll_start(const char *fn, weft__coll_args_t *a,
+                               weft_comm_t *comm, weft_request_t **req_p);
 
 #endif /* WEFT_COLL_INTERNAL_H */

@@ -18,11 +18,10 @@ coll_call(const char *fn, weft__coll_args_t *a, weft_comm_t *comm,
     weft_request_t *req = NULL;
 
     WEFT_CHECK(weft__comm_check(comm, fn));
-    WEFT_CHECK(weft__coll_args_check(fn, a, comm));
     if (req_p == NULL) {
-        return weft__coll_run(a, comm);
+        return weft__coll_run(fn, a, comm);
     }
-    WEFT_CHECK(weft__coll_start(a, comm, &req));
+    WEFT_CHECK(weft__coll_start(fn, a, comm, &req));
     *req_p = req;
     return WEFT_OK;
 }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "collectives/reduce_ops.h"
+#include "comm.h"
 #include "errmsg.h"
 
 static int
@@ -229,5 +230,39 @@ weft__coll_args_check(const char *fn, weft__coll_args_t *a,
                    "%s: sendbuf and recvbuf overlap (pass the same pointer "
                    "for the in-place form)",
                    fn);
+    return WEFT_OK;
+}
+
+static int
+coll_seen_keeps(const weft__coll_args_t *a)
+{
+    return a->coll != WEFT_COLL_BARRIER && a->scounts == NULL &&
+           a->rcounts == NULL;
+}
+
+weft_status_t
+weft__coll_args_check_seen(const char *fn, weft__coll_args_t *a,
+                           weft_comm_t *comm)
+{
+    weft__coll_seen_t *s = &comm->coll_seen[a->coll];
+
+    if (s->esize != 0 && a->sendbuf == s->sendbuf && a->recvbuf == s->recvbuf &&
+        a->count == s->count && (int)a->dtype == s->dtype &&
+        (int)a->op == s->op && a->root == s->root && coll_seen_keeps(a)) {
+        a->esize = s->esize;
+        a->inplace = s->inplace;
+        return WEFT_OK;
+    }
+    WEFT_CHECK(weft__coll_args_check(fn, a, comm));
+    if (coll_seen_keeps(a)) {
+        s->sendbuf = a->sendbuf;
+        s->recvbuf = a->recvbuf;
+        s->count = a->count;
+        s->esize = a->esize;
+        s->dtype = (int)a->dtype;
+        s->op = (int)a->op;
+        s->root = a->root;
+        s->inplace = a->inplace;
+    }
     return WEFT_OK;
 }

@@ -38,6 +38,15 @@ typedef struct weft__coll_pick {
     int dtype, op, root, inplace;
 } weft__coll_pick_t;
 
+/* The last call of a collective on a comm as its check passed it
+ * (collectives/coll_args.c): a call with the same arguments passes
+ * again. esize 0: none kept. */
+typedef struct weft__coll_seen {
+    const void *sendbuf, *recvbuf;
+    size_t count, esize;
+    int dtype, op, root, inplace;
+} weft__coll_seen_t;
+
 struct weft_comm {
     uint32_t magic;
     uint32_t id;
@@ -54,6 +63,7 @@ struct weft_comm {
     const void *coll_force[WEFT_CONFIG_COLLS];  /* weft_comm_set_algorithm, by weft__coll_t */
     const void *coll_last[WEFT_CONFIG_COLLS];   /* the algorithm last used (logged on change) */
     weft__coll_pick_t coll_pick[WEFT_CONFIG_COLLS]; /* by weft__coll_t */
+    weft__coll_seen_t coll_seen[WEFT_CONFIG_COLLS]; /* by weft__coll_t */
     weft_request_t *pending;     /* requests not yet complete */
     int npersistent;             /* partitioned requests not yet freed */
     /* node-aware collectives run one at a time, in call order (their

@@ -32,7 +32,9 @@ shmc_init(weft__shmc_t *c, size_t size, const weft__coll_args_t *a,
     /* not the reason text: a few hundred bytes a small call never needs */
     memset(c, 0, offsetof(weft__shmc_t, why));
     c->why[0] = '\0';
-    memset((char *)c + sizeof(*c), 0, size - sizeof(*c));
+    if (size > sizeof(*c)) {
+        memset((char *)c + sizeof(*c), 0, size - sizeof(*c));
+    }
     c->ar = comm->shm;
     c->a = *a;
     /* larger than the buffers: piped where the kernel refuses reads or
@@ -155,7 +157,7 @@ weft__shmc_run_as(const weft__coll_args_t *a, const weft__coll_args_t *called,
 {
     weft__shm_area_t *ar = comm->shm;
     weft_context_t *ctx = comm->ctx;
-    const char *name = weft__coll_name(a->coll);
+    const char *name;
     union {
         weft__shmc_t c;
         char raw[SHMC_STATE_MAX];
@@ -182,6 +184,11 @@ weft__shmc_run_as(const weft__coll_args_t *a, const weft__coll_args_t *called,
         st = weft__progress_wait_for(ctx, shmc_inline_done, &x, 0,
                                      weft__comm_timeout(comm));
     }
+    if (x.rc == 1) {
+        return WEFT_OK; /* done, even if the comm failed meanwhile: the
+                           next call reports that */
+    }
+    name = weft__coll_name(a->coll);
     if (st == WEFT_ERR_TIMED_OUT && comm->error == WEFT_OK) {
         char what[200];
 
@@ -194,10 +201,6 @@ weft__shmc_run_as(const weft__coll_args_t *a, const weft__coll_args_t *called,
     } else if (x.rc < 0 && comm->error == WEFT_OK) {
         weft__comm_fail_here(comm, (weft_status_t)x.rc, "%s (shm): %s", name,
                              x.why);
-    }
-    if (x.rc == 1) {
-        return WEFT_OK; /* done, even if the comm failed meanwhile: the
-                           next call reports that */
     }
     return weft__comm_error_return(comm, name);
 }
