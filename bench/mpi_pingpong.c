@@ -80,9 +80,12 @@ main(int argc, char **argv)
         if (me < 2) {
             int p = 1 - me;
 
-            for (long i = -warm; i < iters; i++) {
-                double t = MPI_Wtime();
+            /* one clock read a round, its end and the next one's start:
+             * a read between the receive and the next send is on the
+             * round trip's path (tools/weft_bench_pp.c does the same) */
+            double t = MPI_Wtime();
 
+            for (long i = -warm; i < iters; i++) {
                 if (me == 0) {
                     MPI_Send(sbuf, (int)size, MPI_BYTE, p, 1, MPI_COMM_WORLD);
                     MPI_Recv(rbuf, (int)size, MPI_BYTE, p, 1, MPI_COMM_WORLD,
@@ -92,10 +95,13 @@ main(int argc, char **argv)
                              MPI_STATUS_IGNORE);
                     MPI_Send(sbuf, (int)size, MPI_BYTE, p, 1, MPI_COMM_WORLD);
                 }
+                double end = MPI_Wtime();
+
                 if (i >= 0) {
-                    samples[i] = (MPI_Wtime() - t) * 1e6 / 2;
+                    samples[i] = (end - t) * 1e6 / 2;
                     total += samples[i];
                 }
+                t = end;
             }
             for (long i = -1; i < bw_iters; i++) {
                 if (i == 0) {

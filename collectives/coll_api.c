@@ -7,7 +7,6 @@
 #include <weft/coll.h>
 
 #include "collectives/coll.h"
-#include "collectives/coll_args.h"
 #include "context.h"
 #include "errmsg.h"
 
