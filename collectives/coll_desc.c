@@ -8,28 +8,42 @@
 
 #include "util.h"
 
+/* Sets of collectives as bits by weft__coll_t: one test per call. */
+#define DESC_BIT(_c) (1u << (_c))
+#define DESC_REDUCES                                                           \
+    (DESC_BIT(WEFT_COLL_ALLREDUCE) | DESC_BIT(WEFT_COLL_REDUCE) |              \
+     DESC_BIT(WEFT_COLL_REDUCE_SCATTER) |                                      \
+     DESC_BIT(WEFT_COLL_REDUCE_SCATTER_V))
+#define DESC_ROOTED                                                            \
+    (DESC_BIT(WEFT_COLL_BROADCAST) | DESC_BIT(WEFT_COLL_REDUCE) |              \
+     DESC_BIT(WEFT_COLL_GATHER) | DESC_BIT(WEFT_COLL_SCATTER))
+#define DESC_VARIES                                                            \
+    (DESC_BIT(WEFT_COLL_ALLGATHERV) | DESC_BIT(WEFT_COLL_REDUCE_SCATTER_V) |   \
+     DESC_BIT(WEFT_COLL_ALLTOALLV))
+
 static int
 desc_reduces(weft__coll_t coll)
 {
-    return coll == WEFT_COLL_ALLREDUCE || coll == WEFT_COLL_REDUCE ||
-           coll == WEFT_COLL_REDUCE_SCATTER ||
-           coll == WEFT_COLL_REDUCE_SCATTER_V;
+    return (DESC_REDUCES >> coll) & 1u;
 }
 
 static int
 desc_rooted(weft__coll_t coll)
 {
-    return coll == WEFT_COLL_BROADCAST || coll == WEFT_COLL_REDUCE ||
-           coll == WEFT_COLL_GATHER || coll == WEFT_COLL_SCATTER;
+    return (DESC_ROOTED >> coll) & 1u;
+}
+
+static int
+desc_varies(weft__coll_t coll)
+{
+    return (DESC_VARIES >> coll) & 1u;
 }
 
 void
 weft__coll_desc_make(weft__coll_desc_t *d, const weft__coll_args_t *a,
                      weft_dtype_t dtype, weft_op_t op)
 {
-    int varies = a->coll == WEFT_COLL_ALLGATHERV ||
-                 a->coll == WEFT_COLL_REDUCE_SCATTER_V ||
-                 a->coll == WEFT_COLL_ALLTOALLV;
+    int varies = desc_varies(a->coll);
     int root = desc_rooted(a->coll) ? a->root : -1;
 
     d->w[0] = varies ? 0 : (uint64_t)a->count;

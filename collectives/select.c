@@ -240,6 +240,12 @@ weft__select(const weft__coll_args_t *a, weft_comm_t *comm,
     double best_cost = INFINITY;
     weft__cost_t m;
 
+    /* a pick is kept only while nothing forces one (set_algorithm drops
+     * it; WEFT_<COLL>_ALGO forces from the start): a loop of the same
+     * call looks no further */
+    if (select_cached(a, comm, algo_p)) {
+        return WEFT_OK;
+    }
     if (comm->coll_force[a->coll] != NULL) {
         *algo_p = comm->coll_force[a->coll];
         return select_forced(a, comm, (*algo_p)->name,
@@ -254,9 +260,6 @@ weft__select(const weft__coll_args_t *a, weft_comm_t *comm,
             *p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
         }
         return select_forced(a, comm, forced, source, algo_p);
-    }
-    if (select_cached(a, comm, algo_p)) {
-        return WEFT_OK;
     }
     select_model(comm, &m);
     tuned = weft__tuning_lookup(comm->ctx, a->coll,
@@ -319,6 +322,7 @@ weft_comm_set_algorithm(weft_comm_t *comm, const char *coll,
     }
     pthread_mutex_lock(&comm->ctx->lock);
     comm->coll_force[c] = found;
+    comm->coll_pick[c].algo = NULL; /* the model's pick yields to it */
     pthread_mutex_unlock(&comm->ctx->lock);
     return WEFT_OK;
 }
