@@ -10,6 +10,8 @@
  *   size_bytes count time_us algbw_GBs busbw_GBs max_time_us errors
  *   p50_us p99_us algo
  * or, with --json, one object per line. See weft_bench.h for the files.
+ * A collective's time_us is timed as the peers' benchmark times it (the
+ * loop alone); p50/p99 come from a second loop that times each call.
  */
 #include <stdint.h>
 #include <stdlib.h>
