@@ -9,8 +9,10 @@
  *           sched_yield: the cost of one switch, which a call pays per
  *           core where ranks outnumber cores;
  *   copy    one and two processes, one per core, each memcpy'ing its own
- *           buffers: the copy bandwidth at sizes in and out of cache.
- * Usage: floors line|yield|copy [ROUNDS]
+ *           buffers: the copy bandwidth at sizes in and out of cache;
+ *   sum     the same with a = b + c over float32 vectors (each n bytes):
+ *           PERF.md's memory-bandwidth limit for busbw, in GB/s of a.
+ * Usage: floors line|yield|copy|sum [ROUNDS]
  */
 #define _GNU_SOURCE
 #include <sched.h>
@@ -119,30 +121,45 @@ floor_yield(long n)
            (now() - t0) / (2.0 * (double)n) * 1e6);
 }
 
-/* nproc processes, one per core, each copying its own n-byte buffer. */
+/* One pass of the floor: b = a (copy), or a = b + c over floats (sum). */
+static void
+rate_pass(int sum, float *a, float *b, const float *c, size_t n)
+{
+    if (!sum) {
+        memcpy(b, a, n);
+    } else {
+        for (size_t i = 0; i < n / sizeof(float); i++) {
+            a[i] = b[i] + c[i];
+        }
+    }
+    __asm__ volatile("" : : "r"(a), "r"(b) : "memory");
+}
+
+/* nproc processes, one per core, each copying (or summing into) its own
+ * n-byte buffer: GB/s of buffer written, all processes together. */
 static double
-copy_rate(int nproc, size_t n)
+pass_rate(int sum, int nproc, size_t n)
 {
     double *gbs = shared(4096);
-    double sum = 0;
+    double total = 0;
 
     for (int k = 0; k < nproc; k++) {
         if (fork() == 0) {
-            char *a = malloc(n), *b = malloc(n);
+            float *a = malloc(n), *b = malloc(n), *c = malloc(n);
             long reps = (long)(4e9 / (double)n) + 4;
             double t0;
 
-            if (a == NULL || b == NULL) {
+            if (a == NULL || b == NULL || c == NULL) {
                 _exit(1);
             }
             pin(k);
             memset(a, 1, n);
             memset(b, 2, n);
-            memcpy(b, a, n);
+            memset(c, 3, n);
+            rate_pass(sum, a, b, c, n);
             t0 = now();
             for (long r = 0; r < reps; r++) {
-                memcpy(b, a, n);
-                __asm__ volatile("" : : "r"(a), "r"(b) : "memory");
+                rate_pass(sum, a, b, c, n);
             }
             gbs[k] = (double)n * (double)reps / (now() - t0) / 1e9;
             _exit(0);
@@ -151,24 +168,25 @@ copy_rate(int nproc, size_t n)
     while (wait(NULL) > 0) {
     }
     for (int k = 0; k < nproc; k++) {
-        sum += gbs[k];
+        total += gbs[k];
     }
     munmap(gbs, 4096);
-    return sum;
+    return total;
 }
 
 static void
-floor_copy(void)
+floor_rate(int sum)
 {
-    static const size_t sizes[] = {32u << 10, 256u << 10, 2u << 20, 16u << 20,
-                                   64u << 20};
+    static const size_t sizes[] = {4u << 10, 32u << 10, 256u << 10,
+                                   2u << 20, 16u << 20, 64u << 20};
+    const char *name = sum ? "sum: " : "copy:";
 
-    printf("copy:  size_per_process  1_process_GBs  2_processes_GBs\n");
+    printf("%s  size_per_process  1_process_GBs  2_processes_GBs\n", name);
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-        double one = copy_rate(1, sizes[i]);
+        double one = pass_rate(sum, 1, sizes[i]);
 
-        printf("copy:  %10zu KiB %14.1f %16.1f\n", sizes[i] >> 10, one,
-               copy_rate(2, sizes[i]));
+        printf("%s  %10zu KiB %14.1f %16.1f\n", name, sizes[i] >> 10, one,
+               pass_rate(sum, 2, sizes[i]));
     }
 }
 
@@ -178,7 +196,7 @@ main(int argc, char **argv)
     long n = argc > 2 ? atol(argv[2]) : 0;
 
     if (argc < 2) {
-        fprintf(stderr, "usage: floors line|yield|copy [ROUNDS]\n");
+        fprintf(stderr, "usage: floors line|yield|copy|sum [ROUNDS]\n");
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -187,7 +205,9 @@ main(int argc, char **argv)
     } else if (strcmp(argv[1], "yield") == 0) {
         floor_yield(n > 0 ? n : 100000);
     } else if (strcmp(argv[1], "copy") == 0) {
-        floor_copy();
+        floor_rate(0);
+    } else if (strcmp(argv[1], "sum") == 0) {
+        floor_rate(1);
     } else {
         fprintf(stderr, "floors: unknown test '%s'\n", argv[1]);
         return 2;

@@ -186,8 +186,9 @@ sm_val(int from, int to, size_t i, int k)
 }
 
 /* Blocking on even calls, nonblocking on odd ones; every element checked;
- * each kind took both forms, and every allgather and alltoall was
- * measured (those that fit the buffers too). */
+ * each kind took both forms, and every call was measured (those that fit
+ * the buffers too; broadcasts at 3 and 4 ranks: two ranks keep a fixed
+ * rule for them). */
 static void
 sm_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
 {
@@ -271,8 +272,7 @@ sm_body(weft_context_t *ctx, weft_comm_t *w, void *arg)
             tried[0] >= 2 && tried[1] >= 2,
             "rank %d, kind %d: through the buffers %u times, read %u times",
             rank, kind, tried[0], tried[1]);
-        WT_CHECK(kind == WEFT_SHM_FORM_BROADCAST ||
-                     tried[0] + tried[1] == SM_CALLS,
+        WT_CHECK(tried[0] + tried[1] == SM_CALLS,
                  "rank %d, kind %d: %u of %d calls measured", rank, kind,
                  tried[0] + tried[1], SM_CALLS);
     }
