@@ -140,6 +140,10 @@ weft__shm_area_agree(weft_comm_t *comm, const weft__shm_offer_t *mine,
     ar->fit = comm->ctx->cfg.shm.coll_buf == 0 && ar->buf > WEFT_SHMC_FIT_AUTO
                   ? WEFT_SHMC_FIT_AUTO
                   : ar->buf;
+    ar->fit_bcast =
+        comm->ctx->cfg.shm.coll_buf == 0 && ar->buf > WEFT_SHMC_FIT_BCAST_AUTO
+            ? WEFT_SHMC_FIT_BCAST_AUTO
+            : ar->buf;
     ar->cache = comm->ctx->cfg.shm.coll_cache != 0
                     ? comm->ctx->cfg.shm.coll_cache
                     : weft__copy_cache_bytes();

@@ -110,6 +110,17 @@ typedef struct weft__shm_ctl {
  * with 128 KiB buffers in some runs and 2.5 times it in others (4 and 8
  * ranks on 2 cores, 512 KiB; reading the peers' memory varied less). */
 #define WEFT_SHMC_FIT_AUTO (128u << 10)
+/* And what a broadcast may fill there where it takes whichever of the
+ * buffers and reading measured faster (its readers copy one block, not
+ * one from every rank). Interleaved against WEFT_SHMC_FIT_AUTO, 4 and 8
+ * ranks on 2 cores, where a line crosses cores in 0.05 us: 4 ranks 256
+ * KiB 44.2-47.2 -> 34.6-35.9 us, 512 KiB 80.9-83.2 -> 49.7-50.8; 8 ranks
+ * 256 KiB 71-77 -> 49-58, 512 KiB 127-136 -> 87-92; 1 MiB level. Where
+ * it takes 0.25 us, 4 ranks gained less (512 KiB 103-119 -> 99-107) and 8
+ * lost (256 KiB 120-138 -> 142-150, 512 KiB 224-242 -> 260-297). Alltoall
+ * gained as much at 4 ranks and lost twice as much at 8; allgather lost
+ * at 4. */
+#define WEFT_SHMC_FIT_BCAST_AUTO (512u << 10)
 
 /* What one rank saw of the two forms (through the shared buffers, or
  * reading the peers' memory) a call of one kind and size class may take
@@ -144,6 +155,7 @@ typedef struct weft__shm_area {
     size_t buf;      /* bytes of each data buffer */
     size_t fit;      /* of which calls other than allreduce fill at most
                       * (weft__shmc_fits) */
+    size_t fit_bcast; /* and measured broadcasts (broadcast_shm.c) */
     size_t cache;    /* bytes of cache assumed (WEFT_SHM_COLL_CACHE) */
     int size, rank;  /* the comm's */
     weft__shm_ctl_t **ctl; /* [size] */

@@ -10,7 +10,7 @@
  * says so), or copied by the kernel, the readers and the root sharing
  * the work (bc_large), or, where the node has more ranks than cores,
  * whichever of the two measured faster (shm_form.h), as are calls past
- * 8 KiB that fit the buffers there (weft__shmc_fit_measured). Two ranks
+ * 8 KiB up to WEFT_SHMC_FIT_BCAST_AUTO there (bc_measured). Two ranks
  * take bc_large from BC_READ_MIN already: one copy instead of two in a
  * row.
  */
@@ -277,6 +277,27 @@ bc_large(weft__shmc_t *c, char *why, size_t why_len)
     return 1;
 }
 
+/* Ranks sharing cores, past 8 KiB within ar->fit_bcast: whichever of
+ * the buffers and reading measured faster (4 ranks, 64 KiB, interleaved:
+ * 11.0-11.4 us through the buffers against 12.3-12.6 read where a line
+ * crosses cores in 0.05 us, 35.6-36.9 against 31.5-32.0 where it takes
+ * 0.25). Two ranks keep BC_READ_MIN. */
+static int
+bc_measured(const weft__shm_area_t *ar, size_t bytes)
+{
+    return ar != NULL && ar->size > 2 && ar->measure &&
+           bytes > WEFT_SHMC_FIT_MEASURE_MIN && bytes <= ar->fit_bcast;
+}
+
+/* Shared-buffer bytes a call needs, or SIZE_MAX past the buffers. */
+static size_t
+bc_buffered(const weft__coll_args_t *a, const weft__shm_area_t *ar)
+{
+    size_t bytes = a->count * a->esize;
+
+    return bc_measured(ar, bytes) ? bytes : weft__shmc_fits(ar, bytes);
+}
+
 static int
 broadcast_shm_poll(void *state, char *why, size_t why_len)
 {
@@ -292,13 +313,7 @@ broadcast_shm_poll(void *state, char *why, size_t why_len)
     if (!weft__shmc_turn(c)) {
         return 0;
     }
-    /* ranks sharing cores, past 8 KiB within the buffers: whichever form
-     * measured faster (4 ranks, 64 KiB, interleaved: 11.0-11.4 us through
-     * the buffers against 12.3-12.6 read where a line crosses cores in
-     * 0.05 us, 35.6-36.9 against 31.5-32.0 where it takes 0.25) */
-    if (c->ar->size > 2 &&
-        weft__shmc_fit_measured(c->ar, c->a.count * c->a.esize,
-                                c->a.count * c->a.esize)) {
+    if (bc_measured(c->ar, c->a.count * c->a.esize)) {
         return weft__shmc_form_run(c, 1, WEFT_SHM_FORM_BROADCAST,
                                    c->a.count * c->a.esize, bc_small, bc_large,
                                    why, why_len);
@@ -329,8 +344,7 @@ broadcast_shm_build(weft__sched_t *s, const weft__coll_args_t *a)
 static const char *
 broadcast_shm_supported(const weft__coll_args_t *a, const weft_comm_t *comm)
 {
-    return weft__shmc_supported(comm,
-                                weft__shmc_fits(comm->shm, a->count * a->esize),
+    return weft__shmc_supported(comm, bc_buffered(a, comm->shm),
                                 WEFT_SHMC_READS | WEFT_SHMC_PIPES);
 }
 
@@ -347,7 +361,7 @@ broadcast_shm_run(const weft__coll_args_t *a, weft_comm_t *comm)
         return WEFT_OK; /* nothing moves, as the schedule would do */
     }
     return weft__shmc_run(a, comm, &broadcast_shm_ops, sizeof(weft__shmc_t),
-                          weft__shmc_fits(comm->shm, a->count * a->esize));
+                          bc_buffered(a, comm->shm));
 }
 
 const weft__algo_t weft__algo_broadcast_shm = {
