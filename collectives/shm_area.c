@@ -310,6 +310,32 @@ weft__shm_area_qput(weft__shm_area_t *ar, uint64_t d, const uint64_t desc[2],
 }
 
 int
+weft__shm_area_other_call(const weft__shm_area_t *ar, uint64_t d,
+                          const uint64_t desc[2], const uint64_t **theirs_p)
+{
+    atomic_thread_fence(memory_order_seq_cst);
+    for (int r = 0; r < ar->size; r++) {
+        const uint64_t *pd = NULL;
+
+        if (r == ar->rank) {
+            continue;
+        }
+        if (weft__shm_area_head_is(ar, r, d)) {
+            pd = weft__shm_area_head(ar, r, d)->desc;
+        } else if (weft__shm_area_qready(ar, r, d)) {
+            pd = weft__shm_area_qslot(ar, r, d)->head.desc;
+        }
+        if (pd != NULL && (pd[0] != desc[0] || pd[1] != desc[1])) {
+            if (theirs_p != NULL) {
+                *theirs_p = pd;
+            }
+            return r;
+        }
+    }
+    return -1;
+}
+
+int
 weft__shm_area_all_arrived(const weft__shm_area_t *ar, uint64_t d,
                            int *missing_p)
 {

@@ -289,6 +289,14 @@ weft__shm_area_qready(const weft__shm_area_t *ar, int r, uint64_t d)
     return atomic_load_explicit(&weft__shm_area_qslot(ar, r, d)->head.stamp,
                                 memory_order_acquire) == d;
 }
+/* For a root that goes on without waiting, once its call d (desc) is
+ * announced: the first other member that announced call d as another
+ * call (its descriptor in *theirs_p where not NULL), or -1. Fences first:
+ * of two ranks that each take themselves for the root, at least one sees
+ * the other's (each writes, fences, then reads). */
+int weft__shm_area_other_call(const weft__shm_area_t *ar, uint64_t d,
+                              const uint64_t desc[2],
+                              const uint64_t **theirs_p);
 /* Every member has reached d / finished d: 1, or 0 with the first
  * missing comm rank in *missing_p. */
 int weft__shm_area_all_arrived(const weft__shm_area_t *ar, uint64_t d,

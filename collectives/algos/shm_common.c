@@ -246,30 +246,10 @@ weft__shmc_compare(weft__shmc_t *c, int r, const uint64_t *pd)
 int
 weft__shmc_sole_root(weft__shmc_t *c)
 {
-    const weft__shm_area_t *ar = c->ar;
+    const uint64_t *theirs = NULL;
+    int r = weft__shm_area_other_call(c->ar, c->d, c->desc, &theirs);
 
-    /* this rank's announcement is out: after the fence, of two ranks
-     * that each take themselves for the root, at least one sees the
-     * other's (each writes, fences, then reads) */
-    atomic_thread_fence(memory_order_seq_cst);
-    for (int r = 0; r < ar->size; r++) {
-        int rc = 1;
-
-        if (r == ar->rank) {
-            continue;
-        }
-        if (weft__shm_area_head_is(ar, r, c->d)) {
-            rc = weft__shmc_compare(c, r,
-                                    weft__shm_area_head(ar, r, c->d)->desc);
-        } else if (weft__shm_area_qready(ar, r, c->d)) {
-            rc = weft__shmc_compare(
-                c, r, weft__shm_area_qslot(ar, r, c->d)->head.desc);
-        }
-        if (rc != 1) {
-            return rc;
-        }
-    }
-    return 1;
+    return r < 0 ? 1 : weft__shmc_compare(c, r, theirs);
 }
 
 /* What member r called in this call (announced in its head, or, when it
