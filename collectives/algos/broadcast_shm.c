@@ -35,28 +35,42 @@ enum { BC_ENTER, BC_COPY, BC_PIPE, BC_DONE };
  * take turns on the cores), so they keep the buffers. */
 #define BC_READ_MIN ((size_t)32 * 1024)
 
-/* A queued call is over here: its fin may free a root's slot, so wake. */
-static int
-bc_queued_done(weft__shmc_t *c)
-{
-    weft__shmc_finish(c);
-    weft__shm_area_wake(c->ar);
-    return 1;
-}
+/* What a queued call could do at once (bc_queued_try). */
+enum { BCQ_WAIT, BCQ_DONE, BCQ_OTHER };
 
-/* A reader: the root's queue slot holds call d; copy it out. */
+/* Call d of a queued broadcast (desc), as far as it goes at once: the
+ * root puts its data into its slot once that is free, and finds no other
+ * member that announced call d as another call; a reader copies the
+ * root's slot once it holds call d as this rank made it. BCQ_DONE;
+ * BCQ_WAIT for member *who_p; BCQ_OTHER where member *who_p made another
+ * call (its descriptor in *theirs_p). A root's slot holds the data from
+ * its first try: a later one writes the same again. */
 static int
-bc_queued_take(weft__shmc_t *c, size_t bytes)
+bc_queued_try(weft__shm_area_t *ar, uint64_t d, int root,
+              const uint64_t desc[2], void *buf, size_t bytes, int *who_p,
+              const uint64_t **theirs_p)
 {
-    const weft__shm_qslot_t *q = weft__shm_area_qslot(c->ar, c->a.root, c->d);
-    int rc = weft__shmc_compare(c, c->a.root, q->head.desc);
+    const weft__shm_qslot_t *q;
 
-    if (rc != 1) {
-        return rc;
+    if (ar->rank == root) {
+        if (!weft__shm_area_qslot_free(ar, d, who_p)) {
+            return BCQ_WAIT;
+        }
+        weft__shm_area_qput(ar, d, desc, buf, bytes);
+        *who_p = weft__shm_area_other_call(ar, d, desc, theirs_p);
+        return *who_p < 0 ? BCQ_DONE : BCQ_OTHER;
     }
-    memcpy(c->a.recvbuf, weft__shmc_inline(bytes) ? q->head.u.data : q->data,
-           bytes);
-    return bc_queued_done(c);
+    *who_p = root;
+    if (!weft__shm_area_qready(ar, root, d)) {
+        return BCQ_WAIT;
+    }
+    q = weft__shm_area_qslot(ar, root, d);
+    if (q->head.desc[0] != desc[0] || q->head.desc[1] != desc[1]) {
+        *theirs_p = q->head.desc;
+        return BCQ_OTHER;
+    }
+    memcpy(buf, weft__shmc_inline(bytes) ? q->head.u.data : q->data, bytes);
+    return BCQ_DONE;
 }
 
 static int
@@ -64,32 +78,36 @@ bc_queued(weft__shmc_t *c)
 {
     weft__shm_area_t *ar = c->ar;
     size_t bytes = c->a.count * c->a.esize;
-    int root = c->a.root;
-    uint64_t fin;
-    int rc;
+    int root = c->a.root, who = -1;
+    const uint64_t *theirs = NULL;
+    uint64_t fin = 0;
 
-    if (ar->rank == root) {
-        if (!weft__shm_area_qslot_free(ar, c->d, &c->missing)) {
+    /* a reader looks at the slot alone first: the root's fin, which it
+     * writes every call, is a line more to fetch; then at the root's fin
+     * and the slot again (a root that has finished this call has written
+     * its slot or head before) */
+    for (int look = 0; look < 2; look++) {
+        switch (bc_queued_try(ar, c->d, root, c->desc, c->a.recvbuf, bytes,
+                              &who, &theirs)) {
+        case BCQ_DONE:
+            weft__shmc_finish(c);
+            weft__shm_area_wake(ar); /* its fin may free a root's slot */
+            return 1;
+        case BCQ_OTHER:
+            return weft__shmc_compare(c, who, theirs);
+        default:
+            break;
+        }
+        if (ar->rank == root) {
+            c->missing = who;
             c->wait = "rank %d to finish the call that used this rank's "
                       "broadcast queue slot before";
             return 0;
         }
-        weft__shm_area_qput(ar, c->d, c->desc, c->a.recvbuf, bytes);
-        if ((rc = weft__shmc_sole_root(c)) != 1) {
-            return rc;
+        if (look == 0) {
+            fin =
+                atomic_load_explicit(&ar->ctl[root]->fin, memory_order_acquire);
         }
-        return bc_queued_done(c);
-    }
-    /* the slot alone while it holds the call: the root's fin, which it
-     * writes every call, is a line more to fetch */
-    if (weft__shm_area_qready(ar, root, c->d)) {
-        return bc_queued_take(c, bytes);
-    }
-    /* then the root's fin and a second look: a root that has finished
-     * this call has written its slot or head before */
-    fin = atomic_load_explicit(&ar->ctl[root]->fin, memory_order_acquire);
-    if (weft__shm_area_qready(ar, root, c->d)) {
-        return bc_queued_take(c, bytes);
     }
     /* the root made another call: announced in its head, or finished
      * without either (a broadcast from another root) */
@@ -105,46 +123,29 @@ bc_queued(weft__shmc_t *c)
     return 0;
 }
 
-/* A queued broadcast that completes at once, without weft__shmc_run's
- * state and wait: a root whose slot is free and no other member of which
- * announced this call as another, a reader whose root's slot holds the
- * call as this rank made it. Where ranks share cores a loop of small
- * broadcasts mostly finds that, and the state was a fifth of a call's
- * instructions. 1 when done; 0 leaves the call to weft__shmc_run whole
- * (a root's slot may hold the data already: it writes the same again). */
+/* A queued broadcast that completes at once (bc_queued_try), without
+ * weft__shmc_run's state and wait. Where ranks share cores a loop of
+ * small broadcasts mostly finds that, and the state was a fifth of a
+ * call's instructions. 1 when done; 0 leaves the call to weft__shmc_run
+ * whole, which tries again and reports what it finds. */
 static int
 bc_queued_now(const weft__coll_args_t *a, weft_comm_t *comm)
 {
     weft__shm_area_t *ar = comm->shm;
     size_t bytes = a->count * a->esize;
-    const weft__shm_qslot_t *q;
+    const uint64_t *theirs = NULL;
     weft__coll_desc_t desc;
     uint64_t d;
-    int missing;
+    int who;
 
     if (ar == NULL || ar->run_d != ar->next_d || bytes > WEFT_SHM_QBYTES) {
         return 0;
     }
     d = ar->next_d;
     weft__coll_desc_make(&desc, a, a->dtype, a->op);
-    if (ar->rank == a->root) {
-        if (!weft__shm_area_qslot_free(ar, d, &missing)) {
-            return 0;
-        }
-        weft__shm_area_qput(ar, d, desc.w, a->recvbuf, bytes);
-        if (weft__shm_area_other_call(ar, d, desc.w, NULL) >= 0) {
-            return 0;
-        }
-    } else {
-        if (!weft__shm_area_qready(ar, a->root, d)) {
-            return 0;
-        }
-        q = weft__shm_area_qslot(ar, a->root, d);
-        if (q->head.desc[0] != desc.w[0] || q->head.desc[1] != desc.w[1]) {
-            return 0;
-        }
-        memcpy(a->recvbuf, weft__shmc_inline(bytes) ? q->head.u.data : q->data,
-               bytes);
+    if (bc_queued_try(ar, d, a->root, desc.w, a->recvbuf, bytes, &who,
+                      &theirs) != BCQ_DONE) {
+        return 0;
     }
     ar->next_d = ar->run_d = d + 1;
     weft__shm_area_finish(ar, d);
