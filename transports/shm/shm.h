@@ -352,6 +352,8 @@ shm_ring_t weft__shm_seg_ring(void *seg, const shm_seg_hdr_t *hdr, int i);
 void weft__shm_peer_fail(weft_tl_ep_t *peer, weft_status_t status,
                          const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The local peer with job rank `rank`, or NULL (this rank, or not local). */
+weft_tl_ep_t *weft__shm_peer_find(weft_tl_t *tl, int rank);
 /* Wake the peer if it sleeps (after publishing into its ring). */
 void weft__shm_wake(weft_tl_ep_t *peer);
 /* The same after the caller's own seq_cst fence (one for several peers). */

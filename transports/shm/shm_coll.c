@@ -13,15 +13,9 @@ static_assert(WEFT_SHM_SLOT_CTL == SHM_COLL_CTL, "one slot layout");
 static weft_tl_ep_t *
 shm_coll_peer(weft_tl_t *tl, int job_rank)
 {
-    for (int i = 0; i < tl->nlocal; i++) {
-        if (tl->local_ranks[i] == job_rank) {
-            weft_tl_ep_t *p = tl->peers[i];
+    weft_tl_ep_t *p = weft__shm_coll_ep(tl, job_rank);
 
-            return p != NULL && p->attached && p->failed == WEFT_OK ? p
-                                                                    : NULL;
-        }
-    }
-    return NULL;
+    return p != NULL && p->attached && p->failed == WEFT_OK ? p : NULL;
 }
 
 int
@@ -108,12 +102,7 @@ weft__shm_pid(weft_tl_t *tl, int job_rank)
 weft_tl_ep_t *
 weft__shm_coll_ep(weft_tl_t *tl, int job_rank)
 {
-    for (int i = 0; tl != NULL && i < tl->nlocal; i++) {
-        if (tl->local_ranks[i] == job_rank) {
-            return tl->peers[i];
-        }
-    }
-    return NULL;
+    return tl != NULL ? weft__shm_peer_find(tl, job_rank) : NULL;
 }
 
 void

@@ -86,8 +86,8 @@ shm_peer_failed_ignore(void *host, int peer, weft_status_t status,
 
 /* ---- peers ---------------------------------------------------------------- */
 
-static weft_tl_ep_t *
-shm_peer_find(weft_tl_t *tl, int rank)
+weft_tl_ep_t *
+weft__shm_peer_find(weft_tl_t *tl, int rank)
 {
     for (int i = 0; i < tl->nlocal; i++) {
         if (tl->local_ranks[i] == rank) {
@@ -467,7 +467,7 @@ shm_reachable(weft_tl_t *tl, const weft_tl_peer_t *info)
     if (!info->same_node || tl->seg == NULL) {
         return 0;
     }
-    peer = shm_peer_find(tl, info->rank);
+    peer = weft__shm_peer_find(tl, info->rank);
     if (peer == NULL || peer->refused) {
         return 0;
     }
@@ -499,7 +499,7 @@ shm_ep_create(weft_tl_t *tl, const weft_tl_peer_t *info, weft_tl_ep_t **ep_p)
                            "memory",
                            info->rank);
     }
-    *ep_p = shm_peer_find(tl, info->rank);
+    *ep_p = weft__shm_peer_find(tl, info->rank);
     return WEFT_OK;
 }
 
