@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../tools/bench_tick.h" /* the per-round clock, as weft-bench */
+
 static int
 cmp_double(const void *a, const void *b)
 {
@@ -38,8 +40,10 @@ main(int argc, char **argv)
     uint8_t *sbuf, *rbuf;
     double *samples = malloc(sizeof(double) * 100000);
     MPI_Request reqs[1024];
+    bench_tick_t tick;
 
     MPI_Init(&argc, &argv);
+    bench_tick_init(&tick);
     MPI_Comm_rank(MPI_COMM_WORLD, &me);
     MPI_Comm_size(MPI_COMM_WORLD, &n);
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -82,8 +86,9 @@ main(int argc, char **argv)
 
             /* one clock read a round, its end and the next one's start:
              * a read between the receive and the next send is on the
-             * round trip's path (tools/weft_bench_pp.c does the same) */
-            double t = MPI_Wtime();
+             * round trip's path, so it is the TSC where it can be
+             * (tools/bench_tick.h; tools/weft_bench_pp.c does the same) */
+            uint64_t t = bench_tick_read(&tick);
 
             for (long i = -warm; i < iters; i++) {
                 if (me == 0) {
@@ -95,10 +100,10 @@ main(int argc, char **argv)
                              MPI_STATUS_IGNORE);
                     MPI_Send(sbuf, (int)size, MPI_BYTE, p, 1, MPI_COMM_WORLD);
                 }
-                double end = MPI_Wtime();
+                uint64_t end = bench_tick_read(&tick);
 
                 if (i >= 0) {
-                    samples[i] = (end - t) * 1e6 / 2;
+                    samples[i] = bench_tick_us(&tick, end - t) / 2;
                     total += samples[i];
                 }
                 t = end;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_tick.h"
 #include "weft_bench.h"
 
 typedef struct pp_result {
@@ -58,7 +59,8 @@ pp_cmp_double(const void *a, const void *b)
 /* One size between this rank and its partner. */
 static void
 pp_size(const bench_opts_t *o, const bench_env_t *env, size_t size,
-        uint8_t *sbuf, uint8_t *rbuf, double *samples, pp_result_t *res)
+        const bench_tick_t *tick, uint8_t *sbuf, uint8_t *rbuf, double *samples,
+        pp_result_t *res)
 {
     int me = env->rank, partner = me ^ 1, lead = (me % 2) == 0;
     long iters = o->iters > 0 ? o->iters : bench_default_iters(size);
@@ -73,6 +75,7 @@ pp_size(const bench_opts_t *o, const bench_env_t *env, size_t size,
     weft_comm_t *comm = env->comm;
     weft_request_t *reqs[1024];
     double t0 = 0, total = 0;
+    uint64_t r0;
     char ack = 0;
 
     memset(res, 0, sizeof(*res));
@@ -84,12 +87,12 @@ pp_size(const bench_opts_t *o, const bench_env_t *env, size_t size,
     }
     memset(rbuf, 0, size);
     /* one clock read a round, its end and the next one's start: a read
-     * between the receive and the next send is on the round trip's path
-     * (22 ns here, a tenth of a one-way trip; bench/mpi_pingpong.c does
-     * the same) */
-    t0 = bench_now();
+     * between the receive and the next send is on the round trip's path,
+     * so it is the TSC where it can be (bench_tick.h; bench/mpi_pingpong.c
+     * does the same) */
+    r0 = bench_tick_read(tick);
     for (long i = -warmup; i < iters; i++) {
-        double end;
+        uint64_t end;
 
         if (lead) {
             PP_OK(env, weft_send(sbuf, size, partner, 1, comm), "send");
@@ -98,12 +101,12 @@ pp_size(const bench_opts_t *o, const bench_env_t *env, size_t size,
             PP_OK(env, weft_recv(rbuf, size, partner, 1, comm, NULL), "recv");
             PP_OK(env, weft_send(sbuf, size, partner, 1, comm), "send");
         }
-        end = bench_now();
+        end = bench_tick_read(tick);
         if (i >= 0) {
-            samples[i] = (end - t0) * 1e6 / 2;
+            samples[i] = bench_tick_us(tick, end - r0) / 2;
             total += samples[i];
         }
-        t0 = end;
+        r0 = end;
     }
     if (o->check) {
         res->errors = pp_verify(rbuf, size, partner);
@@ -156,6 +159,7 @@ bench_pingpong(const bench_opts_t *o, const bench_env_t *env)
     double *samples = malloc(sizeof(double) * BENCH_MAX_ITERS);
     int me = env->rank, n = env->size;
     long failed = 0;
+    bench_tick_t tick;
 
     if (sbuf == NULL || rbuf == NULL || samples == NULL) {
         fprintf(stderr, "weft-bench: out of memory for %zu-byte buffers\n",
@@ -163,6 +167,7 @@ bench_pingpong(const bench_opts_t *o, const bench_env_t *env)
         exit(1);
     }
     memset(sbuf, 0, len);
+    bench_tick_init(&tick);
     if (me == 0) {
         printf("# weft-bench pingpong: %d ranks, %d pair(s), window %d\n", n,
                n / 2, o->window);
@@ -175,7 +180,7 @@ bench_pingpong(const bench_opts_t *o, const bench_env_t *env)
         int pairs = 0;
 
         bench_barrier(env);
-        pp_size(o, env, size, sbuf, rbuf, samples, &res);
+        pp_size(o, env, size, &tick, sbuf, rbuf, samples, &res);
         /* the leads of the other pairs report to rank 0 */
         if (me == 0) {
             sum = max = res.lat_us;
