@@ -159,4 +159,20 @@ WEFT_TUNING_FILE=$tf bench 2 allreduce -b 8 -e 8 -n 5 --check
     [ "$(grep -c 'tuning.txt:3' "$d/err")" = 2 ]
 check "a bad tuning file is logged once per rank (file:line) and ignored"
 
+# 7. pingpong: the contract, checked; over ucx's shared memory (where the
+# module loads) nothing says ERROR: UCX 1.13 logs one (on stdout) for an
+# endpoint asking for peer-failure handling, which weft falls back from
+bench 2 pingpong -b 8 -e 64K -n 200 -w 20 --check
+[ $rc = 0 ] && rows 3
+check "pingpong: the contract, checked"
+if [ -e "$B/transports/ucx/.libs/weft_tl_ucx.so" ]; then
+    WEFT_TL=self,ucx UCX_TLS=sm UCX_NET_DEVICES=lo \
+        bench 2 pingpong -b 8 -e 8K -n 200 -w 20 --check
+    [ $rc = 0 ] && ! grep -q 'ERROR' "$d/out" "$d/err" && rows 2
+    check "pingpong over ucx shared memory: checked, no ERROR logged"
+else
+    n=$((n + 1))
+    echo "ok $n - # SKIP ucx is not built here"
+fi
+
 exit $fail

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/syscall.h>
+#include <ucs/config/global_opts.h>
 #include <unistd.h>
 
 /* The peer needs looking at in the next progress (failures, reports). */
@@ -131,6 +132,27 @@ weft__ucx_ep_check_pids(weft_tl_t *tl)
         weft__ucx_ep_attention(ep);
     }
 }
+/* The first endpoint to a peer on this node, asking for peer-failure
+ * handling, which UCX 1.13's shared-memory transports lack: UCX would
+ * print an ERROR ("no active messages transport ... no peer failure
+ * handler") that is no error here, as weft falls back at once and says
+ * so itself. Its log level is lowered for this one call unless the user
+ * set UCX_LOG_LEVEL, who then sees what UCX says. */
+static ucs_status_t
+ucx_ep_create_probe(weft_tl_t *tl, const ucp_ep_params_t *prm, ucp_ep_h *uep_p)
+{
+    char level[32];
+    int quiet = getenv("UCX_LOG_LEVEL") == NULL &&
+                ucs_global_opts_get_value("LOG_LEVEL", level, sizeof(level)) ==
+                    UCS_OK &&
+                ucs_global_opts_set_value("LOG_LEVEL", "fatal") == UCS_OK;
+    ucs_status_t s = ucp_ep_create(tl->worker, prm, uep_p);
+
+    if (quiet) {
+        (void)ucs_global_opts_set_value("LOG_LEVEL", level);
+    }
+    return s;
+}
 
 weft_status_t
 weft__ucx_ep_create(weft_tl_t *tl, const weft_tl_peer_t *peer,
@@ -178,8 +200,9 @@ weft__ucx_ep_create(weft_tl_t *tl, const weft_tl_peer_t *peer,
     prm.err_handler.cb = ucx_ep_err_cb;
     prm.err_handler.arg = ep;
     s = tl->local_mode_none && peer->same_node
-            ? UCS_ERR_UNREACHABLE /* as for the first one (UCX logs it) */
-            : ucp_ep_create(tl->worker, &prm, &ep->uep);
+            ? UCS_ERR_UNREACHABLE /* as for the first one */
+        : peer->same_node ? ucx_ep_create_probe(tl, &prm, &ep->uep)
+                          : ucp_ep_create(tl->worker, &prm, &ep->uep);
     if (s == UCS_ERR_UNREACHABLE && peer->same_node) {
         tl->local_mode_none = 1;
         /* UCX 1.13's shared-memory transports have no peer-failure
