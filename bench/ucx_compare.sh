@@ -20,6 +20,10 @@
 # messages. The tcp path is therefore compared with `ucx_perftest -e`
 # (endpoints with error handling: the same protocols); the plain
 # perftest figure is printed beside it (column nofail) for reference.
+# Where Open MPI or MPICH is installed, each path also gets a row per MPI
+# over the same UCX path (Open MPI's pml ucx, MPICH's ch4:ucx; the twin
+# harness bench/mpi_pingpong.c): what a production MPI layered on UCX
+# adds to ucx_perftest, run in the same rounds (MPI=0 leaves them out).
 set -u
 BUILD=${1:-.}
 REPS=${REPS:-3}
@@ -34,6 +38,19 @@ command -v ucx_perftest >/dev/null || {
     exit 77
 }
 export UCX_NET_DEVICES=lo WEFT_TL=self,ucx
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+HERE=$(cd "$(dirname "$0")" && pwd)
+TMP=$(mktemp -d -t ucxcmp.XXXXXX) || exit 1
+trap 'rm -rf "$TMP"' EXIT
+MPIS=""
+if [ "${MPI:-1}" != 0 ]; then
+    command -v mpicc.openmpi >/dev/null &&
+        mpicc.openmpi -O2 -o "$TMP/pp.ompi" "$HERE/mpi_pingpong.c" &&
+        MPIS="$MPIS ompi"
+    command -v mpicc.mpich >/dev/null &&
+        mpicc.mpich -O2 -o "$TMP/pp.mpich" "$HERE/mpi_pingpong.c" &&
+        MPIS="$MPIS mpich"
+fi
 export WEFT_TL_MODULE_PATH=${WEFT_TL_MODULE_PATH:-$BUILD/transports/ucx/.libs}
 
 median() { sort -g | awk '{v[NR]=$1} END {print (NR ? v[int((NR+1)/2)] : "nan")}'; }
@@ -42,6 +59,16 @@ weft_run() { # size column -> value
     timeout "$TIMEOUT" "$BUILD/tools/weftrun" -n 2 "$BUILD/tools/weft-bench" \
         pingpong -b "$1" -e "$1" 2>/dev/null |
         awk -v c="$2" '!/^#/ && NF >= 10 {print $c}' | tail -1
+}
+
+mpi_run() { # mpi size column -> value (p50_us: 8, bw_GBs: 10)
+    case $1 in
+    ompi) timeout "$TIMEOUT" mpirun.openmpi -np 2 --mca pml ucx \
+              --mca pml_ucx_tls any --mca pml_ucx_devices any --mca btl self \
+              -x UCX_TLS -x UCX_NET_DEVICES "$TMP/pp.ompi" -b "$2" -e "$2" ;;
+    mpich) timeout "$TIMEOUT" mpirun.mpich -np 2 "$TMP/pp.mpich" -b "$2" \
+               -e "$2" ;;
+    esac 2>/dev/null | awk -v c="$3" '!/^#/ && NF >= 10 {print $c}' | tail -1
 }
 
 perftest_run() { # flags test size iters column -> value
@@ -64,6 +91,7 @@ for path in $PATHS; do
     same=""
     [ "$path" = tcp ] && same="-e" # see the header: the same protocols
     wl=() pl=() wb=() pb=() nl=() nb=()
+    declare -A ml=() mb=()
     for ((i = 0; i < REPS; i++)); do
         wl+=("$(weft_run "$LAT_SIZE" 8)") # p50_us
         pl+=("$(perftest_run "$same" tag_lat "$LAT_SIZE" 20000 3)") # typical
@@ -73,6 +101,10 @@ for path in $PATHS; do
             nl+=("$(perftest_run "" tag_lat "$LAT_SIZE" 20000 3)")
             nb+=("$(perftest_run "" tag_bw "$BW_BYTES" 1000 7)")
         fi
+        for m in $MPIS; do
+            ml[$m]+=" $(mpi_run "$m" "$LAT_SIZE" 8)"
+            mb[$m]+=" $(mpi_run "$m" "$BW_SIZE" 10)"
+        done
     done
     mb() { printf '%s\n' "$@" | median | awk '{print $1 * 1048576 / 1e9}'; }
     lw=$(printf '%s\n' "${wl[@]}" | median)
@@ -107,4 +139,15 @@ for path in $PATHS; do
     row lat "$lw" "$lp" "$ln" "$(paired 1 "${wl[@]}" -- "${pl[@]}")"
     row "bw GB/s" "$bw" "$bp" "$bn" \
         "$(paired "$(awk 'BEGIN {print 1048576 / 1e9}')" "${wb[@]}" -- "${pb[@]}")"
+    # the MPIs over the same UCX path: their own figure in the weft
+    # column, ratio and paired against the same perftest runs
+    for m in $MPIS; do
+        read -ra l <<<"${ml[$m]}"
+        read -ra b <<<"${mb[$m]}"
+        echo "# $path $m-ucx runs: lat ${l[*]} us; bw ${b[*]} GB/s"
+        row "lat $m" "$(printf '%s\n' "${l[@]}" | median)" "$lp" nan \
+            "$(paired 1 "${l[@]}" -- "${pl[@]}")"
+        row "bw $m" "$(printf '%s\n' "${b[@]}" | median)" "$bp" nan \
+            "$(paired "$(awk 'BEGIN {print 1048576 / 1e9}')" "${b[@]}" -- "${pb[@]}")"
+    done
 done
