@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # weftrun end to end, with plain shell ranks: the environment of each
 # rank, exit-status rules, failure supervision (abort, SIGKILL, SIGTERM
-# escalation, no process left behind), signal forwarding, --tag-output,
-# --timeout, job-key handling, --hosts / --host-cmd, usage errors.
-# Every wait is bounded; the whole script takes about 15 s.
+# escalation, no process left behind), signal forwarding, ^Z (weft ranks
+# stopped with weftrun past their heartbeat timeout, then resumed),
+# --tag-output, --timeout, job-key handling, --hosts / --host-cmd, usage
+# errors. Every wait is bounded; the whole script takes about 20 s.
 set -u
 B=${WT_TOP_BUILDDIR:-.}
 RUN=$B/tools/weftrun
@@ -271,6 +272,48 @@ if [ -x "$H" ]; then
     check "store clients: rank 2 SIGKILLed, ranks 0 and 1 get an event naming it"
 else
     n=$((n + 1)); echo "ok $n - # SKIP $H not built"
+fi
+
+# 16. ^Z: SIGTSTP stops the ranks with weftrun, a stop longer than the
+# heartbeat timeout is no failure, and the job goes on after SIGCONT
+BENCH=$B/tools/weft-bench
+# state PID: the one-letter process state
+state() { awk '/^State:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
+# all_stopped PID: PID and its children are stopped (T)
+all_stopped() {
+    local c
+    [ "$(state "$1")" = T ] || return 1
+    for c in $(pgrep -P "$1"); do
+        [ "$(state "$c")" = T ] || return 1
+    done
+    [ -n "$(pgrep -P "$1")" ]
+}
+if [ -x "$BENCH" ]; then
+    WEFT_HEARTBEAT=0.2s WEFT_HEARTBEAT_TIMEOUT=1s timeout -k 5 60 \
+        "$RUN" -n 2 "$BENCH" allreduce -b 64K -e 64K -n 100000 --check \
+        >"$d/out" 2>"$d/err" </dev/null &
+    job=$!
+    wait_lines "$d/out" 3 20 # the header: the ranks are running
+    pid=$(pgrep -P "$job" -x weftrun || pgrep -P "$job")
+    kill -TSTP "$pid"
+    for ((i = 0; i < 100; i++)); do
+        all_stopped "$pid" && break
+        sleep 0.05
+    done
+    all_stopped "$pid"
+    stopped=$?
+    sleep 2.5 # twice WEFT_HEARTBEAT_TIMEOUT
+    all_stopped "$pid" && [ $stopped = 0 ]
+    still=$?
+    kill -CONT "$pid"
+    wait "$job"
+    rc=$?
+    [ $still = 0 ] && [ $rc = 0 ] &&
+        awk '!/^#/ {rows++; if ($7 != 0) exit 1} END {exit rows != 1}' "$d/out" &&
+        grep -q 'stopped with the ranks (SIGTSTP)' "$d/err"
+    check "^Z stops the ranks with weftrun; after 2.5 s and SIGCONT the job finishes"
+else
+    n=$((n + 1)); echo "ok $n - # SKIP $BENCH not built"
 fi
 
 echo "1..$n"

@@ -100,7 +100,8 @@ typedef struct weftrun_job {
     int sigfd;
     int devnull;
     int running;  /* ranks started and not reaped */
-    double start; /* weft__now() at launch */
+    double start; /* weft__now() at launch (moved on by stops) */
+    double stopped_at; /* weftrun stopped itself (SIGTSTP) here; 0: no */
     /* stopping */
     weftrun_cause_t cause; /* what stopped the job first */
     int exit_code;         /* weftrun's exit status (set with cause) */

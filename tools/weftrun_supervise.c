@@ -1,6 +1,7 @@
 /*
  * weftrun supervision: one epoll loop over a signalfd (SIGCHLD, SIGINT,
- * SIGTERM, SIGHUP), the store server and the --tag-output pipes.
+ * SIGTERM, SIGHUP, SIGTSTP, SIGCONT), the store server and the
+ * --tag-output pipes.
  *
  * The first event that ends the job (a rank failing, --timeout, a signal
  * to weftrun, a rank that cannot be started) decides the exit status.
@@ -10,6 +11,14 @@
  * escalated by a second signal. When the last rank is gone, whatever the
  * ranks left behind is killed: weftrun is a child subreaper, so orphans
  * of the job come back to it.
+ *
+ * SIGTSTP (^Z) stops the ranks (SIGSTOP to their groups, which are not
+ * the terminal's) and then weftrun; when weftrun goes on (fg, bg,
+ * SIGCONT) the store hears from every rank afresh, each rank is sent a
+ * BEAT, and the ranks get SIGCONT, so a stop longer than
+ * WEFT_HEARTBEAT_TIMEOUT does not read as a silent rank or store; the
+ * --timeout clock does not count the stop. A blocking call's own
+ * WEFT_TIMEOUT still does (its clock is the process's).
  */
 #include "build_config.h"
 #include "weftrun.h"
@@ -46,6 +55,8 @@ weftrun_signals_init(weftrun_job_t *job)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGTSTP);
+    sigaddset(&set, SIGCONT);
     if (sigprocmask(SIG_BLOCK, &set, NULL) != 0) {
         fprintf(stderr, "weftrun: sigprocmask: %s\n", strerror(errno));
         return -1;
@@ -129,6 +140,41 @@ weftrun_job_stop(weftrun_job_t *job, weftrun_cause_t cause, int exit_code,
     if (job->running > 0) {
         job->term_at = weft__now() + job->opts.grace;
     }
+}
+
+/* The job goes on after a stop: see the header. Also on a SIGCONT that
+ * follows a plain SIGSTOP of weftrun (the ranks ran on; sending them
+ * SIGCONT does nothing then). */
+static void
+weftrun_job_resumed(weftrun_job_t *job)
+{
+    if (job->stopped_at > 0) {
+        double stopped = weft__now() - job->stopped_at;
+
+        job->start += stopped; /* --timeout counts running time */
+        job->stopped_at = 0;
+    }
+    if (job->srv != NULL && !job->store_failed) {
+        weft__boot_server_resumed(job->srv);
+    }
+    weftrun_job_killpg(job, SIGCONT);
+}
+
+/* ^Z: the ranks stop, then weftrun; it returns when weftrun goes on. */
+static void
+weftrun_job_suspend(weftrun_job_t *job)
+{
+    if (job->cause != WEFTRUN_CAUSE_NONE) {
+        fprintf(stderr, "weftrun: got SIGTSTP while the job stops; "
+                        "not stopping\n");
+        return;
+    }
+    fprintf(stderr, "weftrun: stopped with the ranks (SIGTSTP); fg, bg or "
+                    "SIGCONT resumes them\n");
+    weftrun_job_killpg(job, SIGSTOP);
+    job->stopped_at = weft__now();
+    (void)kill(getpid(), SIGSTOP); /* returns once continued */
+    weftrun_job_resumed(job);
 }
 
 static void
@@ -258,7 +304,11 @@ weftrun_job_read_signals(weftrun_job_t *job)
     struct signalfd_siginfo si;
 
     while (read(job->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-        if (si.ssi_signo != SIGCHLD) {
+        if (si.ssi_signo == SIGTSTP) {
+            weftrun_job_suspend(job);
+        } else if (si.ssi_signo == SIGCONT) {
+            weftrun_job_resumed(job);
+        } else if (si.ssi_signo != SIGCHLD) {
             weftrun_job_signal(job, (int)si.ssi_signo);
         }
         /* SIGCHLD: weftrun_job_reap runs after every round anyway */

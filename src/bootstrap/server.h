@@ -65,6 +65,13 @@ int weft__boot_server_progress(weft__boot_server_t *srv, int timeout_ms);
 weft_status_t weft__boot_server_abort(weft__boot_server_t *srv,
                                       const weft__store_event_t *ev);
 
+/* The job was stopped (weftrun got SIGTSTP, or SIGSTOP) and goes on now:
+ * every rank's heartbeat clock starts again here, and every connected
+ * rank is sent a BEAT, which restarts its own clock of the store's
+ * answers (store_tcp) before it runs again. A stopped job is not a
+ * silent one. Not for use while a thread runs. */
+void weft__boot_server_resumed(weft__boot_server_t *srv);
+
 /* Serve from a background thread until destroy. */
 weft_status_t weft__boot_server_start_thread(weft__boot_server_t *srv);
 

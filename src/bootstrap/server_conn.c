@@ -253,6 +253,25 @@ weft__boot_server_rank_silent(weft__boot_server_t *srv, int rank,
     }
 }
 
+void
+weft__boot_server_resumed(weft__boot_server_t *srv)
+{
+    double now = weft__now();
+    weft__store_msg_t beat;
+
+    memset(&beat, 0, sizeof(beat));
+    beat.type = WEFT_STORE_MSG_BEAT;
+    for (int r = 0; r < srv->params.nranks; r++) {
+        weft__boot_rank_t *rk = &srv->ranks[r];
+
+        rk->seen = now;
+        if (rk->conn != NULL && !rk->conn->doomed &&
+            rk->conn->state == WEFT_BOOT_CONN_READY) {
+            (void)weft__boot_server_send(srv, rk->conn, &beat);
+        }
+    }
+}
+
 /* Close a doomed connection and say what it meant. */
 static void
 srv_conn_end(weft__boot_server_t *srv, weft__boot_conn_t *conn)

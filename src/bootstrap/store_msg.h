@@ -32,7 +32,9 @@
  *     ERROR      i32 status (< 0), u16 n, reason[n < REASON_MAX]
  *     EVENT      event
  *     BEAT       (empty)                     (HEARTBEAT with id != 0: the
- *                                            store is alive too)
+ *                                            store is alive too; unasked
+ *                                            with id 0 when a stopped job
+ *                                            goes on)
  *
  *   event = u8 kind (1 abort), u8 0, i32 origin (>= -1),
  *           i32 failed_rank (>= -1), u32 comm_id, i32 status (< 0),
