@@ -18,7 +18,6 @@
 
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #if defined(__x86_64__)
@@ -85,17 +84,13 @@ bench_tick_tsc_invariant(void)
     return found;
 }
 
-/* BENCH_TICK=monotonic forces the fallback (to compare the two). */
 static inline void
 bench_tick_init(bench_tick_t *t)
 {
-    const char *force = getenv("BENCH_TICK");
-
     t->tsc = 0;
     t->us_per_tick = 1e-3;
 #if defined(__x86_64__)
-    if ((force == NULL || strcmp(force, "monotonic") != 0) &&
-        bench_tick_tsc_invariant()) {
+    if (bench_tick_tsc_invariant()) {
         double s0 = bench_tick_mono_s(), s1;
         uint64_t c0 = __rdtsc(), c1;
 
@@ -108,8 +103,6 @@ bench_tick_init(bench_tick_t *t)
             t->us_per_tick = (s1 - s0) * 1e6 / (double)(c1 - c0);
         }
     }
-#else
-    (void)force;
 #endif
 }
 

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/syscall.h>
 #include <ucs/config/global_opts.h>
@@ -132,20 +133,23 @@ weft__ucx_ep_check_pids(weft_tl_t *tl)
         weft__ucx_ep_attention(ep);
     }
 }
+
 /* The first endpoint to a peer on this node, asking for peer-failure
  * handling, which UCX 1.13's shared-memory transports lack: UCX would
  * print an ERROR ("no active messages transport ... no peer failure
  * handler") that is no error here, as weft falls back at once and says
- * so itself. Its log level is lowered for this one call unless the user
- * set UCX_LOG_LEVEL, who then sees what UCX says. */
+ * so itself. At UCX's usual levels (warn, its default, or error) the
+ * level is raised to fatal for this one call; a user who asked UCX for
+ * more (UCX_LOG_LEVEL=info, debug, ...) sees what it says. */
 static ucs_status_t
 ucx_ep_create_probe(weft_tl_t *tl, const ucp_ep_params_t *prm, ucp_ep_h *uep_p)
 {
     char level[32];
-    int quiet = getenv("UCX_LOG_LEVEL") == NULL &&
-                ucs_global_opts_get_value("LOG_LEVEL", level, sizeof(level)) ==
-                    UCS_OK &&
-                ucs_global_opts_set_value("LOG_LEVEL", "fatal") == UCS_OK;
+    int quiet =
+        ucs_global_opts_get_value("LOG_LEVEL", level, sizeof(level)) ==
+            UCS_OK &&
+        (strcasecmp(level, "warn") == 0 || strcasecmp(level, "error") == 0) &&
+        ucs_global_opts_set_value("LOG_LEVEL", "fatal") == UCS_OK;
     ucs_status_t s = ucp_ep_create(tl->worker, prm, uep_p);
 
     if (quiet) {
