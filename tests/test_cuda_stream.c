@@ -20,6 +20,7 @@
 #include <weft.h>
 #include <weft/cuda.h>
 
+#include "coll_ref.h"   /* wt_f32_to_f16, wt_f32_to_bf16 */
 #include "cuda/proxy.h" /* weft__cuda_force_wait_kernel */
 #include "harness.h"
 
@@ -112,52 +113,6 @@ cs_val(int rank, size_t i, int seq)
            8.0;
 }
 
-static uint16_t
-cs_f2h(float f) /* binary16, round to nearest even */
-{
-    uint32_t x, sign, mant, h, rem;
-    int32_t exp;
-
-    memcpy(&x, &f, 4);
-    sign = (x >> 16) & 0x8000u;
-    exp = (int32_t)((x >> 23) & 0xff) - 127 + 15;
-    mant = x & 0x7fffffu;
-    if (((x >> 23) & 0xff) == 0xff) {
-        return (uint16_t)(sign | 0x7c00u | (mant ? 0x200u : 0));
-    }
-    if (exp >= 31) {
-        return (uint16_t)(sign | 0x7c00u);
-    }
-    if (exp <= 0) {
-        uint32_t shift, half;
-
-        if (exp < -10) {
-            return (uint16_t)sign;
-        }
-        mant |= 0x800000u;
-        shift = (uint32_t)(14 - exp);
-        h = mant >> shift;
-        rem = mant & ((1u << shift) - 1);
-        half = 1u << (shift - 1);
-        h += rem > half || (rem == half && (h & 1));
-        return (uint16_t)(sign | h);
-    }
-    h = ((uint32_t)exp << 10) | (mant >> 13);
-    rem = mant & 0x1fffu;
-    h += rem > 0x1000u || (rem == 0x1000u && (h & 1));
-    return (uint16_t)(sign | h);
-}
-
-static uint16_t
-cs_f2bf(float f)
-{
-    uint32_t x;
-
-    memcpy(&x, &f, 4);
-    x += 0x7fffu + ((x >> 16) & 1);
-    return (uint16_t)(x >> 16);
-}
-
 static void
 cs_put(weft_dtype_t dt, void *buf, size_t i, double v)
 {
@@ -172,10 +127,10 @@ cs_put(weft_dtype_t dt, void *buf, size_t i, double v)
         ((float *)buf)[i] = (float)v;
         break;
     case WEFT_FLOAT16:
-        ((uint16_t *)buf)[i] = cs_f2h((float)v);
+        ((uint16_t *)buf)[i] = wt_f32_to_f16((float)v);
         break;
     case WEFT_BFLOAT16:
-        ((uint16_t *)buf)[i] = cs_f2bf((float)v);
+        ((uint16_t *)buf)[i] = wt_f32_to_bf16((float)v);
         break;
     default:
         break;
