@@ -1,8 +1,9 @@
 /*
  * Cheap time stamps for times that are taken often and read rarely (when
  * a request was posted): a TSC read where the kernel keeps time by the
- * TSC (about 10 ns here, against 22 for clock_gettime, which also orders
- * the instructions around it: taking it in weft_isend/weft_irecv cost a
+ * TSC or the CPU says it is invariant (about 10 ns here, against 22 for
+ * clock_gettime on the TSC and 80 on kvm-clock, which also orders the
+ * instructions around it: taking it in weft_isend/weft_irecv cost a
  * quarter of the two-rank message rate at 64-256 bytes), else
  * CLOCK_MONOTONIC in nanoseconds. weft__stamp_seconds turns a stamp into
  * weft__now()'s seconds.
