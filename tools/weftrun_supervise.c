@@ -160,7 +160,9 @@ weftrun_job_resumed(weftrun_job_t *job)
     weftrun_job_killpg(job, SIGCONT);
 }
 
-/* ^Z: the ranks stop, then weftrun; it returns when weftrun goes on. */
+/* ^Z: the ranks stop, then weftrun. It returns when weftrun goes on; the
+ * SIGCONT that continued it waits in the signalfd and resumes the job
+ * (weftrun_job_resumed) in the same read loop. */
 static void
 weftrun_job_suspend(weftrun_job_t *job)
 {
@@ -174,7 +176,6 @@ weftrun_job_suspend(weftrun_job_t *job)
     weftrun_job_killpg(job, SIGSTOP);
     job->stopped_at = weft__now();
     (void)kill(getpid(), SIGSTOP); /* returns once continued */
-    weftrun_job_resumed(job);
 }
 
 static void
