@@ -601,6 +601,7 @@ weft_comm_destroy(weft_comm_t *comm)
                    "the context (weft_context_destroy frees it)");
     ctx = comm->ctx;
     pthread_mutex_lock(&ctx->lock);
+    pending = comm->nblocking; /* another thread's weft_send/weft_recv */
     for (weft_request_t *r = comm->pending; r != NULL; r = r->next) {
         pending++;
     }

@@ -66,6 +66,7 @@ struct weft_comm {
     weft__coll_seen_t coll_seen[WEFT_CONFIG_COLLS]; /* by weft__coll_t */
     weft_request_t *pending;     /* requests not yet complete */
     int npersistent;             /* partitioned requests not yet freed */
+    int nblocking; /* blocking sends and receives waiting (no request) */
     /* node-aware collectives run one at a time, in call order (their
      * later phases start as earlier ones finish, and must start in the
      * same order on every rank): tickets given at build, the one whose

@@ -12,6 +12,7 @@
 #include "context.h"
 #include "errmsg.h"
 #include "log.h"
+#include "p2p/p2p.h"
 #include "progress.h"
 #include "req_callback.h"
 #include "util.h"
@@ -204,19 +205,11 @@ weft__req_error_text(const weft_request_t *req)
         (req->status == WEFT_ERR_TRUNCATED && req->kind < WEFT_REQ_COLL)) {
         return;
     }
-    if (req->comm->error != WEFT_OK) {
+    if (req->kind == WEFT_REQ_SEND || req->kind == WEFT_REQ_RECV) {
+        weft__p2p_error_text(req->comm, req->kind == WEFT_REQ_SEND, req->peer,
+                             req->tag, req->status);
+    } else if (req->comm->error != WEFT_OK) {
         weft__error_set("%s", req->comm->error_msg);
-    } else if (req->kind == WEFT_REQ_SEND || req->kind == WEFT_REQ_RECV) {
-        int lost = req->status == WEFT_ERR_PEER_LOST;
-
-        weft__error_set("comm %u: %s rank %d (tag %d) failed: %s",
-                        req->comm->id,
-                        req->kind == WEFT_REQ_SEND ? "send to" : "receive from",
-                        req->peer, req->tag,
-                        !lost ? weft_status_string(req->status)
-                        : req->kind == WEFT_REQ_RECV
-                            ? "it finished without sending a matching message"
-                            : "it has finished");
     } else {
         weft__error_set("comm %u: request failed: %s", req->comm->id,
                         weft_status_string(req->status));
@@ -260,15 +253,8 @@ req_wait_until(weft_request_t *req, double deadline, double timeout)
                              weft__comm_timeout_source(req->comm));
         weft__req_cancel(req, WEFT_ERR_TIMED_OUT);
     } else if (st == WEFT_ERR_TIMED_OUT) {
-        weft_comm_t *comm = req->comm;
-
-        weft__comm_fail_here(comm, WEFT_ERR_TIMED_OUT,
-                             "%s rank %d (tag %d) did not complete within "
-                             "%g s (%s)",
-                             req->kind == WEFT_REQ_SEND ? "send to"
-                                                        : "receive from",
-                             req->peer, req->tag, weft__comm_timeout(comm),
-                             weft__comm_timeout_source(comm));
+        weft__p2p_timed_out(req->comm, req->kind == WEFT_REQ_SEND, req->peer,
+                            req->tag);
         weft__req_cancel(req, WEFT_ERR_TIMED_OUT);
     }
     weft__req_error_text(req);

@@ -6,9 +6,12 @@
 #include "build_config.h"
 
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 #include <weft.h>
 
 static weft_context_t *ctx;
@@ -120,6 +123,91 @@ Test(core_args, abort_is_sticky_and_cancels_pending)
     cr_assert_eq(weft_comm_destroy(d), WEFT_OK);
     /* world is untouched */
     cr_assert_eq(weft_comm_error(world, NULL, NULL), WEFT_OK);
+}
+
+/* A blocking receive has no request: another thread's weft_comm_destroy
+ * must still see it pending, and an abort must still reach it. */
+typedef struct blocked {
+    weft_comm_t *comm;
+    int sendrecv; /* weft_sendrecv rather than weft_recv */
+    int v;
+    volatile int entering;
+    weft_status_t st;
+    char msg[256];
+} blocked_t;
+
+static void *
+blocked_main(void *arg)
+{
+    blocked_t *b = arg;
+
+    b->entering = 1;
+    if (b->sendrecv) { /* its send to this rank completes; not its receive */
+        b->st = weft_sendrecv(&b->sendrecv, sizeof(int), 0, 8, &b->v,
+                              sizeof(b->v), 0, 7, b->comm);
+    } else {
+        b->st = weft_recv(&b->v, sizeof(b->v), 0, 7, b->comm, NULL);
+    }
+    snprintf(b->msg, sizeof(b->msg), "%s", weft_last_error());
+    return NULL;
+}
+
+static void
+blocked_start(blocked_t *b, pthread_t *t)
+{
+    cr_assert_eq(weft_comm_dup(world, &b->comm), WEFT_OK);
+    cr_assert_eq(pthread_create(t, NULL, blocked_main, b), 0);
+    while (!b->entering) {
+        usleep(1000);
+    }
+    usleep(100 * 1000); /* inside weft_recv's wait by now */
+}
+
+Test(core_args, blocking_receive_keeps_its_comm)
+{
+    blocked_t b = {0};
+    pthread_t t;
+    int v = 42;
+
+    blocked_start(&b, &t);
+    EXPECT_BAD(weft_comm_destroy(b.comm), "1 requests on comm");
+    cr_assert_eq(weft_send(&v, sizeof(v), 0, 7, b.comm), WEFT_OK);
+    cr_assert_eq(pthread_join(t, NULL), 0);
+    cr_assert_eq(b.st, WEFT_OK, "%s: %s", weft_status_string(b.st), b.msg);
+    cr_assert_eq(b.v, 42);
+    cr_assert_eq(weft_comm_destroy(b.comm), WEFT_OK);
+}
+
+static void
+abort_blocked(int sendrecv)
+{
+    blocked_t b = {.sendrecv = sendrecv};
+    pthread_t t;
+    int v = 42;
+
+    struct timespec t0, t1;
+
+    blocked_start(&b, &t);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    cr_assert_eq(weft_comm_abort(b.comm, WEFT_ERR_ABORTED), WEFT_OK);
+    cr_assert_eq(pthread_join(t, NULL), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    /* at once, not at the comm's deadline */
+    cr_assert_lt(t1.tv_sec - t0.tv_sec, 2);
+    cr_assert_eq(b.st, WEFT_ERR_ABORTED, "%s", weft_status_string(b.st));
+    cr_assert_not_null(strstr(b.msg, "aborted by rank 0"), "%s", b.msg);
+    /* world still works: the lock was let go, the op withdrawn */
+    cr_assert_eq(weft_send(&v, sizeof(v), 0, 7, world), WEFT_OK);
+    v = 0;
+    cr_assert_eq(weft_recv(&v, sizeof(v), 0, 7, world, NULL), WEFT_OK);
+    cr_assert_eq(v, 42);
+    cr_assert_eq(weft_comm_destroy(b.comm), WEFT_OK);
+}
+
+Test(core_args, abort_reaches_a_blocking_receive)
+{
+    abort_blocked(0);
+    abort_blocked(1);
 }
 
 Test(core_args, request_free_cancels_a_pending_receive)

@@ -161,19 +161,15 @@ p2p_inject(weft_comm_t *comm, const void *buf, size_t bytes, int peer, int tag)
 weft_status_t
 weft_send(const void *buf, size_t bytes, int peer, int tag, weft_comm_t *comm)
 {
-    weft_request_t *req = NULL;
     weft_status_t st;
+    size_t sent;
 
     WEFT_CHECK(p2p_check("weft_send", buf, bytes, peer, tag, comm));
     pthread_mutex_lock(&comm->ctx->lock);
     st = p2p_inject(comm, buf, bytes, peer, tag);
     if (st == WEFT_INPROGRESS) {
-        st = weft__p2p_start(comm, WEFT_REQ_SEND, (void *)buf, bytes, peer,
-                             WEFT_TAG_KIND_P2P, (uint32_t)tag, &req);
-        if (st == WEFT_OK) {
-            st = weft__req_wait(req);
-            weft__req_release(req);
-        }
+        st = weft__p2p_blocking(comm, WEFT_REQ_SEND, (void *)buf, bytes, peer,
+                                (uint32_t)tag, &sent);
     }
     pthread_mutex_unlock(&comm->ctx->lock);
     return st;
@@ -183,19 +179,13 @@ weft_status_t
 weft_recv(void *buf, size_t bytes, int peer, int tag, weft_comm_t *comm,
           size_t *received_p)
 {
-    weft_request_t *req = NULL;
     weft_status_t st;
     size_t got = 0;
 
     WEFT_CHECK(p2p_check("weft_recv", buf, bytes, peer, tag, comm));
     pthread_mutex_lock(&comm->ctx->lock);
-    st = weft__p2p_start(comm, WEFT_REQ_RECV, buf, bytes, peer,
-                         WEFT_TAG_KIND_P2P, (uint32_t)tag, &req);
-    if (st == WEFT_OK) {
-        st = weft__req_wait(req);
-        got = req->bytes;
-        weft__req_release(req);
-    }
+    st = weft__p2p_blocking(comm, WEFT_REQ_RECV, buf, bytes, peer,
+                            (uint32_t)tag, &got);
     pthread_mutex_unlock(&comm->ctx->lock);
     if (st == WEFT_ERR_TRUNCATED) {
         p2p_truncated("weft_recv", peer, tag, bytes);
@@ -210,31 +200,15 @@ weft_status_t
 weft_sendrecv(const void *sbuf, size_t sbytes, int dst, int stag, void *rbuf,
               size_t rbytes, int src, int rtag, weft_comm_t *comm)
 {
-    weft_request_t *sreq = NULL, *rreq = NULL;
-    weft_status_t st, rst, sst;
+    weft_status_t st;
 
     WEFT_CHECK(p2p_check("weft_sendrecv (send)", sbuf, sbytes, dst, stag,
                          comm));
     WEFT_CHECK(p2p_check("weft_sendrecv (receive)", rbuf, rbytes, src, rtag,
                          comm));
     pthread_mutex_lock(&comm->ctx->lock);
-    st = weft__p2p_start(comm, WEFT_REQ_RECV, rbuf, rbytes, src,
-                         WEFT_TAG_KIND_P2P, (uint32_t)rtag, &rreq);
-    if (st != WEFT_OK) {
-        goto out;
-    }
-    st = weft__p2p_start(comm, WEFT_REQ_SEND, (void *)sbuf, sbytes, dst,
-                         WEFT_TAG_KIND_P2P, (uint32_t)stag, &sreq);
-    if (st != WEFT_OK) {
-        weft__req_release(rreq);
-        goto out;
-    }
-    rst = weft__req_wait(rreq);
-    weft__req_release(rreq);
-    sst = weft__req_wait(sreq);
-    weft__req_release(sreq);
-    st = rst < 0 ? rst : sst;
-out:
+    st = weft__p2p_sendrecv(comm, sbuf, sbytes, dst, (uint32_t)stag, rbuf,
+                            rbytes, src, (uint32_t)rtag);
     pthread_mutex_unlock(&comm->ctx->lock);
     if (st == WEFT_ERR_TRUNCATED) {
         p2p_truncated("weft_sendrecv", src, rtag, rbytes);
