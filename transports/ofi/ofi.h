@@ -105,10 +105,12 @@ typedef struct weft__ofi_req {
     ofi_req_state_t state;
     weft_tl_ep_t *ep;
     weft_tl_op_t *op; /* NULL once withdrawn or finished early */
-    void *buf;
-    size_t len;
+    void *buf;        /* the body, after the head when hlen > 0 */
+    size_t len;       /* the whole message (or room): head and body */
+    void *head;       /* isend_head / irecv_head: the first hlen bytes */
+    size_t hlen;      /* 0: one buffer */
     uint64_t tag;
-    weft__ofi_mr_t *mr;                /* NULL: no registration */
+    weft__ofi_mr_t *mr;                /* the body's; NULL: none */
     weft_status_t cancel_status;       /* what an FI_ECANCELED means for it */
     int cancelled;                     /* fi_cancel was called */
     struct weft__ofi_req *prev, *next; /* ep->pending, or tl->orphans */
@@ -178,6 +180,9 @@ struct weft_tl {
     int node_local; /* the provider reaches this node only (shm) */
     size_t inject_size;
     size_t max_msg;
+    /* isend_head / irecv_head post the head and the body as two buffers
+     * (ofi_split_providers, and buffers need no descriptors) */
+    int split;
     int mr_local;    /* the provider needs descriptors (FI_MR_LOCAL) */
     int mr_endpoint; /* FI_MR_ENDPOINT: bind each region to the ep */
     int mr_always;   /* WEFT_OFI_MR=always */
@@ -255,6 +260,15 @@ weft_status_t weft__ofi_isend(weft_tl_ep_t *ep, const void *buf, size_t len,
                               uint64_t tag, weft_tl_op_t *op);
 weft_status_t weft__ofi_irecv(weft_tl_ep_t *ep, void *buf, size_t len,
                               uint64_t tag, weft_tl_op_t *op);
+/* weft_tl_ops_t.isend_head / irecv_head: the head and the body as two
+ * buffers of one post (fi_tsendv / fi_trecvv) where tl->split; else
+ * WEFT_INPROGRESS (the core copies them into one buffer). */
+weft_status_t weft__ofi_isend_head(weft_tl_ep_t *ep, const void *head,
+                                   size_t hlen, const void *buf, size_t len,
+                                   uint64_t tag, weft_tl_op_t *op);
+weft_status_t weft__ofi_irecv_head(weft_tl_ep_t *ep, void *head, size_t hlen,
+                                   void *buf, size_t len, uint64_t tag,
+                                   weft_tl_op_t *op);
 void weft__ofi_cancel(weft_tl_ep_t *ep, weft_tl_op_t *op);
 unsigned weft__ofi_withdraw(weft__ofi_req_t *req, weft_status_t status,
                             int gentle);

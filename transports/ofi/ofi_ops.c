@@ -141,18 +141,36 @@ weft__ofi_post(weft__ofi_req_t *req)
     void *desc = req->mr != NULL ? req->mr->desc : NULL;
     ssize_t rc;
 
-    if (req->kind == OFI_REQ_SEND) {
+    if (req->kind == OFI_REQ_SEND && req->hlen == 0) {
         rc = fi_tsend(tl->ep, req->buf, req->len, desc, req->ep->addr, req->tag,
                       &req->ctx);
-    } else if (tl->sink != NULL) {
-        struct iovec iov[2] = {{req->buf, req->len}, {tl->sink, OFI_SINK_LEN}};
-        void *descs[2] = {desc, NULL};
-
-        rc = fi_trecvv(tl->ep, iov, descs, 2, req->ep->addr, req->tag, 0,
-                       &req->ctx);
-    } else {
+    } else if (req->kind == OFI_REQ_RECV && req->hlen == 0 &&
+               tl->sink == NULL) {
         rc = fi_trecv(tl->ep, req->buf, req->len, desc, req->ep->addr, req->tag,
                       0, &req->ctx);
+    } else {
+        /* [head,] body [, the sink past a receive's room] */
+        struct iovec iov[3];
+        void *descs[3] = {NULL, NULL, NULL};
+        size_t n = 0;
+
+        if (req->hlen > 0) {
+            iov[n++] = (struct iovec){req->head, req->hlen};
+        }
+        if (req->len > req->hlen || n == 0) {
+            descs[n] = desc;
+            iov[n++] = (struct iovec){req->buf, req->len - req->hlen};
+        }
+        if (req->kind == OFI_REQ_SEND) {
+            rc = fi_tsendv(tl->ep, iov, descs, n, req->ep->addr, req->tag,
+                           &req->ctx);
+        } else {
+            if (tl->sink != NULL) {
+                iov[n++] = (struct iovec){tl->sink, OFI_SINK_LEN};
+            }
+            rc = fi_trecvv(tl->ep, iov, descs, n, req->ep->addr, req->tag, 0,
+                           &req->ctx);
+        }
     }
     if (rc == -FI_EAGAIN) {
         return 1;
@@ -241,19 +259,21 @@ weft__ofi_queue_retry(weft_tl_t *tl)
     return n;
 }
 
+/* Post (or queue) a send or receive of hlen bytes at head (none when 0)
+ * and len at buf. */
 static weft_status_t
-ofi_start(weft_tl_ep_t *ep, ofi_req_kind_t kind, void *buf, size_t len,
-          uint64_t tag, weft_tl_op_t *op)
+ofi_start(weft_tl_ep_t *ep, ofi_req_kind_t kind, void *head, size_t hlen,
+          void *buf, size_t len, uint64_t tag, weft_tl_op_t *op)
 {
     weft_tl_t *tl = ep->tl;
     weft__ofi_req_t *req;
     int rc;
 
-    if (len > tl->max_msg) {
+    if (hlen + len > tl->max_msg) {
         OFI_LOG(tl, WEFT_LOG_ERROR,
                 "ofi: a message of %zu bytes is larger than provider %s "
                 "allows (%zu)",
-                len, tl->prov, tl->max_msg);
+                hlen + len, tl->prov, tl->max_msg);
         return WEFT_ERR_UNSUPPORTED;
     }
     req = weft__ofi_req_get(tl);
@@ -262,8 +282,10 @@ ofi_start(weft_tl_ep_t *ep, ofi_req_kind_t kind, void *buf, size_t len,
     }
     req->kind = kind;
     req->op = op;
+    req->head = head;
+    req->hlen = hlen;
     req->buf = buf;
-    req->len = len;
+    req->len = hlen + len;
     req->tag = tag;
     req->cancel_status = WEFT_ERR_PEER_LOST;
     if (len > tl->inject_size && (tl->mr_local || tl->mr_always)) {
@@ -289,7 +311,7 @@ ofi_start(weft_tl_ep_t *ep, ofi_req_kind_t kind, void *buf, size_t len,
         OFI_LOG(tl, WEFT_LOG_ERROR,
                 "ofi: posting a %s of %zu bytes to rank %d failed on "
                 "provider %s: %s",
-                kind == OFI_REQ_SEND ? "send" : "receive", len, ep->rank,
+                kind == OFI_REQ_SEND ? "send" : "receive", req->len, ep->rank,
                 tl->prov, fi_strerror(-rc));
         weft__ofi_req_unlink(tl, req);
         weft__ofi_req_put(tl, req);
@@ -325,7 +347,7 @@ weft__ofi_isend(weft_tl_ep_t *ep, const void *buf, size_t len, uint64_t tag,
             return weft__ofi_status((int)-rc);
         }
     }
-    return ofi_start(ep, OFI_REQ_SEND, (void *)buf, len, tag, op);
+    return ofi_start(ep, OFI_REQ_SEND, NULL, 0, (void *)buf, len, tag, op);
 }
 
 weft_status_t
@@ -335,7 +357,39 @@ weft__ofi_irecv(weft_tl_ep_t *ep, void *buf, size_t len, uint64_t tag,
     if (ep->failed != WEFT_OK) {
         return WEFT_ERR_PEER_LOST;
     }
-    return ofi_start(ep, OFI_REQ_RECV, buf, len, tag, op);
+    return ofi_start(ep, OFI_REQ_RECV, NULL, 0, buf, len, tag, op);
+}
+
+weft_status_t
+weft__ofi_isend_head(weft_tl_ep_t *ep, const void *head, size_t hlen,
+                     const void *buf, size_t len, uint64_t tag,
+                     weft_tl_op_t *op)
+{
+    weft_tl_t *tl = ep->tl;
+
+    if (!tl->split || hlen == 0 || hlen + len > tl->max_msg) {
+        return WEFT_INPROGRESS;
+    }
+    if (ep->failed != WEFT_OK || ep->bye) {
+        return WEFT_ERR_PEER_LOST;
+    }
+    return ofi_start(ep, OFI_REQ_SEND, (void *)head, hlen, (void *)buf, len,
+                     tag, op);
+}
+
+weft_status_t
+weft__ofi_irecv_head(weft_tl_ep_t *ep, void *head, size_t hlen, void *buf,
+                     size_t len, uint64_t tag, weft_tl_op_t *op)
+{
+    weft_tl_t *tl = ep->tl;
+
+    if (!tl->split || hlen == 0 || hlen + len > tl->max_msg) {
+        return WEFT_INPROGRESS;
+    }
+    if (ep->failed != WEFT_OK) {
+        return WEFT_ERR_PEER_LOST;
+    }
+    return ofi_start(ep, OFI_REQ_RECV, head, hlen, buf, len, tag, op);
 }
 
 /* ---- withdrawing -------------------------------------------------------- */
