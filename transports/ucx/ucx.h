@@ -62,8 +62,10 @@ typedef struct ucx_op {
     weft_tl_ep_t *ep;
     ucx_req_t *req; /* UCX's request while UCX holds the op */
     uint64_t tag;   /* the weft tag */
-    void *buf;      /* receives through the copying datatype */
-    size_t len;     /* the buffer's length */
+    void *buf;      /* through the copying or gathering datatype */
+    size_t len;     /* the buffer's length (after the head) */
+    void *head;     /* isend_head / irecv_head: the first hlen bytes */
+    size_t hlen;    /* 0: no head */
     size_t bytes;   /* once done: bytes sent or received */
     weft_status_t status;
     uint8_t kind;  /* UCX_OP_* */
@@ -109,7 +111,8 @@ struct weft_tl {
                         const char *reason);
     ucp_context_h ctx;
     ucp_worker_h worker;
-    ucp_datatype_t dt_copy; /* small receives: copy what fits */
+    ucp_datatype_t dt_copy;   /* small receives: copy what fits */
+    ucp_datatype_t dt_gather; /* isend_head: head and body, one message */
     int efd;        /* the worker's wakeup fd */
     int epfd;       /* wait_fd: efd and the pidfds of peers on this node */
     double pid_check_next; /* when progress next looks at the pidfds */
@@ -134,7 +137,8 @@ weft__ucx_op(weft_tl_op_t *op)
 }
 
 weft_status_t weft__ucx_status(ucs_status_t s);
-/* The generic datatype small receives go through (tl->dt_copy). */
+/* The generic datatypes small receives go through (tl->dt_copy) and
+ * head sends (tl->dt_gather). */
 weft_status_t weft__ucx_dt_create(weft_tl_t *tl);
 /* The UCX tag of a weft tag sent by `src`; 0 when the tag does not fit
  * (*ok_p = 0). */
@@ -161,6 +165,16 @@ weft_status_t weft__ucx_inject(weft_tl_ep_t *ep, const void *buf, size_t len,
                                uint64_t tag);
 weft_status_t weft__ucx_irecv(weft_tl_ep_t *ep, void *buf, size_t len,
                               uint64_t tag, weft_tl_op_t *op);
+/* weft_tl_ops_t.isend_head / irecv_head: head and body gathered into, and
+ * scattered out of, UCX's own buffers by the generic datatypes (one copy
+ * each way, where the core would add one), to peers over UCX's shared
+ * memory; elsewhere WEFT_INPROGRESS. */
+weft_status_t weft__ucx_isend_head(weft_tl_ep_t *ep, const void *head,
+                                   size_t hlen, const void *buf, size_t len,
+                                   uint64_t tag, weft_tl_op_t *op);
+weft_status_t weft__ucx_irecv_head(weft_tl_ep_t *ep, void *head, size_t hlen,
+                                   void *buf, size_t len, uint64_t tag,
+                                   weft_tl_op_t *op);
 /* Post a receive with a UCX tag of our own (the goodbye). */
 weft_status_t weft__ucx_recv_raw(weft_tl_ep_t *ep, uint64_t utag,
                                  weft_tl_op_t *op);

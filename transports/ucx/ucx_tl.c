@@ -423,6 +423,7 @@ ucx_fini(weft_tl_t *tl)
     }
     close(tl->epfd);
     ucp_dt_destroy(tl->dt_copy);
+    ucp_dt_destroy(tl->dt_gather);
     ucp_worker_release_address(tl->worker, tl->waddr);
     ucp_worker_destroy(tl->worker);
     ucp_cleanup(tl->ctx);
@@ -564,6 +565,8 @@ WEFT_TL_PLUGIN_EXPORT const weft_tl_ops_t weft_tl_plugin_v1 = {
     .isend = weft__ucx_isend,
     .inject = weft__ucx_inject,
     .irecv = weft__ucx_irecv,
+    .isend_head = weft__ucx_isend_head,
+    .irecv_head = weft__ucx_irecv_head,
     .progress = ucx_progress,
     .wait_fd = ucx_wait_fd,
     .cancel = weft__ucx_cancel,
