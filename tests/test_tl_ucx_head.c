@@ -83,6 +83,21 @@ typedef struct uh_case {
     size_t len, room;
 } uh_case_t;
 
+/* Rank 1's receive: into head and body (split) or got. */
+static void
+uh_post_recv(uh_link_t *l, const uh_case_t *c, uint8_t *head, uint8_t *body,
+             uint8_t *got, uint64_t tag, uh_op_t *o, const char *what)
+{
+    weft_status_t st;
+
+    pthread_mutex_lock(&l->ctx->lock);
+    st = c->split_recv ? l->ops->irecv_head(l->ep, head, HLEN, body,
+                                            c->room - HLEN, tag, &o->op)
+                       : l->ops->irecv(l->ep, got, c->room, tag, &o->op);
+    pthread_mutex_unlock(&l->ctx->lock);
+    WT_CHECK(st == WEFT_OK, "%s: receive posted: %d", what, (int)st);
+}
+
 /* Rank 0 sends c->len bytes, rank 1 receives into c->room. */
 static void
 uh_run(uh_link_t *l, weft_comm_t *w, const uh_case_t *c, int seq)
@@ -108,12 +123,7 @@ uh_run(uh_link_t *l, weft_comm_t *w, const uh_case_t *c, int seq)
     /* posted: the receive goes first, then the barrier lets the send go;
      * unexpected: the send goes first, and lands before the barrier ends */
     if (me == 1 && !c->unexpected) {
-        pthread_mutex_lock(&l->ctx->lock);
-        st = c->split_recv ? l->ops->irecv_head(l->ep, head, HLEN, body,
-                                                c->room - HLEN, tag, &o.op)
-                           : l->ops->irecv(l->ep, got, c->room, tag, &o.op);
-        pthread_mutex_unlock(&l->ctx->lock);
-        WT_CHECK(st == WEFT_OK, "%s: receive posted: %d", what, (int)st);
+        uh_post_recv(l, c, head, body, got, tag, &o, what);
     }
     if (me == 0) {
         wt_fill(msg, c->len, 0, seq);
@@ -127,12 +137,7 @@ uh_run(uh_link_t *l, weft_comm_t *w, const uh_case_t *c, int seq)
     WT_OK(weft_barrier(w)); /* unexpected: the message is in UCX's queue
                              * (eager) or announced (rendezvous) by now */
     if (me == 1 && c->unexpected) {
-        pthread_mutex_lock(&l->ctx->lock);
-        st = c->split_recv ? l->ops->irecv_head(l->ep, head, HLEN, body,
-                                                c->room - HLEN, tag, &o.op)
-                           : l->ops->irecv(l->ep, got, c->room, tag, &o.op);
-        pthread_mutex_unlock(&l->ctx->lock);
-        WT_CHECK(st == WEFT_OK, "%s: receive posted: %d", what, (int)st);
+        uh_post_recv(l, c, head, body, got, tag, &o, what);
     }
     WT_CHECK(uh_wait(l, &o), "%s: not done", what);
     WT_CHECK(o.done == 1, "%s: completed %d times", what, o.done);
