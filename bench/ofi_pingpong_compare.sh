@@ -19,6 +19,9 @@ SIZES=${SIZES:-"8 4096 65536 1048576 4194304"}
 TIMEOUT=${TIMEOUT:-120}
 NICE=${NICE:-19}
 export FI_TCP_IFACE=${FI_TCP_IFACE:-lo}
+# fi_pingpong is one thread; weft-bench too, and says so (no context lock;
+# README, Threads)
+export WEFT_THREADS=${WEFT_THREADS:-serialized}
 export WEFT_TL_MODULE_PATH=${WEFT_TL_MODULE_PATH:-$BUILD/transports/ofi/.libs}
 TMP=$(mktemp -d -t ofipp.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT

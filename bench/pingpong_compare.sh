@@ -13,6 +13,9 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 REPS=${REPS:-3}
 SIZES=${SIZES:-"-b 8 -e 64M -f 4"}
 CONFIGS=${CONFIGS:-"weft-shm ompi-shm weft-tcp ompi-tcp mpich"}
+# the MPI twin calls MPI_Init (MPI_THREAD_SINGLE): weft-bench, one thread
+# too, makes the same promise (no context lock; README, Threads)
+export WEFT_THREADS=${WEFT_THREADS:-serialized}
 TIMEOUT=${TIMEOUT:-300}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 TMP=$(mktemp -d -t pingpong.XXXXXX)

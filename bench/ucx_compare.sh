@@ -38,6 +38,10 @@ command -v ucx_perftest >/dev/null || {
     exit 77
 }
 export UCX_NET_DEVICES=lo WEFT_TL=self,ucx
+# ucx_perftest drives a worker made for one thread (UCS_THREAD_MODE_SINGLE)
+# and the MPI twins call MPI_Init (MPI_THREAD_SINGLE): weft-bench, one
+# thread too, runs with the same promise (no context lock; README, Threads)
+export WEFT_THREADS=${WEFT_THREADS:-serialized}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 HERE=$(cd "$(dirname "$0")" && pwd)
 TMP=$(mktemp -d -t ucxcmp.XXXXXX) || exit 1

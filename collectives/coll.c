@@ -212,7 +212,7 @@ weft__coll_run(const char *fn, weft__coll_args_t *a, weft_comm_t *comm)
     weft_request_t *req = NULL;
     weft_status_t st;
 
-    pthread_mutex_lock(&ctx->lock);
+    weft__ctx_lock(ctx);
     WEFT_CHECK_GOTO(weft__coll_args_check_seen(fn, a, comm), st, out);
     weft__progress_store_due(ctx);
     if (comm->error != WEFT_OK) {
@@ -230,7 +230,7 @@ weft__coll_run(const char *fn, weft__coll_args_t *a, weft_comm_t *comm)
     st = weft__req_wait(req);
     weft__req_release(req);
 out:
-    pthread_mutex_unlock(&ctx->lock);
+    weft__ctx_unlock(ctx);
     return st;
 }
 
@@ -254,11 +254,11 @@ weft__coll_start(const char *fn, weft__coll_args_t *a, weft_comm_t *comm,
 {
     weft_status_t st;
 
-    pthread_mutex_lock(&comm->ctx->lock);
+    weft__ctx_lock(comm->ctx);
     st = weft__coll_args_check_seen(fn, a, comm);
     if (st == WEFT_OK) {
         st = weft__coll_start_locked(a, comm, req_p);
     }
-    pthread_mutex_unlock(&comm->ctx->lock);
+    weft__ctx_unlock(comm->ctx);
     return st;
 }

@@ -391,21 +391,21 @@ part_init(const char *fn, weft__coll_args_t *w, size_t partitions,
         return st;
     }
     ctx = comm->ctx;
-    pthread_mutex_lock(&ctx->lock);
+    weft__ctx_lock(ctx);
     st = comm->error != WEFT_OK ? weft__comm_error_return(comm, fn)
                                 : part_plan(fn, p, comm);
     if (st == WEFT_OK) {
         st = weft__req_create(comm, WEFT_REQ_PART, &req);
     }
     if (st != WEFT_OK) {
-        pthread_mutex_unlock(&ctx->lock);
+        weft__ctx_unlock(ctx);
         part_free(p);
         return st;
     }
     weft__req_persist(req); /* inactive until weft_start */
     req->part = p;
     comm->npersistent++;
-    pthread_mutex_unlock(&ctx->lock);
+    weft__ctx_unlock(ctx);
     *req_p = req;
     return WEFT_OK;
 }
@@ -538,9 +538,9 @@ weft_start(weft_request_t *req)
     WEFT_CHECK(part_check(req, "weft_start"));
     ctx = req->ctx;
     p = req->part;
-    pthread_mutex_lock(&ctx->lock);
+    weft__ctx_lock(ctx);
     if (p->active) {
-        pthread_mutex_unlock(&ctx->lock);
+        weft__ctx_unlock(ctx);
         return weft__error(WEFT_ERR_INVALID_ARG, WEFT_SUB_COLL,
                            "weft_start: the request is active already "
                            "(started, and not yet finished by weft_wait or "
@@ -549,7 +549,7 @@ weft_start(weft_request_t *req)
     weft__progress_store_due(ctx);
     if (req->comm->error != WEFT_OK) {
         st = weft__comm_error_return(req->comm, "weft_start");
-        pthread_mutex_unlock(&ctx->lock);
+        weft__ctx_unlock(ctx);
         return st;
     }
     memset(p->ready, 0, p->nparts);
@@ -580,7 +580,7 @@ weft_start(weft_request_t *req)
         p->active = 0;
         st = weft__comm_error_return(req->comm, "weft_start");
     }
-    pthread_mutex_unlock(&ctx->lock);
+    weft__ctx_unlock(ctx);
     return st;
 }
 
@@ -623,7 +623,7 @@ weft_pready_range(weft_request_t *req, size_t first, size_t last)
                    "weft_pready: partitions %zu..%zu are not within [0, "
                    "%zu)",
                    first, last, p->nparts);
-    pthread_mutex_lock(&ctx->lock);
+    weft__ctx_lock(ctx);
     if (!p->active) {
         st = weft__error(WEFT_ERR_INVALID_ARG, WEFT_SUB_COLL,
                          "weft_pready: the request is not active (call "
@@ -644,7 +644,7 @@ weft_pready_range(weft_request_t *req, size_t first, size_t last)
         }
     }
     weft__req_cb_fire(ctx);
-    pthread_mutex_unlock(&ctx->lock);
+    weft__ctx_unlock(ctx);
     return st;
 }
 
@@ -670,7 +670,7 @@ weft_parrived(weft_request_t *req, size_t partition, int *arrived_p)
                    "weft_parrived: partition %zu is not within [0, %zu)",
                    partition, p->nparts);
     *arrived_p = 0;
-    pthread_mutex_lock(&ctx->lock);
+    weft__ctx_lock(ctx);
     if (!p->started) {
         st = weft__error(WEFT_ERR_INVALID_ARG, WEFT_SUB_COLL,
                          "weft_parrived: the request was never started");
@@ -689,7 +689,7 @@ weft_parrived(weft_request_t *req, size_t partition, int *arrived_p)
         st = weft__comm_error_return(req->comm, "weft_parrived");
     }
     weft__req_cb_fire(ctx);
-    pthread_mutex_unlock(&ctx->lock);
+    weft__ctx_unlock(ctx);
     return st;
 }
 

@@ -320,10 +320,10 @@ weft_comm_set_algorithm(weft_comm_t *comm, const char *coll,
                        "algorithms (there are: %s)",
                        algo, coll, known);
     }
-    pthread_mutex_lock(&comm->ctx->lock);
+    weft__ctx_lock(comm->ctx);
     comm->coll_force[c] = found;
     comm->coll_pick[c].algo = NULL; /* the model's pick yields to it */
-    pthread_mutex_unlock(&comm->ctx->lock);
+    weft__ctx_unlock(comm->ctx);
     return WEFT_OK;
 }
 

@@ -102,10 +102,23 @@ static weft_status_t
 comm_create(weft_comm_t *comm, int device, const char *fn,
             weft__cuda_comm_t **cc_p)
 {
-    weft__cuda_comm_t *cc = calloc(1, sizeof(*cc));
+    weft__cuda_comm_t *cc;
+    weft_thread_mode_t threads = WEFT_THREAD_MULTIPLE;
     weft_status_t st;
     int rc;
 
+    /* the proxy thread calls into the context beside the caller */
+    WEFT_CHECK(weft_context_threads(weft_comm_context(comm), &threads));
+    if (threads != WEFT_THREAD_MULTIPLE) {
+        return weft_log_error(WEFT_ERR_INVALID_ARG, WEFT_LOG_WARN,
+                              WEFT_SUB_COLL,
+                              "%s: the context is WEFT_THREADS=serialized, "
+                              "and a CUDA communicator's proxy thread calls "
+                              "into it beside the caller: create the "
+                              "context with WEFT_THREADS=multiple",
+                              fn);
+    }
+    cc = calloc(1, sizeof(*cc));
     if (cc == NULL) {
         return weft_log_error(WEFT_ERR_NO_MEMORY, WEFT_LOG_WARN, WEFT_SUB_COLL,
                               "%s: out of memory", fn);

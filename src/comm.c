@@ -570,9 +570,9 @@ weft_comm_split(weft_comm_t *comm, int color, int key, weft_comm_t **newcomm_p)
 
     WEFT_CHECK(weft__comm_check(comm, "weft_comm_split"));
     WEFT_ARG_CHECK(newcomm_p != NULL, "weft_comm_split: newcomm_p is NULL");
-    pthread_mutex_lock(&comm->ctx->lock);
+    weft__ctx_lock(comm->ctx);
     st = comm_split_locked(comm, color < 0 ? -1 : color, key, newcomm_p);
-    pthread_mutex_unlock(&comm->ctx->lock);
+    weft__ctx_unlock(comm->ctx);
     return st;
 }
 
@@ -583,9 +583,9 @@ weft_comm_dup(weft_comm_t *comm, weft_comm_t **newcomm_p)
 
     WEFT_CHECK(weft__comm_check(comm, "weft_comm_dup"));
     WEFT_ARG_CHECK(newcomm_p != NULL, "weft_comm_dup: newcomm_p is NULL");
-    pthread_mutex_lock(&comm->ctx->lock);
+    weft__ctx_lock(comm->ctx);
     st = comm_split_locked(comm, 0, comm->rank, newcomm_p);
-    pthread_mutex_unlock(&comm->ctx->lock);
+    weft__ctx_unlock(comm->ctx);
     return st;
 }
 
@@ -600,13 +600,13 @@ weft_comm_destroy(weft_comm_t *comm)
                    "weft_comm_destroy: the world communicator belongs to "
                    "the context (weft_context_destroy frees it)");
     ctx = comm->ctx;
-    pthread_mutex_lock(&ctx->lock);
+    weft__ctx_lock(ctx);
     pending = comm->nblocking; /* another thread's weft_send/weft_recv */
     for (weft_request_t *r = comm->pending; r != NULL; r = r->next) {
         pending++;
     }
     if (pending == 0 && comm->npersistent > 0) {
-        pthread_mutex_unlock(&ctx->lock);
+        weft__ctx_unlock(ctx);
         return weft__error(WEFT_ERR_INVALID_ARG, WEFT_SUB_CORE,
                            "weft_comm_destroy: %d partitioned requests on "
                            "comm %u are not freed (weft_request_free them "
@@ -614,14 +614,14 @@ weft_comm_destroy(weft_comm_t *comm)
                            comm->npersistent, comm->id);
     }
     if (pending > 0) {
-        pthread_mutex_unlock(&ctx->lock);
+        weft__ctx_unlock(ctx);
         return weft__error(WEFT_ERR_INVALID_ARG, WEFT_SUB_CORE,
                            "weft_comm_destroy: %d requests on comm %u are "
                            "still pending (wait for or free them first)",
                            pending, comm->id);
     }
     weft__comm_free(comm);
-    pthread_mutex_unlock(&ctx->lock);
+    weft__ctx_unlock(ctx);
     return WEFT_OK;
 }
 
@@ -635,11 +635,11 @@ weft_comm_abort(weft_comm_t *comm, weft_status_t reason)
                    "weft_comm_abort: reason %d is not an error status",
                    (int)reason);
     ctx = comm->ctx;
-    pthread_mutex_lock(&ctx->lock);
+    weft__ctx_lock(ctx);
     comm_abort_here(comm, reason,
                     "aborted by rank %d of comm %u (weft_comm_abort: %s)",
                     comm->rank, comm->id, weft_status_string(reason));
-    pthread_mutex_unlock(&ctx->lock);
+    weft__ctx_unlock(ctx);
     weft__progress_wake(ctx);
     return WEFT_OK;
 }
@@ -681,9 +681,9 @@ weft_comm_set_timeout(weft_comm_t *comm, double timeout_s)
                    "weft_comm_set_timeout: %g s is below the 1 ms the "
                    "clock can keep",
                    timeout_s);
-    pthread_mutex_lock(&comm->ctx->lock);
+    weft__ctx_lock(comm->ctx);
     comm_set_timeout(comm, timeout_s);
-    pthread_mutex_unlock(&comm->ctx->lock);
+    weft__ctx_unlock(comm->ctx);
     return WEFT_OK;
 }
 
@@ -720,7 +720,7 @@ weft_comm_error(const weft_comm_t *comm, int *origin_rank_p,
         }
         return st;
     }
-    pthread_mutex_lock(&comm->ctx->lock);
+    weft__ctx_lock(comm->ctx);
     if (origin_rank_p != NULL) {
         *origin_rank_p = comm->error == WEFT_OK ? -1 : comm->error_origin;
     }
@@ -728,6 +728,6 @@ weft_comm_error(const weft_comm_t *comm, int *origin_rank_p,
         *message_p = comm->error == WEFT_OK ? "" : comm->error_msg;
     }
     st = comm->error;
-    pthread_mutex_unlock(&comm->ctx->lock);
+    weft__ctx_unlock(comm->ctx);
     return st;
 }

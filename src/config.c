@@ -105,6 +105,13 @@ static const weft_param_t config_params[] = {
      "1: a thread per context advances nonblocking work while the caller "
      "computes; it sleeps on the transports' fds when there is nothing to "
      "do"},
+    {"THREADS", WEFT_PARAM_ENUM, "multiple", CFG(threads), 0,
+     "multiple|serialized", NOLIM,
+     "multiple: threads may call into a context at the same time (weft "
+     "locks it for each call); serialized: one call at a time, from "
+     "whichever thread, ordered by the caller (as MPI_THREAD_SERIALIZED), "
+     "and weft takes no lock. serialized excludes WEFT_PROGRESS_THREAD=1 "
+     "and CUDA communicators, whose threads call in beside the caller"},
     /* ---- transports */
     {"SELF_EAGER_LIMIT", WEFT_PARAM_SIZE, "64KiB", CFG(self.eager_limit), 0,
      NULL, 0, SZ_MAX,

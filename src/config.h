@@ -80,6 +80,7 @@ typedef struct weft_config {
     double spin;
     int yield_count;
     int progress_thread;
+    int threads; /* WEFT_THREAD_* (weft/context.h) */
     weft__strlist_t tl;
     char *tl_module_path;
     /* transports */

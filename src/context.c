@@ -532,6 +532,7 @@ ctx_start(weft_context_t *ctx, const weft_context_params_t *params)
 
     WEFT_CHECK(weft__config_load(&ctx->cfg));
     WEFT_CHECK(weft__ctx_params_apply(params, &ctx->cfg, &explicit_launch));
+    WEFT_CHECK(weft__ctx_threads_check(&ctx->cfg));
     weft__log_configure(ctx->cfg.log_level, ctx->cfg.log_subsys);
     WEFT_CHECK(ctx_job_shape(ctx, explicit_launch, &serve));
     deadline = weft__now() + ctx->cfg.init_timeout;
@@ -600,9 +601,10 @@ weft_context_create(const weft_context_params_t *params,
     ctx->cb_tail = &ctx->cb_head;
     pthread_mutex_init(&ctx->lock, NULL);
     pthread_cond_init(&ctx->cb_cond, NULL);
-    pthread_mutex_lock(&ctx->lock);
+    ctx->locking = 1; /* until the configuration says otherwise */
+    weft__ctx_lock(ctx);
     st = ctx_start(ctx, params);
-    pthread_mutex_unlock(&ctx->lock);
+    weft__ctx_unlock(ctx);
     if (st != WEFT_OK) {
         char msg[512];
 
@@ -612,6 +614,7 @@ weft_context_create(const weft_context_params_t *params,
         weft__error_set("%s", msg);
         return st;
     }
+    ctx->locking = ctx->cfg.threads != WEFT_THREAD_SERIALIZED;
     if (ctx->cfg.progress_thread) {
         st = weft__progress_thread_start(ctx);
         if (st != WEFT_OK) {
@@ -634,7 +637,7 @@ ctx_free(weft_context_t *ctx)
 {
     weft__progress_thread_stop(ctx); /* first: it runs everything below */
     weft__heartbeat_stop(ctx); /* before the store goes */
-    pthread_mutex_lock(&ctx->lock);
+    weft__ctx_lock(ctx);
     ctx->destroying = 1;
     while (ctx->comms != NULL) {
         weft__comm_free(ctx->comms);
@@ -675,7 +678,7 @@ ctx_free(weft_context_t *ctx)
     free(ctx->early);
     weft__config_free(&ctx->cfg);
     ctx->magic = 0;
-    pthread_mutex_unlock(&ctx->lock);
+    weft__ctx_unlock(ctx);
     pthread_cond_destroy(&ctx->cb_cond);
     pthread_mutex_destroy(&ctx->lock);
     free(ctx);
@@ -712,7 +715,7 @@ weft_progress(weft_context_t *ctx)
     if (ctx == NULL || ctx->magic != WEFT_CTX_MAGIC) {
         return 0;
     }
-    pthread_mutex_lock(&ctx->lock);
+    weft__ctx_lock(ctx);
     n = weft__progress(ctx); /* polls the store every few calls itself */
     /* a round that moved something may have made more ready (a finished
      * node-local collective lets the next take its turn): a caller that
@@ -728,7 +731,7 @@ weft_progress(weft_context_t *ctx)
         m -= ctx->sched_pieces;
     }
     weft__req_cb_fire(ctx);
-    pthread_mutex_unlock(&ctx->lock);
+    weft__ctx_unlock(ctx);
     return n;
 }
 

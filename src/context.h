@@ -47,7 +47,8 @@ typedef struct weft__ctx_event {
 
 struct weft_context {
     uint32_t magic;
-    pthread_mutex_t lock;
+    pthread_mutex_t lock; /* taken only while locking */
+    int locking;          /* 0 under WEFT_THREADS=serialized */
     weft_config_t cfg;
     int rank;
     int size;
@@ -91,6 +92,26 @@ struct weft_context {
     char cfg_buf[256];              /* config_get answers */
 };
 
+/* The context's lock around a call. Under WEFT_THREADS=serialized the
+ * caller orders its calls and no thread of weft's calls in (no progress
+ * thread, no CUDA proxy), so there is nothing to lock: an uncontended
+ * lock and unlock are two atomic operations on every call's path. */
+static inline void
+weft__ctx_lock(weft_context_t *ctx)
+{
+    if (ctx->locking) {
+        pthread_mutex_lock(&ctx->lock);
+    }
+}
+
+static inline void
+weft__ctx_unlock(weft_context_t *ctx)
+{
+    if (ctx->locking) {
+        pthread_mutex_unlock(&ctx->lock);
+    }
+}
+
 /* The endpoint to a job rank, created on first use. Lock held. */
 weft_status_t weft__ctx_ep_slow(weft_context_t *ctx, int job_rank, int *tl_p,
                                 weft_tl_ep_t **ep_p);
@@ -127,6 +148,9 @@ void weft__ctx_comm_made(weft_context_t *ctx, weft_comm_t *comm);
  * (context_params.c). */
 weft_status_t weft__ctx_params_apply(const weft_context_params_t *params,
                                      weft_config_t *cfg, int *explicit_p);
+
+/* WEFT_THREADS against what calls in beside the caller (context_params.c). */
+weft_status_t weft__ctx_threads_check(const weft_config_t *cfg);
 
 /* Public-handle check. */
 weft_status_t weft__ctx_check(const weft_context_t *ctx, const char *fn);

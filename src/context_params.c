@@ -18,7 +18,8 @@ weft__ctx_params_apply(const weft_context_params_t *params, weft_config_t *cfg,
     const uint64_t known =
         WEFT_CONTEXT_PARAM_RANK | WEFT_CONTEXT_PARAM_SIZE |
         WEFT_CONTEXT_PARAM_RENDEZVOUS | WEFT_CONTEXT_PARAM_JOB_KEY |
-        WEFT_CONTEXT_PARAM_TIMEOUT | WEFT_CONTEXT_PARAM_PROGRESS_THREAD;
+        WEFT_CONTEXT_PARAM_TIMEOUT | WEFT_CONTEXT_PARAM_PROGRESS_THREAD |
+        WEFT_CONTEXT_PARAM_THREADS;
     uint64_t m;
 
     *explicit_p = 0;
@@ -79,6 +80,26 @@ weft__ctx_params_apply(const weft_context_params_t *params, weft_config_t *cfg,
                        params->progress_thread);
         cfg->progress_thread = params->progress_thread;
     }
+    if (m & WEFT_CONTEXT_PARAM_THREADS) {
+        WEFT_ARG_CHECK(params->threads == WEFT_THREAD_MULTIPLE ||
+                           params->threads == WEFT_THREAD_SERIALIZED,
+                       "weft_context_create: params->threads %d is not "
+                       "WEFT_THREAD_MULTIPLE (0) or WEFT_THREAD_SERIALIZED (1)",
+                       params->threads);
+        cfg->threads = params->threads;
+    }
+    return WEFT_OK;
+}
+
+weft_status_t
+weft__ctx_threads_check(const weft_config_t *cfg)
+{
+    WEFT_ARG_CHECK(cfg->threads != WEFT_THREAD_SERIALIZED ||
+                       !cfg->progress_thread,
+                   "weft_context_create: a progress thread calls into the "
+                   "context beside the caller, which needs WEFT_THREADS="
+                   "multiple (the threads param WEFT_THREAD_MULTIPLE); it is "
+                   "serialized");
     return WEFT_OK;
 }
 
@@ -96,5 +117,14 @@ weft_context_config_size(const weft_context_t *ctx, const char *name,
                    "weft_context_config_size: WEFT_%s is no size variable",
                    name);
     *value_p = *(const size_t *)((const char *)&ctx->cfg + p->offset);
+    return WEFT_OK;
+}
+
+weft_status_t
+weft_context_threads(const weft_context_t *ctx, weft_thread_mode_t *mode_p)
+{
+    WEFT_CHECK(weft__ctx_check(ctx, "weft_context_threads"));
+    WEFT_ARG_CHECK(mode_p != NULL, "weft_context_threads: mode_p is NULL");
+    *mode_p = (weft_thread_mode_t)ctx->cfg.threads;
     return WEFT_OK;
 }

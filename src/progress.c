@@ -170,9 +170,9 @@ progress_block(weft_context_t *ctx, double deadline)
     int ms = weft__ms_until(deadline, PROGRESS_BLOCK_MAX_MS);
     int n;
 
-    pthread_mutex_unlock(&ctx->lock);
+    weft__ctx_unlock(ctx);
     n = epoll_wait(ctx->progress.epfd, evs, 8, ms);
-    pthread_mutex_lock(&ctx->lock);
+    weft__ctx_lock(ctx);
     for (int i = 0; i < n; i++) {
         if (evs[i].data.fd == ctx->progress.wakefd) {
             uint64_t v;
@@ -385,9 +385,9 @@ weft__progress_wait_for(weft_context_t *ctx, int (*done)(void *), void *arg,
         return progress_wait_thread(ctx, done, arg, deadline);
     }
     for (int i = 0; i < ctx->cfg.yield_count; i++) {
-        pthread_mutex_unlock(&ctx->lock);
+        weft__ctx_unlock(ctx);
         sched_yield();
-        pthread_mutex_lock(&ctx->lock);
+        weft__ctx_lock(ctx);
         weft__progress(ctx);
         if (ctx->cb_head != NULL) {
             weft__req_cb_fire(ctx);

@@ -49,7 +49,7 @@ progress_thread_main(void *arg)
 
     double busy_until = 0; /* keep looking until then after news */
 
-    pthread_mutex_lock(&ctx->lock);
+    weft__ctx_lock(ctx);
     while (!p->thread_stop) {
         int n = weft__progress(ctx);
 
@@ -62,11 +62,11 @@ progress_thread_main(void *arg)
         } else if (weft__now() >= busy_until) {
             weft__progress_sleep(ctx, weft__now() + PROGRESS_THREAD_SLEEP);
         }
-        pthread_mutex_unlock(&ctx->lock);
+        weft__ctx_unlock(ctx);
         sched_yield();
-        pthread_mutex_lock(&ctx->lock);
+        weft__ctx_lock(ctx);
     }
-    pthread_mutex_unlock(&ctx->lock);
+    weft__ctx_unlock(ctx);
     return NULL;
 }
 
@@ -103,9 +103,9 @@ weft__progress_thread_stop(weft_context_t *ctx)
     if (!p->thread_on) {
         return;
     }
-    pthread_mutex_lock(&ctx->lock);
+    weft__ctx_lock(ctx);
     p->thread_stop = 1;
-    pthread_mutex_unlock(&ctx->lock);
+    weft__ctx_unlock(ctx);
     weft__progress_wake(ctx);
     pthread_join(p->thread, NULL);
     p->thread_on = 0;

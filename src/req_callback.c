@@ -45,9 +45,9 @@ weft__req_cb_fire(weft_context_t *ctx)
             cb->req->cb_running = cb;
             cb->req->cb_thread = pthread_self();
         }
-        pthread_mutex_unlock(&ctx->lock);
+        weft__ctx_unlock(ctx);
         cb->fn(cb->arg, cb->status);
-        pthread_mutex_lock(&ctx->lock);
+        weft__ctx_lock(ctx);
         if (cb->req != NULL) {
             cb->req->cb_running = NULL;
             if (ctx->cb_waiters > 0) {
@@ -63,7 +63,8 @@ weft__req_cb_settle(weft_request_t *req)
 {
     weft_context_t *ctx = req->ctx;
 
-    while (req->cb_running != NULL &&
+    /* (under WEFT_THREADS=serialized no other thread is inside) */
+    while (ctx->locking && req->cb_running != NULL &&
            !pthread_equal(req->cb_thread, pthread_self())) {
         ctx->cb_waiters++;
         pthread_cond_wait(&ctx->cb_cond, &ctx->lock);
@@ -92,7 +93,7 @@ weft_request_on_complete(weft_request_t *req, weft_complete_fn_t fn, void *arg)
     }
     cb->fn = fn;
     cb->arg = arg;
-    pthread_mutex_lock(&ctx->lock);
+    weft__ctx_lock(ctx);
     if (req->cb != NULL || req->cb_set) {
         st = weft__error(WEFT_ERR_INVALID_ARG, WEFT_SUB_CORE,
                          "weft_request_on_complete: the request has a "
@@ -110,6 +111,6 @@ weft_request_on_complete(weft_request_t *req, weft_complete_fn_t fn, void *arg)
         req->cb_set = 1;
         req->cb = cb;
     }
-    pthread_mutex_unlock(&ctx->lock);
+    weft__ctx_unlock(ctx);
     return st;
 }

@@ -19,7 +19,7 @@ weft_request_stats(const weft_request_t *req, weft_request_stats_t *stats_p)
     WEFT_CHECK(weft__req_check(req, "weft_request_stats"));
     WEFT_ARG_CHECK(stats_p != NULL, "weft_request_stats: stats_p is NULL");
     memset(&st, 0, sizeof(st));
-    pthread_mutex_lock(&req->ctx->lock);
+    weft__ctx_lock(req->ctx);
     st.posted_s = weft__stamp_seconds(req->posted);
     if (req->done) {
         st.completed_s = req->completed_s;
@@ -49,7 +49,7 @@ weft_request_stats(const weft_request_t *req, weft_request_stats_t *stats_p)
         }
         st.algorithm = req->kind == WEFT_REQ_SEND ? "send" : "receive";
     }
-    pthread_mutex_unlock(&req->ctx->lock);
+    weft__ctx_unlock(req->ctx);
     *stats_p = st;
     return WEFT_OK;
 }

@@ -302,12 +302,12 @@ weft_wait(weft_request_t *req)
 
     WEFT_CHECK(weft__req_check(req, "weft_wait"));
     ctx = req->ctx;
-    pthread_mutex_lock(&ctx->lock);
+    weft__ctx_lock(ctx);
     st = weft__req_wait(req);
     req_record_error(req, "weft_wait");
     weft__req_cb_fire(ctx); /* its callback at the latest, req still live */
     req_finish(req);
-    pthread_mutex_unlock(&ctx->lock);
+    weft__ctx_unlock(ctx);
     return st;
 }
 
@@ -343,10 +343,10 @@ weft_waitall(size_t n, weft_request_t **reqs)
         }
         if (req->ctx != locked) {
             if (locked != NULL) {
-                pthread_mutex_unlock(&locked->lock);
+                weft__ctx_unlock(locked);
             }
             locked = req->ctx;
-            pthread_mutex_lock(&locked->lock);
+            weft__ctx_lock(locked);
         }
         if (req->done && req->status >= 0) {
             st = req->status; /* the usual case of a window: nothing to do */
@@ -365,7 +365,7 @@ weft_waitall(size_t n, weft_request_t **reqs)
         }
     }
     if (locked != NULL) {
-        pthread_mutex_unlock(&locked->lock);
+        weft__ctx_unlock(locked);
     }
     return first;
 }
@@ -379,7 +379,7 @@ weft_test(weft_request_t *req, int *done_p)
     WEFT_CHECK(weft__req_check(req, "weft_test"));
     WEFT_ARG_CHECK(done_p != NULL, "weft_test: done_p is NULL");
     ctx = req->ctx;
-    pthread_mutex_lock(&ctx->lock);
+    weft__ctx_lock(ctx);
     if (!req->done) {
         weft__progress(ctx);
     }
@@ -393,7 +393,7 @@ weft_test(weft_request_t *req, int *done_p)
         *done_p = 0;
         weft__req_cb_fire(ctx);
     }
-    pthread_mutex_unlock(&ctx->lock);
+    weft__ctx_unlock(ctx);
     return st;
 }
 
@@ -406,11 +406,11 @@ weft_request_free(weft_request_t *req)
         return;
     }
     ctx = req->ctx;
-    pthread_mutex_lock(&ctx->lock);
+    weft__ctx_lock(ctx);
     if (!req->done) {
         weft__req_cancel(req, WEFT_ERR_ABORTED); /* completes it */
     }
     weft__req_cb_fire(ctx);
     weft__req_release(req);
-    pthread_mutex_unlock(&ctx->lock);
+    weft__ctx_unlock(ctx);
 }

@@ -289,7 +289,9 @@ all_stopped() {
     [ -n "$(pgrep -P "$1")" ]
 }
 if [ -x "$BENCH" ]; then
-    WEFT_HEARTBEAT=0.2s WEFT_HEARTBEAT_TIMEOUT=1s timeout -k 5 60 \
+    # (100000 calls: about 2 s here, 30-60 s under ASan beside another
+    # test program; the limit only catches a job that never resumes)
+    WEFT_HEARTBEAT=0.2s WEFT_HEARTBEAT_TIMEOUT=1s timeout -k 5 240 \
         "$RUN" -n 2 "$BENCH" allreduce -b 64K -e 64K -n 100000 --check \
         >"$d/out" 2>"$d/err" </dev/null &
     job=$!
@@ -308,6 +310,7 @@ if [ -x "$BENCH" ]; then
     kill -CONT "$pid"
     wait "$job"
     rc=$?
+    echo "# ^Z: stopped $stopped, still stopped after 2.5 s $still, exit $rc"
     [ $still = 0 ] && [ $rc = 0 ] &&
         awk '!/^#/ {rows++; if ($7 != 0) exit 1} END {exit rows != 1}' "$d/out" &&
         grep -q 'stopped with the ranks (SIGTSTP)' "$d/err"

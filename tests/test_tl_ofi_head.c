@@ -7,6 +7,7 @@
  * slower that way) declines both, posting nothing.
  */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

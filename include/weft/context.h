@@ -25,8 +25,18 @@ enum {
     WEFT_CONTEXT_PARAM_RENDEZVOUS = 1u << 2,
     WEFT_CONTEXT_PARAM_JOB_KEY = 1u << 3,
     WEFT_CONTEXT_PARAM_TIMEOUT = 1u << 4,
-    WEFT_CONTEXT_PARAM_PROGRESS_THREAD = 1u << 5
+    WEFT_CONTEXT_PARAM_PROGRESS_THREAD = 1u << 5,
+    WEFT_CONTEXT_PARAM_THREADS = 1u << 6
 };
+
+/* Which threads call into a context (weft_context_params_t.threads, or
+ * WEFT_THREADS). */
+typedef enum {
+    WEFT_THREAD_MULTIPLE = 0,  /* any, at the same time: each call locks */
+    WEFT_THREAD_SERIALIZED = 1 /* one call at a time, from any thread, in an
+                                  order the caller's own synchronization
+                                  fixes: no lock is taken */
+} weft_thread_mode_t;
 
 /*
  * Explicit start-up, for frameworks that launch their own processes (as
@@ -48,6 +58,7 @@ typedef struct weft_context_params {
                                work while the caller computes (as
                                WEFT_PROGRESS_THREAD=1); 0: only the
                                caller's own calls do */
+    int threads;            /* a weft_thread_mode_t (as WEFT_THREADS) */
 } weft_context_params_t;
 
 /*
@@ -75,6 +86,12 @@ WEFT_API int weft_progress(weft_context_t *ctx);
 /* This process's rank in the job and the job size (-1 for NULL). */
 WEFT_API int weft_context_rank(const weft_context_t *ctx);
 WEFT_API int weft_context_size(const weft_context_t *ctx);
+
+/* Which threads may call into ctx (weft_thread_mode_t): libraries that
+ * call in from threads of their own (the CUDA streams' proxy) need
+ * WEFT_THREAD_MULTIPLE. WEFT_ERR_INVALID_ARG when ctx or mode_p is NULL. */
+WEFT_API weft_status_t weft_context_threads(const weft_context_t *ctx,
+                                            weft_thread_mode_t *mode_p);
 
 /* For libraries layered on weft (the ML modules): the value in bytes of
  * the size variable WEFT_<name> (name without the prefix, e.g.

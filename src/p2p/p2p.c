@@ -93,13 +93,13 @@ weft_isend(const void *buf, size_t bytes, int peer, int tag,
     WEFT_CHECK(p2p_check("weft_isend", buf, bytes, peer, tag, comm));
     WEFT_ARG_CHECK(req_p != NULL, "weft_isend: req_p is NULL");
     posted = weft__stamp();
-    pthread_mutex_lock(&comm->ctx->lock);
+    weft__ctx_lock(comm->ctx);
     st = weft__p2p_start(comm, WEFT_REQ_SEND, (void *)buf, bytes, peer,
                          WEFT_TAG_KIND_P2P, (uint32_t)tag, &req);
     if (st == WEFT_OK) {
         req->posted = posted;
     }
-    pthread_mutex_unlock(&comm->ctx->lock);
+    weft__ctx_unlock(comm->ctx);
     if (st == WEFT_OK) {
         *req_p = req;
     }
@@ -117,13 +117,13 @@ weft_irecv(void *buf, size_t bytes, int peer, int tag, weft_comm_t *comm,
     WEFT_CHECK(p2p_check("weft_irecv", buf, bytes, peer, tag, comm));
     WEFT_ARG_CHECK(req_p != NULL, "weft_irecv: req_p is NULL");
     posted = weft__stamp();
-    pthread_mutex_lock(&comm->ctx->lock);
+    weft__ctx_lock(comm->ctx);
     st = weft__p2p_start(comm, WEFT_REQ_RECV, buf, bytes, peer,
                          WEFT_TAG_KIND_P2P, (uint32_t)tag, &req);
     if (st == WEFT_OK) {
         req->posted = posted;
     }
-    pthread_mutex_unlock(&comm->ctx->lock);
+    weft__ctx_unlock(comm->ctx);
     if (st == WEFT_OK) {
         *req_p = req;
     }
@@ -165,13 +165,13 @@ weft_send(const void *buf, size_t bytes, int peer, int tag, weft_comm_t *comm)
     size_t sent;
 
     WEFT_CHECK(p2p_check("weft_send", buf, bytes, peer, tag, comm));
-    pthread_mutex_lock(&comm->ctx->lock);
+    weft__ctx_lock(comm->ctx);
     st = p2p_inject(comm, buf, bytes, peer, tag);
     if (st == WEFT_INPROGRESS) {
         st = weft__p2p_blocking(comm, WEFT_REQ_SEND, (void *)buf, bytes, peer,
                                 (uint32_t)tag, &sent);
     }
-    pthread_mutex_unlock(&comm->ctx->lock);
+    weft__ctx_unlock(comm->ctx);
     return st;
 }
 
@@ -183,10 +183,10 @@ weft_recv(void *buf, size_t bytes, int peer, int tag, weft_comm_t *comm,
     size_t got = 0;
 
     WEFT_CHECK(p2p_check("weft_recv", buf, bytes, peer, tag, comm));
-    pthread_mutex_lock(&comm->ctx->lock);
+    weft__ctx_lock(comm->ctx);
     st = weft__p2p_blocking(comm, WEFT_REQ_RECV, buf, bytes, peer,
                             (uint32_t)tag, &got);
-    pthread_mutex_unlock(&comm->ctx->lock);
+    weft__ctx_unlock(comm->ctx);
     if (st == WEFT_ERR_TRUNCATED) {
         p2p_truncated("weft_recv", peer, tag, bytes);
     }
@@ -206,10 +206,10 @@ weft_sendrecv(const void *sbuf, size_t sbytes, int dst, int stag, void *rbuf,
                          comm));
     WEFT_CHECK(p2p_check("weft_sendrecv (receive)", rbuf, rbytes, src, rtag,
                          comm));
-    pthread_mutex_lock(&comm->ctx->lock);
+    weft__ctx_lock(comm->ctx);
     st = weft__p2p_sendrecv(comm, sbuf, sbytes, dst, (uint32_t)stag, rbuf,
                             rbytes, src, (uint32_t)rtag);
-    pthread_mutex_unlock(&comm->ctx->lock);
+    weft__ctx_unlock(comm->ctx);
     if (st == WEFT_ERR_TRUNCATED) {
         p2p_truncated("weft_sendrecv", src, rtag, rbytes);
     }
