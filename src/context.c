@@ -320,6 +320,7 @@ ctx_tl_open(weft_context_t *ctx, const weft_tl_ops_t *ops,
         return st;
     }
     t->ops = ops;
+    t->hints = WEFT_TL_HAS_OP(ops, hints) ? ops->hints(t->tl) : 0;
     ctx->ntls++;
     if (WEFT_TL_HAS_OP(ops, wait_fd)) {
         int fd = ops->wait_fd(t->tl);

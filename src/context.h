@@ -28,6 +28,7 @@ typedef struct weft__ctx_tl {
                      0, progress polls it only every few rounds */
     int routed;   /* peers reached through it: with none, it is polled
                      more rarely still (only strays knock on it) */
+    uint64_t hints; /* WEFT_TL_HINT_* (ops->hints) */
 } weft__ctx_tl_t;
 
 typedef struct weft__peer {

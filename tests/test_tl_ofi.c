@@ -519,6 +519,35 @@ ParameterizedTest(wt_ofi_case_t *c, tl_ofi,
     wt_ofi->fini(tl);
 }
 
+/* ---- hints ------------------------------------------------------------- */
+
+/* WEFT_TL_HINT_ONE_LARGE (the node-aware allreduce's leaders then keep
+ * one segment in flight): rxm over tcp says it, shm does not. */
+WT_OFI_PARAMS(rxm_over_tcp_asks_for_one_large_message_at_a_time)
+ParameterizedTest(wt_ofi_case_t *c, tl_ofi,
+                  rxm_over_tcp_asks_for_one_large_message_at_a_time,
+                  .timeout = 30)
+{
+    uint64_t want = strcmp(c->prov, "tcp") == 0 ? WEFT_TL_HINT_ONE_LARGE : 0;
+    char msg[8] = "hints", got[8];
+    wt_op_t s, r, *both[2] = {&s, &r};
+    wt_pair_t p;
+
+    wt_pair_open(&p, c);
+    cr_assert(WEFT_TL_HAS_OP(wt_ofi, hints));
+    for (int i = 0; i < 2; i++) {
+        cr_expect_eq(wt_ofi->hints(p.tl[i]), want, "%s: hints 0x%llx", c->prov,
+                     (unsigned long long)wt_ofi->hints(p.tl[i]));
+    }
+    /* a message both ways' hellos have gone before (as in every test
+     * here: the pair is closed after traffic) */
+    wt_recv(&p, 1, got, sizeof(got), 9, &r);
+    wt_send(&p, 0, msg, sizeof(msg), 9, &s);
+    cr_assert(wt_pair_wait(&p, both, 2), "%s: the message", c->prov);
+    cr_expect_eq(memcmp(got, msg, sizeof(msg)), 0);
+    wt_pair_close(&p);
+}
+
 /* ---- a provider that cannot open ----------------------------------------- */
 
 Test(tl_ofi, a_provider_that_is_missing_is_named_with_the_ones_there,

@@ -62,6 +62,7 @@ allreduce_hier_build(weft__sched_t *s, const weft__coll_args_t *a)
     if (h == NULL) {
         return WEFT_OK; /* weft__sched_start reports it */
     }
+    h->one_at_a_time = nseg > 1 ? weft__hier_one_large(comm) : NULL;
     /* in order: node allreduce of t, leaders' allreduce of t - 1, node
      * broadcast of t - 2 (each waits for its segment's phase before) */
     for (int t = 0; t < nseg + 2; t++) {

@@ -124,16 +124,41 @@ hier_poll(void *state, char *why, size_t why_len)
     return rc;
 }
 
-/* Every phase before i in its segment has finished here. */
+/* Every phase before i in its segment has finished here (and every one
+ * before it on its comm, where that is one_at_a_time). */
 static int
 hier_ready(const weft__hier_t *h, int i)
 {
+    int serial = h->comm[i] != NULL && h->comm[i] == h->one_at_a_time;
+
     for (int j = 0; j < i; j++) {
-        if (h->segof[j] == h->segof[i] && !h->done[j]) {
+        if ((h->segof[j] == h->segof[i] ||
+             (serial && h->comm[j] == h->comm[i])) &&
+            !h->done[j]) {
             return 0;
         }
     }
     return 1;
+}
+
+weft_comm_t *
+weft__hier_one_large(const weft_comm_t *comm)
+{
+    weft_comm_t *l = comm->leaders;
+    const weft_context_t *ctx = comm->ctx;
+
+    if (l == NULL) {
+        return NULL; /* not a leader */
+    }
+    for (int r = 0; r < l->size; r++) {
+        const weft__peer_t *p = &ctx->peers[weft__comm_job_rank(l, r)];
+
+        if (r != l->rank && p->tl >= 0 &&
+            (ctx->tls[p->tl].hints & WEFT_TL_HINT_ONE_LARGE)) {
+            return l;
+        }
+    }
+    return NULL;
 }
 
 /* Drop the phases started and not yet finished (a failure, a cancel). */

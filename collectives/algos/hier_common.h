@@ -31,6 +31,8 @@ typedef struct weft__hier {
     uint32_t ticket;     /* its turn among the parent's plans */
     int ticketed;        /* it has one */
     int running;         /* its turn has come and not yet gone */
+    weft_comm_t *one_at_a_time; /* phases on it wait for the one before
+                                   on it (weft__hier_one_large) */
 } weft__hier_t;
 
 /* A new plan in the schedule with room for WEFT_HIER_PHASES phases / for
@@ -43,6 +45,11 @@ weft__coll_args_t *weft__hier_phase(weft__hier_t *h, weft_comm_t *sub,
                                     weft__coll_t coll, weft_dtype_t dtype);
 /* The phases appended from now on belong to segment seg (default 0). */
 void weft__hier_segment(weft__hier_t *h, int seg);
+/* The leaders comm when this rank is a leader whose link to the other
+ * leaders asks for large messages one at a time (WEFT_TL_HINT_ONE_LARGE),
+ * else NULL: a plan sets it as one_at_a_time. The order of the phases
+ * stays the same on every rank; only when a leader starts them moves. */
+weft_comm_t *weft__hier_one_large(const weft_comm_t *comm);
 /* Add the POLL step that runs the plan. */
 void weft__hier_start(weft__sched_t *s, weft__hier_t *h);
 

@@ -68,6 +68,12 @@ extern "C" {
 #define WEFT_TL_CAP_CUDA_MEM (1u << 1)
 #define WEFT_TL_CAP_RMA (1u << 2)
 
+/* What an instance tells the core about how it is best used (hints()). */
+/* Large messages to one peer go best one after another: a second one in
+ * flight meets its rendezvous handshake queued behind the first one's
+ * data (libfabric's rxm over tcp, measured on a rate-limited link). */
+#define WEFT_TL_HINT_ONE_LARGE (1u << 0)
+
 typedef struct weft_tl weft_tl_t;       /* a transport instance */
 typedef struct weft_tl_ep weft_tl_ep_t; /* a transport's link to one peer */
 typedef struct weft_tl_op weft_tl_op_t; /* one send or receive */
@@ -191,6 +197,9 @@ typedef struct weft_tl_ops {
     weft_status_t (*irecv_head)(weft_tl_ep_t *ep, void *head, size_t hlen,
                                 void *buf, size_t len, uint64_t tag,
                                 weft_tl_op_t *op);
+    /* WEFT_TL_HINT_* of this instance (its provider, its settings); read
+     * once after init. */
+    uint64_t (*hints)(weft_tl_t *tl);
 } weft_tl_ops_t;
 
 /* The largest head of isend_head / irecv_head. */

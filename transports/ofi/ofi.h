@@ -183,6 +183,7 @@ struct weft_tl {
     /* isend_head / irecv_head post the head and the body as two buffers
      * (ofi_split_providers, and buffers need no descriptors) */
     int split;
+    int one_large;   /* WEFT_TL_HINT_ONE_LARGE (ofi_one_large_providers) */
     int mr_local;    /* the provider needs descriptors (FI_MR_LOCAL) */
     int mr_endpoint; /* FI_MR_ENDPOINT: bind each region to the ep */
     int mr_always;   /* WEFT_OFI_MR=always */
