@@ -38,7 +38,7 @@ weft__comm_rank_of(const weft_comm_t *comm, int job_rank)
 }
 
 weft_status_t
-weft__comm_check(const weft_comm_t *comm, const char *fn)
+weft__comm_check_fail(const weft_comm_t *comm, const char *fn)
 {
     if (comm == NULL) {
         return weft__error(WEFT_ERR_INVALID_ARG, WEFT_SUB_CORE,
@@ -52,7 +52,7 @@ weft__comm_check(const weft_comm_t *comm, const char *fn)
         return weft__error(WEFT_ERR_INVALID_ARG, WEFT_SUB_CORE,
                            "%s: comm is not a communicator", fn);
     }
-    return WEFT_OK;
+    return WEFT_OK; /* not reached: weft__comm_check lets good ones by */
 }
 
 weft_status_t

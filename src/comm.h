@@ -112,8 +112,18 @@ int weft__comm_rank_of(const weft_comm_t *comm, int job_rank);
 double weft__comm_timeout(const weft_comm_t *comm);
 const char *weft__comm_timeout_source(const weft_comm_t *comm);
 
-/* Validate a public handle (NULL, destroyed, context going away). */
-weft_status_t weft__comm_check(const weft_comm_t *comm, const char *fn);
+/* Validate a public handle (NULL, destroyed, context going away): the
+ * good case inline, as every call makes it; the rest says what is wrong
+ * (comm.c). */
+weft_status_t weft__comm_check_fail(const weft_comm_t *comm, const char *fn);
+static inline weft_status_t
+weft__comm_check(const weft_comm_t *comm, const char *fn)
+{
+    if (__builtin_expect(comm != NULL && comm->magic == WEFT_COMM_MAGIC, 1)) {
+        return WEFT_OK;
+    }
+    return weft__comm_check_fail(comm, fn);
+}
 
 /* The world communicator of a context being created. Lock held. */
 weft_status_t weft__comm_create_world(weft_context_t *ctx,

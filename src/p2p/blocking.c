@@ -133,6 +133,9 @@ p2p_blocking_wait(p2p_waiting_t *w)
     for (int i = 0; i < w->n; i++) {
         p2p_blocking_t *b = &w->b[i];
 
+        if (b->done && b->status >= 0) {
+            continue; /* nothing to withdraw or to name */
+        }
         if (!b->done && st == WEFT_ERR_TIMED_OUT && comm->error == WEFT_OK) {
             weft__p2p_timed_out(comm, b->send, b->peer, (int)b->tag);
         }

@@ -11,7 +11,7 @@
  *
  * UCX matches a receive against every sender of the worker, while weft
  * matches per (peer, tag): the UCX tag carries the sender's rank next to
- * the weft tag (ucx_ops.c, weft__ucx_tag). Completions UCX reports from
+ * the weft tag (ucx_ops.c, ucx_tag). Completions UCX reports from
  * inside ucp_worker_progress are queued and handed to the core at the end
  * of progress(), so op->complete never runs from inside UCX or from
  * cancel(). The module calls no weft__* function of the core: it logs
@@ -140,9 +140,6 @@ weft_status_t weft__ucx_status(ucs_status_t s);
 /* The generic datatypes small receives go through (tl->dt_copy) and
  * head sends (tl->dt_gather). */
 weft_status_t weft__ucx_dt_create(weft_tl_t *tl);
-/* The UCX tag of a weft tag sent by `src`; 0 when the tag does not fit
- * (*ok_p = 0). */
-uint64_t weft__ucx_tag(const weft_tl_t *tl, int src, uint64_t tag, int *ok_p);
 /* The tag of the goodbye message `src` sends. */
 uint64_t weft__ucx_bye_tag(const weft_tl_t *tl, int src);
 void weft__ucx_list_push(ucx_list_t *l, weft_tl_op_t *op);

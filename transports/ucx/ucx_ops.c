@@ -192,8 +192,10 @@ weft__ucx_dt_create(weft_tl_t *tl)
 
 /* ---- tags ------------------------------------------------------------- */
 
-uint64_t
-weft__ucx_tag(const weft_tl_t *tl, int src, uint64_t tag, int *ok_p)
+/* The UCX tag of a weft tag sent by `src`; 0 when the tag does not fit
+ * (*ok_p = 0). Inline: every message makes one. */
+static inline uint64_t
+ucx_tag(const weft_tl_t *tl, int src, uint64_t tag, int *ok_p)
 {
     unsigned idbits = 29u - (unsigned)tl->rank_bits;
     uint64_t id = tag >> 40, kind = (tag >> 32) & 0xff, low = tag & 0xffffffffu;
@@ -466,7 +468,7 @@ ucx_send_start(weft_tl_ep_t *ep, const void *head, size_t hlen, const void *buf,
     if (ep->state != UCX_EP_OPEN || ep->uep == NULL) {
         return ucx_ep_gone(ep);
     }
-    utag = weft__ucx_tag(tl, tl->rank, tag, &ok);
+    utag = ucx_tag(tl, tl->rank, tag, &ok);
     if (!ok) {
         return ucx_tag_refused(ep, tag);
     }
@@ -559,7 +561,7 @@ weft__ucx_inject(weft_tl_ep_t *ep, const void *buf, size_t len, uint64_t tag)
     if (ep->state != UCX_EP_OPEN || ep->uep == NULL) {
         return WEFT_INPROGRESS; /* isend says why */
     }
-    utag = weft__ucx_tag(tl, tl->rank, tag, &ok);
+    utag = ucx_tag(tl, tl->rank, tag, &ok);
     if (!ok) {
         return WEFT_INPROGRESS;
     }
@@ -634,7 +636,7 @@ ucx_recv_start(weft_tl_ep_t *ep, void *head, size_t hlen, void *buf, size_t len,
     /* a peer that finished in good order may have left messages in UCX's
      * unexpected queue (matching needs no link): the receive is posted,
      * and withdrawn at once if nothing matches it (ucx_recv_post) */
-    utag = weft__ucx_tag(tl, ep->rank, tag, &ok);
+    utag = ucx_tag(tl, ep->rank, tag, &ok);
     if (!ok) {
         return ucx_tag_refused(ep, tag);
     }
