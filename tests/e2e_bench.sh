@@ -134,6 +134,10 @@ for args in "alreduce" "" "allreduce -d float128" "allreduce -o xor" \
     [ $rc = 2 ] && grep -q 'weft-bench: ' "$d/err" && ! grep -vq '^#' "$d/out"
     check "bad arguments '$args': exit 2 and a message"
 done
+# a count out of range names the range it must fall in
+bench 3 pingpong -n 1000000
+[ $rc = 2 ] && grep -q "'1000000' (an integer from 1 to 100000)" "$d/err"
+check "pingpong -n past the limit names the range"
 "$BENCH" --help | grep -q '^usage: weft-bench'
 check "--help"
 

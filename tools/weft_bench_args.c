@@ -148,15 +148,17 @@ bench_parse(int argc, char **argv, bench_opts_t *o, int *pingpong_p)
         case 'n':
         case 'w':
         case 'W':
-        case 'r':
-            if (bench_parse_long(optarg, c == 'n' || c == 'W',
-                                 c == 'W'   ? 1024
-                                 : c == 'r' ? INT32_MAX
-                                            : BENCH_MAX_ITERS,
-                                 &v) != 0) {
-                char msg[64];
+        case 'r': {
+            long lo = c == 'n' || c == 'W';
+            long hi = c == 'W' ? 1024 : c == 'r' ? INT32_MAX : BENCH_MAX_ITERS;
 
-                snprintf(msg, sizeof(msg), "bad value for -%c: '%%s'", c);
+            if (bench_parse_long(optarg, lo, hi, &v) != 0) {
+                char msg[96];
+
+                snprintf(msg, sizeof(msg),
+                         "bad value for -%c: '%%s' (an integer from %ld to "
+                         "%ld)",
+                         c, lo, hi);
                 return bench_bad(msg, optarg);
             }
             if (c == 'n') {
@@ -169,6 +171,7 @@ bench_parse(int argc, char **argv, bench_opts_t *o, int *pingpong_p)
                 o->root = (int)v;
             }
             break;
+        }
         case 'd':
         case 'o':
             if (bench_parse_name(optarg, o, c) != 0) {
