@@ -167,6 +167,16 @@ static const weft_param_t config_params[] = {
      "0600 file in WEFT_SHM_DIR, removed once every local rank has it)"},
     {"SHM_DIR", WEFT_PARAM_STR, "/dev/shm", CFG(shm.dir), 0, NULL, NOLIM,
      "directory of file segments (WEFT_SHM_SEGMENT=file)"},
+    {"SHM_WAKE", WEFT_PARAM_ENUM, "auto", CFG(shm.wake), 0,
+     "auto|membarrier|fence", NOLIM,
+     "how a shm sender makes sure a peer about to sleep sees its message: "
+     "fence puts a full memory fence in every send (measured: up to a "
+     "third of the 8-byte message rate); membarrier leaves it out, and a "
+     "rank about to sleep runs membarrier(2) (Linux 4.16) instead, which "
+     "makes the node's other ranks pass a fence (1-25 us here: it "
+     "interrupts the CPUs running them); auto takes membarrier where the "
+     "kernel offers it, unless the node has more ranks than cores (ranks "
+     "sleep often there)"},
     {"TCP_IFNAME", WEFT_PARAM_STR, "", CFG(tcp.ifname), 0, NULL, NOLIM,
      "comma list of interfaces for tcp (default: every IPv4 interface that "
      "is up; loopback reaches ranks on the same node)"},

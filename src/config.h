@@ -97,6 +97,7 @@ typedef struct weft_config {
         size_t coll_cache; /* 0: weft__copy_cache_bytes() */
         int segment; /* 0 memfd, 1 file */
         char *dir;
+        int wake; /* 0 auto, 1 membarrier, 2 fence */
     } shm;
     struct {
         char *ifname;

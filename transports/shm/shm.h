@@ -21,6 +21,10 @@
  * sees it set after publishing wakes the rank with a datagram on its
  * abstract Unix socket, which is in the transport's epoll set (wait_fd)
  * together with a pidfd per peer, so that a peer's exit wakes it too.
+ * Either the sender sees the flag or the sleeper's last look sees the
+ * message: a full fence on each side, or, where both ranks have it
+ * (WEFT_SHM_WAKE), none in the send and membarrier(2) in the sleeper,
+ * which makes every registered rank of the node pass one.
  *
  *   shm_tl.c    ops table, init/fini, address, progress, waiting, peers
  *   shm_seg.c   segments: create, attach, validate, the stale-file cleaner
@@ -56,7 +60,7 @@ extern const weft_tl_ops_t weft__tl_shm;
 #define SHM_F_ALIGNED       1
 #define SHM_EAGER_ALIGN_MIN 128
 #define SHM_SEG_MAGIC 0x4d485357u            /* "WSHM" */
-#define SHM_SEG_VERSION     2                      /* 2: SHM_F_ALIGNED */
+#define SHM_SEG_VERSION     3           /* 2: SHM_F_ALIGNED; 3: sleep_barrier */
 #define SHM_ADDR_MAGIC 0x41485357u /* "WSHA" */
 #define SHM_PATH_MAX 160 /* the address blob holds the path */
 #define SHM_CMA_CHUNK (4u * 1024 * 1024) /* read per receive and round */
@@ -123,6 +127,10 @@ typedef struct shm_seg_hdr {
     uint64_t hdr_vaddr;             /* this header in the owner's memory */
     uint64_t probe;                 /* a random word read by the CMA probe */
     uint8_t token[32];              /* proves the segment is this job's */
+    /* 1: the owner makes the node's ranks pass a fence (membarrier)
+     * before it sleeps, so a sender needs none between its message and
+     * its look at `sleeping` (when the sender is registered for it) */
+    uint32_t sleep_barrier;
     _Atomic uint32_t attached;      /* peers that mapped it */
     _Alignas(SHM_CELL) _Atomic uint32_t sleeping; /* owner wants a wake */
     /* then, from SHM_SEG_MAPPED_OFF: one byte per local rank, set once
@@ -258,6 +266,8 @@ struct weft_tl_ep {
     void *seg;
     size_t seg_size;
     shm_seg_hdr_t *hdr; /* its header (its sleeping flag) */
+    int fence; /* a full fence before looking at its sleeping flag (it or
+                * this rank lacks the membarrier pairing: shm_tl.c) */
     /* producer: our ring in its segment */
     shm_ring_t tx;
     uint64_t tx_tail, tx_head_seen;
@@ -313,6 +323,8 @@ struct weft_tl {
     int epfd;
     int wake_fd;
     int armed;
+    int sleep_barrier; /* registered for membarrier's global expedited
+                        * command, and runs it before sleeping */
     unsigned calls;
     double liveness_next; /* no liveness check before (monotonic s) */
     int in_progress;
@@ -354,10 +366,33 @@ void weft__shm_peer_fail(weft_tl_ep_t *peer, weft_status_t status,
     __attribute__((format(printf, 3, 4)));
 /* The local peer with job rank `rank`, or NULL (this rank, or not local). */
 weft_tl_ep_t *weft__shm_peer_find(weft_tl_t *tl, int rank);
-/* Wake the peer if it sleeps (after publishing into its ring). */
-void weft__shm_wake(weft_tl_ep_t *peer);
-/* The same after the caller's own seq_cst fence (one for several peers). */
-void weft__shm_wake_fenced(weft_tl_ep_t *peer);
+/* Send the wake-up datagram to a peer that sleeps (and clear its flag). */
+void weft__shm_wake_sleeper(weft_tl_ep_t *peer);
+/* Wake the peer if it sleeps, after the caller's own fence where the
+ * peer needs one (peer->fence; one fence for several peers). */
+static inline void
+weft__shm_wake_fenced(weft_tl_ep_t *peer)
+{
+    if (atomic_load_explicit(&peer->hdr->sleeping, memory_order_relaxed)) {
+        weft__shm_wake_sleeper(peer);
+    }
+}
+/* Wake the peer if it sleeps (after publishing into its ring). The look
+ * at its flag must not come before the message is seen: a full fence
+ * pairs with the one the peer takes in shm_wait_arm, or, where both have
+ * it (peer->fence 0), the membarrier it runs there makes this rank pass
+ * one, and only the compiler is kept from reordering here (a fence in
+ * every send cost up to a third of the 8-byte message rate). */
+static inline void
+weft__shm_wake(weft_tl_ep_t *peer)
+{
+    if (peer->fence) {
+        atomic_thread_fence(memory_order_seq_cst);
+    } else {
+        atomic_signal_fence(memory_order_seq_cst);
+    }
+    weft__shm_wake_fenced(peer);
+}
 
 /* ---- shm_tx.c ----------------------------------------------------------- */
 

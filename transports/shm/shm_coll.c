@@ -108,8 +108,17 @@ weft__shm_coll_ep(weft_tl_t *tl, int job_rank)
 void
 weft__shm_wake_eps(weft_tl_ep_t *const *eps, int n)
 {
-    /* one fence for them all: pairs with each one's in shm_wait_arm */
-    atomic_thread_fence(memory_order_seq_cst);
+    int fence = 0;
+
+    /* one fence for them all where any needs one (weft__shm_wake) */
+    for (int i = 0; i < n; i++) {
+        fence |= eps[i] != NULL && eps[i]->fence;
+    }
+    if (fence) {
+        atomic_thread_fence(memory_order_seq_cst);
+    } else {
+        atomic_signal_fence(memory_order_seq_cst);
+    }
     for (int i = 0; i < n; i++) {
         weft_tl_ep_t *p = eps[i];
 

@@ -152,6 +152,7 @@ weft__shm_seg_create(weft_tl_t *tl)
     h = tl->seg;
     h->magic = SHM_SEG_MAGIC;
     h->version = SHM_SEG_VERSION;
+    h->sleep_barrier = (uint32_t)tl->sleep_barrier;
     h->owner_rank = tl->rank;
     h->owner_pid = (int32_t)getpid();
     h->nlocal = (uint32_t)tl->nlocal;
@@ -391,6 +392,9 @@ weft__shm_seg_attach(weft_tl_t *tl, weft_tl_ep_t *peer, const shm_addr_t *a,
         }
     }
     peer->cma = tl->cma_mode ? shm_cma_probe(peer) : 0;
+    /* no fence before looking at its sleeping flag only where its
+     * membarrier reaches this rank (weft__shm_wake) */
+    peer->fence = !(tl->sleep_barrier && peer->hdr->sleep_barrier != 0);
     peer->pidfd = (int)syscall(SYS_pidfd_open, peer->pid, 0);
     if (peer->pidfd >= 0) {
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = peer};

@@ -15,7 +15,12 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+#if defined(__linux__) && __has_include(<linux/membarrier.h>)
+#include <linux/membarrier.h>
+#define SHM_HAVE_MEMBARRIER 1
+#endif
 
 #include "clock.h"
 #include "errmsg.h"
@@ -203,25 +208,66 @@ shm_check_events(weft_tl_t *tl)
     }
 }
 
-void
-weft__shm_wake_fenced(weft_tl_ep_t *peer)
+#ifdef SHM_HAVE_MEMBARRIER
+static int
+shm_membarrier(int cmd)
 {
-    static const char one = 1;
+    return (int)syscall(SYS_membarrier, cmd, 0, 0);
+}
+#else
+#define MEMBARRIER_CMD_GLOBAL_EXPEDITED 0
+static int
+shm_membarrier(int cmd)
+{
+    (void)cmd;
+    errno = ENOSYS;
+    return -1;
+}
+#endif
 
-    if (atomic_load_explicit(&peer->hdr->sleeping, memory_order_relaxed) &&
-        atomic_exchange(&peer->hdr->sleeping, 0)) {
-        sendto(peer->tl->wake_fd, &one, 1, MSG_DONTWAIT,
-               (struct sockaddr *)&peer->wake_addr, peer->wake_len);
+/* WEFT_SHM_WAKE: does this rank run membarrier(2) before it sleeps, so
+ * that senders to it need no fence (weft__shm_wake)? It registers for
+ * the command too, so that its peers' membarriers reach it. Said where
+ * it was asked for and cannot be had. */
+static void
+shm_wake_mode(weft_tl_t *tl, const weft_tl_init_args_t *args)
+{
+    const char *mode = shm_cfg(args, "SHM_WAKE");
+    int asked = strcmp(mode, "membarrier") == 0;
+    const char *why = "refused by the kernel";
+    int q = -1;
+
+    if (strcmp(mode, "fence") == 0 ||
+        (!asked && weft__topo_oversubscribed(tl->nlocal))) {
+        return; /* a fence in every send */
     }
+#ifdef SHM_HAVE_MEMBARRIER
+    q = shm_membarrier(MEMBARRIER_CMD_QUERY);
+    if (q >= 0 && !(q & MEMBARRIER_CMD_GLOBAL_EXPEDITED)) {
+        why = "not offered by the kernel";
+    } else if (q >= 0 &&
+               shm_membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) == 0) {
+        tl->sleep_barrier = 1;
+        return;
+    }
+#else
+    why = "not known to this build";
+#endif
+    weft__log(asked ? WEFT_LOG_WARN : WEFT_LOG_INFO, WEFT_SUB_TL,
+              "shm: membarrier(2)'s global expedited command is %s: every "
+              "send takes a fence (WEFT_SHM_WAKE=%s)",
+              why, mode);
 }
 
 void
-weft__shm_wake(weft_tl_ep_t *peer)
+weft__shm_wake_sleeper(weft_tl_ep_t *peer)
 {
-    /* pairs with the fence in shm_wait_arm: either it sees our message,
-     * or we see its flag */
-    atomic_thread_fence(memory_order_seq_cst);
-    weft__shm_wake_fenced(peer);
+    static const char one = 1;
+
+    if (atomic_exchange(&peer->hdr->sleeping, 0)) {
+        sendto(peer->tl->wake_fd, &one, 1, MSG_DONTWAIT,
+               (struct sockaddr *)&peer->wake_addr, peer->wake_len);
+    }
 }
 
 /* ---- set-up and teardown ------------------------------------------------ */
@@ -337,6 +383,7 @@ shm_init(const weft_tl_init_args_t *args, weft_tl_t **tl_p)
     if (tl->mode == SHM_MODE_FILE && tl->lidx == 0) {
         weft__shm_clean_stale(tl->dir, SHM_STALE_AGE);
     }
+    shm_wake_mode(tl, args);
     WEFT_CHECK_GOTO(weft__shm_seg_create(tl), st, fail);
     WEFT_CHECK_GOTO(shm_wake_open(tl), st, fail);
     if (tl->cma_mode) {
@@ -598,10 +645,14 @@ shm_wait_arm(weft_tl_t *tl, int arm)
         return 0;
     }
     atomic_store_explicit(&tl->hdr->sleeping, 1, memory_order_relaxed);
-    /* pairs with the fence in weft__shm_wake: either the waker sees the
-     * flag, or the progress call that follows sees its message */
-    atomic_thread_fence(memory_order_seq_cst);
     tl->armed = 1;
+    /* pairs with weft__shm_wake: either the waker sees the flag, or the
+     * progress call that follows sees its message */
+    if (!tl->sleep_barrier) {
+        atomic_thread_fence(memory_order_seq_cst);
+    } else if (shm_membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) != 0) {
+        return 1; /* the senders skip their fence: this rank cannot sleep */
+    }
     for (int i = 0; i < tl->nlocal; i++) {
         weft_tl_ep_t *peer = tl->peers[i];
 
